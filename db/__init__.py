@@ -1,0 +1,1 @@
+"""The referral service over PostgreSQL: models, engine, rules."""

@@ -1,0 +1,78 @@
+"""The schema: members and the verification codes of phones."""
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    func,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Member(Base):
+    __tablename__ = "members"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    phone: Mapped[str] = mapped_column(String(16), unique=True)
+    invite_code: Mapped[str] = mapped_column(String(6), unique=True)
+    telegram_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    inviter_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("members.id", ondelete="SET NULL")
+    )
+    invited_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    last_login_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+    __table_args__ = (
+        CheckConstraint("inviter_id <> id", name="not_own_inviter"),
+        CheckConstraint("(inviter_id IS NULL) = (invited_at IS NULL)", name="invited_with_time"),
+        # "My referrals" in activation order, counted and paged by keyset from this index alone.
+        Index(
+            "ix_members_referrals",
+            "inviter_id",
+            "invited_at",
+            "id",
+            postgresql_include=["phone"],
+            postgresql_where="inviter_id IS NOT NULL",
+        ),
+    )
+
+
+class VerificationCode(Base):
+    """The current code of a phone (if any) and the phone's recent sends, for the rate limits."""
+
+    __tablename__ = "verification_codes"
+
+    phone: Mapped[str] = mapped_column(String(16), primary_key=True)
+    code_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    wrong_attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    sent_at: Mapped[list[datetime]] = mapped_column(
+        ARRAY(DateTime(timezone=True)), server_default="{}"
+    )

@@ -1,0 +1,41 @@
+"""Phone numbers: free-form input to E.164, and the masked form shown to other members."""
+
+import re
+
+import phonenumbers
+
+
+def normalise_phone(raw: str, default_region: str) -> str | None:
+    """E.164 form of `raw`, or None when it is not a possible number for its region."""
+    text = raw.strip()
+    candidates = [text]
+    # A Telegram contact carries the country code, often without the "+".
+    if text.isdigit():
+        candidates.append("+" + text)
+    for candidate in candidates:
+        try:
+            number = phonenumbers.parse(candidate, default_region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_possible_number(number):
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return None
+
+
+def mask_phone(e164: str) -> str:
+    """`+79123456789` -> `+7 912 ***-**-89`: the country code, first group and last two digits."""
+    number = phonenumbers.parse(e164)
+    shown = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    country, _, national = shown.partition(" ")
+    first_group, sep, rest = re.match(r"(\d+)(\D?)(.*)", national).groups()  # type: ignore[union-attr]
+    if len(first_group) > 4:  # an unformatted number: show its first three digits
+        first_group, sep, rest = national[:3], " ", national[3:]
+    digits_left = sum(ch.isdigit() for ch in rest)
+    masked = []
+    for ch in rest:
+        if ch.isdigit():
+            digits_left -= 1
+            masked.append(ch if digits_left < 2 else "*")
+        else:
+            masked.append(ch)
+    return f"{country} {first_group}{sep}{''.join(masked)}"

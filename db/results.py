@@ -1,0 +1,90 @@
+"""What the referral service answers: members, pages and the typed outcome of each request."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    id: int
+    phone: str
+    invite_code: str
+    telegram_id: int | None
+    inviter_id: int | None
+    invited_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    member: Member
+    inviter_code: str | None
+    referral_count: int
+
+
+class CodeRequestOutcome(Enum):
+    SENT = "sent"
+    INVALID_PHONE = "invalid_phone"
+    COOLDOWN = "cooldown"  # the last code was sent less than CODE_RESEND_COOLDOWN ago
+    HOURLY_LIMIT = "hourly_limit"  # CODE_HOURLY_LIMIT codes in the last hour
+    DELIVERY_FAILED = "delivery_failed"
+
+
+@dataclass(frozen=True, slots=True)
+class CodeRequest:
+    outcome: CodeRequestOutcome
+    phone: str | None = None
+    code: str | None = None  # only when the delivery mode shows the code to the caller (`chat`)
+    retry_after: int = 0  # seconds until the next code may be requested
+    expires_in: int = 0
+
+
+class VerifyOutcome(Enum):
+    VERIFIED = "verified"
+    INVALID_PHONE = "invalid_phone"
+    MALFORMED_CODE = "malformed_code"  # not CODE_LENGTH digits; costs no attempt
+    WRONG_CODE = "wrong_code"
+    NO_CODE = "no_code"  # never requested, or already used
+    EXPIRED = "expired"
+    TOO_MANY_ATTEMPTS = "too_many_attempts"  # the code is dead; a new one must be requested
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    outcome: VerifyOutcome
+    phone: str | None = None
+    member: Member | None = None
+    created: bool = False  # a new membership, not a returning member
+    attempts_left: int = 0
+
+
+class InviteOutcome(Enum):
+    ACTIVATED = "activated"
+    EMPTY = "empty"
+    OWN_CODE = "own_code"
+    UNKNOWN = "unknown"  # no member has it, including codes of the wrong shape
+    ALREADY_ACTIVATED = "already_activated"
+    CYCLE = "cycle"  # the code's owner was invited, directly or further down, by this member
+    MEMBER_NOT_FOUND = "member_not_found"
+
+
+@dataclass(frozen=True, slots=True)
+class Activation:
+    outcome: InviteOutcome
+    code: str = ""  # the code as understood; for ALREADY_ACTIVATED the code activated before
+    inviter: Member | None = None  # for ACTIVATED, whom to notify
+
+
+@dataclass(frozen=True, slots=True)
+class Referral:
+    member_id: int
+    phone: str  # masked unless REFERRAL_PHONE_VISIBILITY=full
+    invited_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ReferralPage:
+    referrals: list[Referral]
+    total: int
+    next_cursor: str | None  # pass as `after` for the following page
+    previous_cursor: str | None  # pass as `before` for the page in front of this one

@@ -1,0 +1,134 @@
+"""Settings of the whole program, read from the environment and `.env`."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import phonenumbers
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+WEBHOOK_SECRET_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message is one line that names it."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    bot_token: SecretStr | None = None
+    database_url: str | None = None
+    data_dir: Path = Path(".data")
+    redis_url: str | None = None
+    telegram_api_url: str | None = None
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    web_host: str = "0.0.0.0"
+    web_port: int = Field(8080, ge=0, le=65535)
+
+    code_delivery: Literal["chat", "log", "telegram_gateway"] = "chat"
+    code_chat_delay: float = Field(1.0, ge=0, le=10)
+    telegram_gateway_token: SecretStr | None = None
+    telegram_gateway_url: str = "https://gatewayapi.telegram.org"
+    code_length: int = Field(4, ge=4, le=8)
+    code_ttl: int = Field(300, ge=30, le=86400)
+    code_resend_cooldown: int = Field(60, ge=0, le=86400)
+    code_hourly_limit: int = Field(5, ge=1, le=1000)
+
+    secret_key: SecretStr | None = None
+    jwt_ttl: int = Field(86400, ge=60)
+    api_address_hourly_limit: int = Field(60, ge=1)
+    default_region: str = "RU"
+    referral_phone_visibility: Literal["masked", "full"] = "masked"
+    admin_ids: Annotated[list[int], NoDecode] = []
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _asyncpg_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        scheme, sep, rest = value.partition("://")
+        if not sep or scheme not in ("postgres", "postgresql", "postgresql+asyncpg"):
+            raise ValueError("must start with postgresql:// or postgresql+asyncpg://")
+        return f"postgresql+asyncpg://{rest}"
+
+    @field_validator("telegram_api_url", "webhook_url", "redis_url")
+    @classmethod
+    def _empty_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+    @field_validator("default_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        region = value.strip().upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError("must be a two-letter region code such as RU, GB or US")
+        return region
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _telegram_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not WEBHOOK_SECRET_PATTERN.match(value.get_secret_value()):
+            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        return value
+
+    @model_validator(mode="after")
+    def _dependent_settings(self) -> Settings:
+        if self.webhook_url and not self.webhook_secret:
+            raise ValueError("WEBHOOK_SECRET: required when WEBHOOK_URL is set")
+        if self.webhook_url and not self.webhook_url.startswith("https://"):
+            if not self.webhook_url.startswith("http://"):
+                raise ValueError("WEBHOOK_URL: must be an http(s) URL")
+        if self.code_delivery == "telegram_gateway" and not self.telegram_gateway_token:
+            raise ValueError(
+                "TELEGRAM_GATEWAY_TOKEN: required when CODE_DELIVERY is telegram_gateway"
+            )
+        return self
+
+    def signing_key(self) -> bytes:
+        """The server secret: `SECRET_KEY`, or one generated once and kept in `DATA_DIR`."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value().encode()
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip().encode()
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings, turning the first problem into a one-line `SettingsError`."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        first = error.errors()[0]
+        name = str(first["loc"][0]).upper() if first["loc"] else ""
+        message = first["msg"].removeprefix("Value error, ")
+        if not name:
+            raise SettingsError(f"setting {message}") from None
+        given = first.get("input")
+        shown = "" if isinstance(given, dict) or name.endswith(("TOKEN", "KEY", "SECRET")) else (
+            f" (got {given!r})"
+        )
+        raise SettingsError(f"setting {name}: {message}{shown}") from None

@@ -1,0 +1,43 @@
+import pytest
+
+from db.phones import mask_phone, normalise_phone
+from db.service import ReferralService
+from tests.conftest import join
+
+
+@pytest.mark.parametrize(
+    ("raw", "e164"),
+    [
+        ("+7 (912) 345-67-89", "+79123456789"),
+        ("89123456789", "+79123456789"),
+        ("79123456789", "+79123456789"),
+        ("+79123456789", "+79123456789"),
+        ("+7 (123) 456-78-90", "+71234567890"),
+        ("447911123456", "+447911123456"),  # a Telegram contact's number without "+"
+    ],
+)
+def test_accepted_numbers_become_e164(raw: str, e164: str) -> None:
+    assert normalise_phone(raw, "RU") == e164
+
+
+@pytest.mark.parametrize("raw", ["+7 (123) 456-78-9", "", "   ", "abcd", "12", "+7912345678901234"])
+def test_impossible_numbers_are_rejected(raw: str) -> None:
+    assert normalise_phone(raw, "RU") is None
+
+
+def test_default_region_reads_numbers_without_country_code() -> None:
+    assert normalise_phone("07911 123456", "GB") == "+447911123456"
+    assert normalise_phone("8 912 345 67 89", "RU") == "+79123456789"
+
+
+def test_masked_phone_shows_country_first_group_and_last_two_digits() -> None:
+    assert mask_phone("+79123456789") == "+7 912 ***-**-89"
+
+
+async def test_spellings_of_one_number_are_one_member(service: ReferralService) -> None:
+    first = await join(service, "89123456789")
+    service.resend_cooldown = 0
+    again = await join(service, "+7 912 345-67-89")
+    once_more = await join(service, "79123456789")
+    assert first.id == again.id == once_more.id
+    assert first.phone == "+79123456789"
