@@ -96,9 +96,8 @@ class Settings(BaseSettings):
     def _dependent_settings(self) -> Settings:
         if self.webhook_url and not self.webhook_secret:
             raise ValueError("WEBHOOK_SECRET: required when WEBHOOK_URL is set")
-        if self.webhook_url and not self.webhook_url.startswith("https://"):
-            if not self.webhook_url.startswith("http://"):
-                raise ValueError("WEBHOOK_URL: must be an http(s) URL")
+        if self.webhook_url and not self.webhook_url.startswith(("https://", "http://")):
+            raise ValueError("WEBHOOK_URL: must be an http(s) URL")
         if self.code_delivery == "telegram_gateway" and not self.telegram_gateway_token:
             raise ValueError(
                 "TELEGRAM_GATEWAY_TOKEN: required when CODE_DELIVERY is telegram_gateway"
@@ -128,7 +127,9 @@ def load_settings(**overrides: Any) -> Settings:
         if not name:
             raise SettingsError(f"setting {message}") from None
         given = first.get("input")
-        shown = "" if isinstance(given, dict) or name.endswith(("TOKEN", "KEY", "SECRET")) else (
-            f" (got {given!r})"
+        shown = (
+            ""
+            if isinstance(given, dict) or name.endswith(("TOKEN", "KEY", "SECRET"))
+            else (f" (got {given!r})")
         )
         raise SettingsError(f"setting {name}: {message}{shown}") from None

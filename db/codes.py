@@ -1,4 +1,4 @@
-"""Verification codes (digits, stored as a keyed hash) and invite codes (6 unambiguous characters)."""
+"""Verification codes (digits, kept as a keyed hash) and invite codes (6 unambiguous characters)."""
 
 import hashlib
 import hmac

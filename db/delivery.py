@@ -77,3 +77,14 @@ class TelegramGatewayDelivery:
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+def create_delivery(
+    mode: str, *, chat_delay: float = 1.0, gateway_token: str = "", gateway_url: str = ""
+) -> CodeDelivery:
+    """The delivery named by the `CODE_DELIVERY` setting."""
+    if mode == "chat":
+        return ChatDelivery(chat_delay)
+    if mode == "log":
+        return LogDelivery()
+    return TelegramGatewayDelivery(gateway_token, gateway_url)

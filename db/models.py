@@ -42,9 +42,7 @@ class Member(Base):
         BigInteger, ForeignKey("members.id", ondelete="SET NULL")
     )
     invited_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     last_login_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )

@@ -23,7 +23,7 @@ from db.codes import (
     new_invite_code,
     new_verification_code,
 )
-from db.delivery import CodeDelivery, DeliveryError
+from db.delivery import CodeDelivery, DeliveryError, create_delivery
 from db.models import Member as MemberRow
 from db.models import VerificationCode
 from db.phones import mask_phone, normalise_phone
@@ -39,6 +39,7 @@ from db.results import (
     Verification,
     VerifyOutcome,
 )
+from settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -258,7 +259,8 @@ class ReferralService:
         verification = await self._retrying(verify)
         if verification.member is not None:
             log.info(
-                "member %d %s", verification.member.id,
+                "member %d %s",
+                verification.member.id,
                 "joined" if verification.created else "logged in",
             )
         return verification
@@ -412,8 +414,12 @@ class ReferralService:
                     .values(inviter_id=target.id, invited_at=now)
                 )
                 inviter = Member(
-                    target.id, target.phone, code, target.telegram_id,
-                    target.inviter_id, target.invited_at,
+                    target.id,
+                    target.phone,
+                    code,
+                    target.telegram_id,
+                    target.inviter_id,
+                    target.invited_at,
                 )
                 return Activation(InviteOutcome.ACTIVATED, code, inviter)
 
@@ -473,3 +479,25 @@ class ReferralService:
             encode_cursor(last.invited_at, last.member_id) if has_next and last else None,
             encode_cursor(first.invited_at, first.member_id) if has_previous and first else None,
         )
+
+
+def create_service(engine: AsyncEngine, settings: Settings) -> ReferralService:
+    """The service configured by the program's settings."""
+    token = settings.telegram_gateway_token
+    delivery = create_delivery(
+        settings.code_delivery,
+        chat_delay=settings.code_chat_delay,
+        gateway_token=token.get_secret_value() if token else "",
+        gateway_url=settings.telegram_gateway_url,
+    )
+    return ReferralService(
+        engine,
+        signing_key=settings.signing_key(),
+        delivery=delivery,
+        code_length=settings.code_length,
+        code_ttl=settings.code_ttl,
+        resend_cooldown=settings.code_resend_cooldown,
+        hourly_limit=settings.code_hourly_limit,
+        default_region=settings.default_region,
+        show_full_phones=settings.referral_phone_visibility == "full",
+    )

@@ -1,0 +1,136 @@
+import pytest
+from sqlalchemy import text
+
+from db.results import CodeRequestOutcome, VerifyOutcome
+from db.service import ReferralService
+from tests.conftest import Clock, new_phone
+
+
+async def test_code_has_the_configured_length_and_is_stored_only_as_a_hash(
+    service: ReferralService,
+) -> None:
+    service.code_length = 6
+    phone = new_phone()
+    request = await service.request_code(phone)
+    assert request.outcome is CodeRequestOutcome.SENT
+    assert request.code is not None and len(request.code) == 6 and request.code.isdigit()
+    async with service.engine.connect() as connection:
+        row = (await connection.execute(text("SELECT * FROM verification_codes"))).one()
+        everything = " ".join(str(value) for value in row)
+    assert request.code not in everything
+    assert len(row.code_hash) == 32
+
+
+async def test_code_is_single_use(service: ReferralService) -> None:
+    phone = new_phone()
+    code = (await service.request_code(phone)).code
+    assert code is not None
+    first = await service.verify_code(phone, code)
+    assert first.outcome is VerifyOutcome.VERIFIED and first.created
+    second = await service.verify_code(phone, code)
+    assert second.outcome is VerifyOutcome.NO_CODE
+
+
+async def test_code_expires_after_its_ttl(service: ReferralService, clock: Clock) -> None:
+    phone = new_phone()
+    code = (await service.request_code(phone)).code
+    assert code is not None
+    clock.advance(service.code_ttl + 1)
+    assert (await service.verify_code(phone, code)).outcome is VerifyOutcome.EXPIRED
+
+
+async def test_fifth_wrong_attempt_kills_the_code(service: ReferralService) -> None:
+    phone = new_phone()
+    code = (await service.request_code(phone)).code
+    assert code is not None
+    wrong = "0000" if code != "0000" else "1111"
+    left = []
+    for _ in range(5):
+        left.append(await service.verify_code(phone, wrong))
+    assert [v.attempts_left for v in left] == [4, 3, 2, 1, 0]
+    assert left[-1].outcome is VerifyOutcome.TOO_MANY_ATTEMPTS
+    assert (await service.verify_code(phone, code)).outcome is VerifyOutcome.TOO_MANY_ATTEMPTS
+
+
+async def test_malformed_code_costs_no_attempt(service: ReferralService) -> None:
+    phone = new_phone()
+    code = (await service.request_code(phone)).code
+    assert code is not None
+    for typed in ("12", "abcd", "123456789"):
+        assert (await service.verify_code(phone, typed)).outcome is VerifyOutcome.MALFORMED_CODE
+    assert (await service.verify_code(phone, f"  {code} ")).outcome is VerifyOutcome.VERIFIED
+
+
+async def test_code_of_another_phone_does_not_work(service: ReferralService) -> None:
+    phone, other = new_phone(), new_phone()
+    code = (await service.request_code(phone)).code
+    await service.request_code(other)
+    assert code is not None
+    result = await service.verify_code(other, code)
+    assert result.outcome in (VerifyOutcome.WRONG_CODE, VerifyOutcome.VERIFIED)
+    if result.outcome is VerifyOutcome.VERIFIED:  # both drew the same 4 digits: 1 in 10,000
+        pytest.skip("the two phones drew the same code")
+
+
+async def test_new_code_replaces_the_old_one(service: ReferralService) -> None:
+    service.resend_cooldown = 0
+    phone = new_phone()
+    first = (await service.request_code(phone)).code
+    second = (await service.request_code(phone)).code
+    assert first is not None and second is not None
+    if first != second:
+        assert (await service.verify_code(phone, first)).outcome is VerifyOutcome.WRONG_CODE
+    assert (await service.verify_code(phone, second)).outcome is VerifyOutcome.VERIFIED
+
+
+async def test_resend_cooldown_answers_seconds_to_wait(
+    service: ReferralService, clock: Clock
+) -> None:
+    phone = new_phone()
+    assert (await service.request_code(phone)).outcome is CodeRequestOutcome.SENT
+    clock.advance(18)
+    refused = await service.request_code(phone)
+    assert refused.outcome is CodeRequestOutcome.COOLDOWN
+    assert refused.retry_after == 42
+    clock.advance(42)
+    assert (await service.request_code(phone)).outcome is CodeRequestOutcome.SENT
+
+
+async def test_cooldown_zero_turns_it_off(service: ReferralService) -> None:
+    service.resend_cooldown = 0
+    phone = new_phone()
+    for _ in range(3):
+        assert (await service.request_code(phone)).outcome is CodeRequestOutcome.SENT
+
+
+async def test_hourly_limit_answers_seconds_until_a_send_leaves_the_hour(
+    service: ReferralService, clock: Clock
+) -> None:
+    phone = new_phone()
+    for _ in range(5):
+        assert (await service.request_code(phone)).outcome is CodeRequestOutcome.SENT
+        clock.advance(61)
+    refused = await service.request_code(phone)
+    assert refused.outcome is CodeRequestOutcome.HOURLY_LIMIT
+    assert refused.retry_after == 3600 - 5 * 61
+    clock.advance(refused.retry_after)
+    assert (await service.request_code(phone)).outcome is CodeRequestOutcome.SENT
+
+
+async def test_limits_are_per_phone(service: ReferralService) -> None:
+    phone = new_phone()
+    await service.request_code(phone)
+    assert (await service.request_code(phone)).outcome is CodeRequestOutcome.COOLDOWN
+    assert (await service.request_code(new_phone())).outcome is CodeRequestOutcome.SENT
+
+
+async def test_invalid_phone_is_refused_and_nothing_is_stored(service: ReferralService) -> None:
+    assert (await service.request_code("abcd")).outcome is CodeRequestOutcome.INVALID_PHONE
+    assert (await service.verify_code("", "1234")).outcome is VerifyOutcome.INVALID_PHONE
+    async with service.engine.connect() as connection:
+        count = (await connection.execute(text("SELECT count(*) FROM verification_codes"))).scalar()
+    assert count == 0
+
+
+async def test_verify_without_a_requested_code(service: ReferralService) -> None:
+    assert (await service.verify_code(new_phone(), "1234")).outcome is VerifyOutcome.NO_CODE
