@@ -8,9 +8,9 @@ import logging
 import math
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Row, select, text, tuple_, update
+from sqlalchemy import Table, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -47,8 +47,8 @@ MAX_WRONG_ATTEMPTS = 5
 HOUR = timedelta(hours=1)
 RETRIES = 5  # attempts of a transaction that lost a deadlock or serialization race
 
-members = MemberRow.__table__
-codes = VerificationCode.__table__
+members = cast(Table, MemberRow.__table__)
+codes = cast(Table, VerificationCode.__table__)
 MEMBER_COLUMNS = (
     members.c.id,
     members.c.phone,
@@ -79,7 +79,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _member(row: Row[Any]) -> Member:
+def _member(row: Any) -> Member:
     return Member(
         id=row.id,
         phone=row.phone,
@@ -351,7 +351,7 @@ class ReferralService:
             result = await connection.execute(
                 update(members).where(members.c.telegram_id == telegram_id).values(telegram_id=None)
             )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return bool(result.rowcount)
 
     # Invitations
 
@@ -466,7 +466,7 @@ class ReferralService:
             rows = (await connection.execute(query.limit(limit + 1))).all()
             total = (await connection.execute(count)).scalar_one()
         more = len(rows) > limit
-        rows = rows[:limit]
+        rows = list(rows[:limit])
         if before is not None:
             rows.reverse()
         referrals = [Referral(row.id, self.shown_phone(row.phone), row.invited_at) for row in rows]

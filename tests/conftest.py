@@ -44,7 +44,7 @@ def server_url() -> Iterator[str]:
         yield embedded_url
 
 
-def _asyncpg_dsn(url: str) -> str:
+def asyncpg_dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
@@ -52,7 +52,7 @@ def _asyncpg_dsn(url: str) -> str:
 async def database_url(server_url: str) -> AsyncIterator[str]:
     """A database of this test run alone, so that runs side by side never meet."""
     name = f"test_{os.getpid()}_{secrets.token_hex(3)}"
-    admin = await asyncpg.connect(_asyncpg_dsn(server_url))
+    admin = await asyncpg.connect(asyncpg_dsn(server_url))
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
         yield make_url(server_url).set(database=name).render_as_string(hide_password=False)

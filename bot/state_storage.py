@@ -1,0 +1,155 @@
+"""Where conversation state and seen update ids live: process memory for one instance, Redis for
+several. The memory variants keep nothing for users who are not in the middle of a step, so a
+bot that has seen a million people holds only those currently in a conversation."""
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import AsyncGenerator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from aiogram.fsm.state import State
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, StateType, StorageKey
+from aiogram.fsm.storage.redis import RedisStorage
+from redis.asyncio import Redis
+
+DEDUP_TTL = 24 * 3600  # Telegram gives up re-delivering an update well within a day
+STATE_TTL = 7 * 24 * 3600  # a conversation left half-way is forgotten after a week
+
+
+@dataclass(slots=True)
+class _Record:
+    state: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class CompactMemoryStorage(BaseStorage):
+    """aiogram's MemoryStorage without the record it keeps forever for every user it has seen."""
+
+    def __init__(self) -> None:
+        self._records: dict[StorageKey, _Record] = {}
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def _store(self, key: StorageKey, record: _Record) -> None:
+        if record.state is None and not record.data:
+            self._records.pop(key, None)
+        else:
+            self._records[key] = record
+
+    async def set_state(self, key: StorageKey, state: StateType = None) -> None:
+        record = self._records.get(key) or _Record()
+        record.state = state.state if isinstance(state, State) else state
+        self._store(key, record)
+
+    async def get_state(self, key: StorageKey) -> str | None:
+        record = self._records.get(key)
+        return record.state if record else None
+
+    async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
+        record = self._records.get(key) or _Record()
+        record.data = dict(data)
+        self._store(key, record)
+
+    async def get_data(self, key: StorageKey) -> dict[str, Any]:
+        record = self._records.get(key)
+        return dict(record.data) if record else {}
+
+    async def close(self) -> None:
+        self._records.clear()
+
+
+class CompactEventIsolation(BaseEventIsolation):
+    """One update at a time per user, with a lock that exists only while someone holds it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[StorageKey, tuple[asyncio.Lock, int]] = {}
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+    @asynccontextmanager
+    async def lock(self, key: StorageKey) -> AsyncGenerator[None, None]:
+        lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    async def close(self) -> None:
+        self._locks.clear()
+
+
+class UpdateLedger(Protocol):
+    """Which updates were handled, so that a re-delivered update is handled once."""
+
+    async def claim(self, update_id: int) -> bool:
+        """True if this caller should handle the update; False if it was or is being handled."""
+
+    async def release(self, update_id: int) -> None:
+        """Handling failed: let a re-delivery of the update be handled."""
+
+    async def close(self) -> None: ...
+
+
+class MemoryUpdateLedger:
+    def __init__(self, capacity: int = 100_000) -> None:
+        self._seen: OrderedDict[int, float] = OrderedDict()
+        self._capacity = capacity
+
+    async def claim(self, update_id: int) -> bool:
+        if update_id in self._seen:
+            return False
+        self._seen[update_id] = time.monotonic()
+        while len(self._seen) > self._capacity:
+            self._seen.popitem(last=False)
+        return True
+
+    async def release(self, update_id: int) -> None:
+        self._seen.pop(update_id, None)
+
+    async def close(self) -> None:
+        self._seen.clear()
+
+
+class RedisUpdateLedger:
+    def __init__(self, redis: Redis, bot_id: int) -> None:
+        self._redis = redis
+        self._prefix = f"update:{bot_id}:"
+
+    async def claim(self, update_id: int) -> bool:
+        return bool(await self._redis.set(self._prefix + str(update_id), 1, nx=True, ex=DEDUP_TTL))
+
+    async def release(self, update_id: int) -> None:
+        await self._redis.delete(self._prefix + str(update_id))
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateState:
+    storage: BaseStorage
+    isolation: BaseEventIsolation
+    ledger: UpdateLedger
+
+
+def create_update_state(redis_url: str | None, bot_id: int) -> UpdateState:
+    """Redis-backed state shared by several instances when `redis_url` is set, else memory."""
+    if redis_url is None:
+        return UpdateState(CompactMemoryStorage(), CompactEventIsolation(), MemoryUpdateLedger())
+    storage = RedisStorage.from_url(redis_url, state_ttl=STATE_TTL, data_ttl=STATE_TTL)
+    return UpdateState(
+        storage,
+        storage.create_isolation(),
+        RedisUpdateLedger(Redis.from_url(redis_url), bot_id),
+    )

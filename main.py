@@ -1,0 +1,279 @@
+"""Start the referral program: the Telegram bot (long polling or webhook) with the HTTP API, or
+the HTTP API alone, or one of the maintenance commands."""
+
+import argparse
+import asyncio
+import gc
+import logging
+import signal
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from typing import Any
+from urllib.parse import urlsplit
+
+import uvicorn
+from aiogram import BaseMiddleware, Bot, Dispatcher
+from aiogram.types import TelegramObject
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from api import create_app
+from bot import create_bot, create_dispatcher
+from bot.state_storage import UpdateState, create_update_state
+from bot.webhook import create_webhook_router
+from db.engine import create_engine, embedded_postgres, migrate
+from db.service import ReferralService, create_service
+from settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("referral")
+
+NO_TOKEN = (
+    "BOT_TOKEN is not set: create a bot with @BotFather in Telegram (/newbot), put its token "
+    "in BOT_TOKEN (environment or .env), or run `uv run main.py api` for the HTTP API alone."
+)
+
+
+def parse_arguments(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "command",
+        nargs="?",
+        default="bot",
+        choices=["bot", "api", "migrate", "set-webhook", "delete-webhook"],
+        help="bot (default): the bot with the HTTP API; api: the HTTP API alone; migrate: "
+        "bring the database schema to the latest version; set-webhook / delete-webhook: "
+        "register WEBHOOK_URL with Telegram, or remove it",
+    )
+    return parser.parse_args(argv)
+
+
+@asynccontextmanager
+async def open_database(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """The engine over DATABASE_URL, or over the embedded server in DATA_DIR; migrated to head."""
+    async with AsyncExitStack() as stack:
+        url = settings.database_url
+        if url is None:
+            url = stack.enter_context(embedded_postgres(settings.data_dir))
+        engine = create_engine(url)
+        stack.push_async_callback(engine.dispose)
+        await migrate(engine)
+        yield engine
+
+
+class InFlightUpdates(BaseMiddleware):
+    """Counts updates being handled, so that shutdown can wait for them."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        self.count += 1
+        self.idle.clear()
+        try:
+            return await handler(event, data)
+        finally:
+            self.count -= 1
+            if not self.count:
+                self.idle.set()
+
+
+class HttpServer(uvicorn.Server):
+    """uvicorn without its own signal handling: `Shutdown` decides what a signal stops."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class Shutdown:
+    """SIGTERM and SIGINT: stop serving (finishing what is in flight), or stop start-up."""
+
+    def __init__(self) -> None:
+        self.main_task = asyncio.current_task()
+        self.server: uvicorn.Server | None = None
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self.request)
+
+    def request(self) -> None:
+        log.info("shutting down")
+        if self.server is not None:
+            self.server.should_exit = True
+        elif self.main_task is not None:
+            self.main_task.cancel()
+
+
+def http_server(settings: Settings, app: FastAPI) -> uvicorn.Server:
+    config = uvicorn.Config(
+        app,
+        host=settings.web_host,
+        port=settings.web_port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=30,
+        lifespan="off",
+    )
+    return HttpServer(config)
+
+
+async def serve(server: uvicorn.Server, shutdown: Shutdown) -> None:
+    """Serve until a signal; uvicorn then finishes the requests in flight."""
+    shutdown.server = server
+    await server.serve()
+    if not server.started:
+        raise SystemExit(f"cannot serve HTTP on {server.config.host}:{server.config.port}")
+
+
+async def run_api(settings: Settings, service: ReferralService, shutdown: Shutdown) -> None:
+    server = http_server(settings, create_app(settings, service))
+    log.info("HTTP API on %s:%d", settings.web_host, settings.web_port)
+    gc.freeze()
+    await serve(server, shutdown)
+
+
+async def run_bot(
+    settings: Settings, service: ReferralService, bot: Bot, shutdown: Shutdown
+) -> None:
+    me = await bot.get_me()
+    state = create_update_state(settings.redis_url, me.id)
+    dispatcher = create_dispatcher(
+        service=service,
+        settings=settings,
+        storage=state.storage,
+        events_isolation=state.isolation,
+    )
+    in_flight = InFlightUpdates()
+    dispatcher.update.outer_middleware(in_flight)
+    try:
+        if settings.webhook_url:
+            await run_webhook(settings, service, bot, dispatcher, state, shutdown)
+        else:
+            await run_polling(settings, service, bot, dispatcher, shutdown)
+        await in_flight.idle.wait()
+    finally:
+        await state.storage.close()
+        await state.isolation.close()
+        await state.ledger.close()
+    log.info("@%s stopped", me.username)
+
+
+async def run_webhook(
+    settings: Settings,
+    service: ReferralService,
+    bot: Bot,
+    dispatcher: Dispatcher,
+    state: UpdateState,
+    shutdown: Shutdown,
+) -> None:
+    assert settings.webhook_url and settings.webhook_secret
+    webhook = create_webhook_router(
+        dispatcher=dispatcher,
+        bot=bot,
+        path=urlsplit(settings.webhook_url).path or "/",
+        secret=settings.webhook_secret.get_secret_value(),
+        ledger=state.ledger,
+    )
+    server = http_server(settings, create_app(settings, service, routers=[webhook]))
+    await dispatcher.emit_startup(bot=bot)
+    gc.freeze()
+    log.info("webhook and HTTP API on %s:%d", settings.web_host, settings.web_port)
+    try:
+        await serve(server, shutdown)
+    finally:
+        await dispatcher.emit_shutdown(bot=bot)
+
+
+async def run_polling(
+    settings: Settings,
+    service: ReferralService,
+    bot: Bot,
+    dispatcher: Dispatcher,
+    shutdown: Shutdown,
+) -> None:
+    await bot.delete_webhook()
+    server = http_server(settings, create_app(settings, service))
+    polling = asyncio.create_task(
+        dispatcher.start_polling(bot, handle_signals=False, close_bot_session=False)
+    )
+    polling.add_done_callback(lambda _: shutdown.request())  # polling died: stop serving too
+    gc.freeze()
+    log.info("long polling, HTTP API on %s:%d", settings.web_host, settings.web_port)
+    try:
+        await serve(server, shutdown)
+    finally:
+        if not polling.done():
+            await dispatcher.stop_polling()
+        await polling
+
+
+async def change_webhook(command: str, settings: Settings, bot: Bot) -> None:
+    if command == "delete-webhook":
+        await bot.delete_webhook()
+        log.info("webhook removed")
+        return
+    if not settings.webhook_url or not settings.webhook_secret:
+        raise SystemExit("set-webhook needs WEBHOOK_URL and WEBHOOK_SECRET")
+    await bot.set_webhook(
+        settings.webhook_url,
+        secret_token=settings.webhook_secret.get_secret_value(),
+        allowed_updates=["message", "callback_query"],
+    )
+    log.info("webhook set to %s", settings.webhook_url)
+
+
+async def run(command: str, settings: Settings) -> None:
+    shutdown = Shutdown()
+    async with open_database(settings) as engine:
+        if command == "migrate":
+            log.info("database schema is up to date")
+            return
+        service = create_service(engine, settings)
+        if settings.code_delivery == "chat":
+            log.warning("CODE_DELIVERY=chat shows codes to whoever asks: not for production")
+        try:
+            if command == "api":
+                await run_api(settings, service, shutdown)
+                return
+            async with create_bot(settings) as bot:
+                if command == "bot":
+                    await run_bot(settings, service, bot, shutdown)
+                else:
+                    await change_webhook(command, settings, bot)
+        finally:
+            await service.delivery.close()
+
+
+def main(argv: list[str]) -> int:
+    arguments = parse_arguments(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        print(error, file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("aiogram.event", "aiogram.dispatcher", "httpx"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.root.level))
+    needs_bot = arguments.command in ("bot", "set-webhook", "delete-webhook")
+    if needs_bot and settings.bot_token is None:
+        print(NO_TOKEN, file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(run(arguments.command, settings))
+    except asyncio.CancelledError:
+        log.info("stopped during start-up")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,102 @@
+"""Code delivery: the Telegram Gateway client against a local fake of its HTTP API."""
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from db.delivery import DeliveryError, LogDelivery, TelegramGatewayDelivery
+from db.results import CodeRequestOutcome
+from db.service import ReferralService
+from tests.conftest import new_phone
+
+TOKEN = "gateway-token"
+
+
+class FakeGateway:
+    """`sendVerificationMessage` as the Telegram Gateway API answers it."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.refuse_with: str | None = None
+
+    async def send_verification_message(self, request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
+            return web.json_response({"ok": False, "error": "ACCESS_TOKEN_INVALID"})
+        body = await request.json()
+        self.requests.append(body)
+        if self.refuse_with:
+            return web.json_response({"ok": False, "error": self.refuse_with})
+        status = {
+            "request_id": f"req{len(self.requests)}",
+            "phone_number": body["phone_number"].lstrip("+"),
+            "request_cost": 0.01,
+            "delivery_status": {"status": "sent", "updated_at": 1700000000},
+        }
+        return web.json_response({"ok": True, "result": status})
+
+
+@pytest.fixture
+async def gateway() -> AsyncIterator[tuple[FakeGateway, str]]:
+    fake = FakeGateway()
+    app = web.Application()
+    app.router.add_post("/sendVerificationMessage", fake.send_verification_message)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    yield fake, f"http://127.0.0.1:{port}"
+    await runner.cleanup()
+
+
+async def test_gateway_receives_our_code_with_its_ttl(
+    service: ReferralService, gateway: tuple[FakeGateway, str]
+) -> None:
+    fake, url = gateway
+    service.delivery = delivery = TelegramGatewayDelivery(TOKEN, url)
+    phone = new_phone()
+    request = await service.request_code(phone)
+    await delivery.close()
+    assert request.outcome is CodeRequestOutcome.SENT
+    assert request.code is None  # never shown to the caller outside `chat` mode
+    [sent] = fake.requests
+    assert sent["phone_number"] == phone and sent["ttl"] == service.code_ttl
+    assert len(sent["code"]) == service.code_length
+    assert (await service.verify_code(phone, sent["code"])).member is not None
+
+
+async def test_gateway_refusal_is_a_delivery_failure(
+    service: ReferralService, gateway: tuple[FakeGateway, str]
+) -> None:
+    fake, url = gateway
+    fake.refuse_with = "PHONE_NUMBER_INVALID"
+    service.delivery = delivery = TelegramGatewayDelivery(TOKEN, url)
+    request = await service.request_code(new_phone())
+    await delivery.close()
+    assert request.outcome is CodeRequestOutcome.DELIVERY_FAILED
+
+
+async def test_wrong_token_and_unreachable_gateway_raise(
+    gateway: tuple[FakeGateway, str],
+) -> None:
+    _, url = gateway
+    for delivery in (
+        TelegramGatewayDelivery("wrong", url),
+        TelegramGatewayDelivery(TOKEN, "http://127.0.0.1:9", timeout=2),
+    ):
+        with pytest.raises(DeliveryError):
+            await delivery.deliver("+79123456789", "1234", 300)
+        await delivery.close()
+
+
+async def test_log_delivery_writes_the_code_only_to_the_log(
+    service: ReferralService, caplog: pytest.LogCaptureFixture
+) -> None:
+    service.delivery = LogDelivery()
+    with caplog.at_level(logging.INFO):
+        request = await service.request_code(new_phone())
+    assert request.code is None
+    assert any("verification code for" in record.getMessage() for record in caplog.records)

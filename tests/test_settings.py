@@ -1,0 +1,57 @@
+import pytest
+
+from settings import SettingsError, load_settings
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"CODE_LENGTH": "9"}, "CODE_LENGTH"),
+        ({"CODE_LENGTH": "four"}, "CODE_LENGTH"),
+        ({"CODE_DELIVERY": "sms"}, "CODE_DELIVERY"),
+        ({"CODE_DELIVERY": "telegram_gateway"}, "TELEGRAM_GATEWAY_TOKEN"),
+        ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
+        ({"WEBHOOK_URL": "https://example.org/hook"}, "WEBHOOK_SECRET"),
+        ({"WEBHOOK_URL": "https://e.org/h", "WEBHOOK_SECRET": "has space"}, "WEBHOOK_SECRET"),
+        ({"DEFAULT_REGION": "XX"}, "DEFAULT_REGION"),
+        ({"ADMIN_IDS": "1,two"}, "ADMIN_IDS"),
+        ({"REFERRAL_PHONE_VISIBILITY": "partial"}, "REFERRAL_PHONE_VISIBILITY"),
+        ({"WEB_PORT": "70000"}, "WEB_PORT"),
+    ],
+)
+def test_bad_setting_is_one_line_naming_it(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], named: str
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as error:
+        load_settings(_env_file=None)
+    message = str(error.value)
+    assert message.startswith(f"setting {named}:") and "\n" not in message
+
+
+def test_secrets_are_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEBHOOK_URL", "https://e.org/h")
+    monkeypatch.setenv("WEBHOOK_SECRET", "top secret value")
+    with pytest.raises(SettingsError) as error:
+        load_settings(_env_file=None)
+    assert "top secret" not in str(error.value)
+
+
+def test_defaults_and_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ADMIN_IDS", "1, 2")
+    monkeypatch.setenv("DATABASE_URL", "postgres://user@host/db")
+    monkeypatch.setenv("LOG_LEVEL", "debug")
+    settings = load_settings(_env_file=None)
+    assert settings.admin_ids == [1, 2]
+    assert settings.database_url == "postgresql+asyncpg://user@host/db"
+    assert settings.log_level == "DEBUG"
+    assert settings.code_length == 4 and settings.code_ttl == 300
+    assert settings.code_resend_cooldown == 60 and settings.code_hourly_limit == 5
+
+
+def test_generated_secret_key_is_kept(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    first = load_settings(_env_file=None).signing_key()
+    assert len(first) >= 32
+    assert load_settings(_env_file=None).signing_key() == first
