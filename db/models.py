@@ -74,3 +74,18 @@ class VerificationCode(Base):
     sent_at: Mapped[list[datetime]] = mapped_column(
         ARRAY(DateTime(timezone=True)), server_default="{}"
     )
+
+
+class ReferralCount(Base):
+    """How many people joined with a member's code, kept by the activation that adds one.
+
+    Counting 100,000 index entries takes ~20 ms; reading this row takes a fraction of one. It
+    lives in its own table so that bumping it never waits on locks held on the members' rows.
+    """
+
+    __tablename__ = "referral_counts"
+
+    member_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
+    )
+    referrals: Mapped[int] = mapped_column(Integer)

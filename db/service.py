@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Table, select, text, tuple_, update
+from sqlalchemy import Table, func, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -25,7 +25,7 @@ from db.codes import (
 )
 from db.delivery import CodeDelivery, DeliveryError, create_delivery
 from db.models import Member as MemberRow
-from db.models import VerificationCode
+from db.models import ReferralCount, VerificationCode
 from db.phones import mask_phone, normalise_phone
 from db.results import (
     Activation,
@@ -49,6 +49,7 @@ RETRIES = 5  # attempts of a transaction that lost a deadlock or serialization r
 
 members = cast(Table, MemberRow.__table__)
 codes = cast(Table, VerificationCode.__table__)
+counts = cast(Table, ReferralCount.__table__)
 MEMBER_COLUMNS = (
     members.c.id,
     members.c.phone,
@@ -322,22 +323,19 @@ class ReferralService:
     async def profile(self, member_id: int) -> Profile | None:
         """A member with the code they activated and how many people joined with theirs."""
         inviter = members.alias("inviter")
-        referrals = members.alias("referral")
-        count = (
-            select(text("count(*)"))
-            .select_from(referrals)
-            .where(referrals.c.inviter_id == members.c.id)
-            .scalar_subquery()
-        )
         async with self.engine.connect() as connection:
             row = (
                 await connection.execute(
                     select(
                         *MEMBER_COLUMNS,
                         inviter.c.invite_code.label("inviter_code"),
-                        count.label("referral_count"),
+                        func.coalesce(counts.c.referrals, 0).label("referral_count"),
                     )
-                    .select_from(members.outerjoin(inviter, inviter.c.id == members.c.inviter_id))
+                    .select_from(
+                        members.outerjoin(inviter, inviter.c.id == members.c.inviter_id).outerjoin(
+                            counts, counts.c.member_id == members.c.id
+                        )
+                    )
                     .where(members.c.id == member_id)
                 )
             ).one_or_none()
@@ -413,6 +411,14 @@ class ReferralService:
                     .where(members.c.id == member_id, members.c.inviter_id.is_(None))
                     .values(inviter_id=target.id, invited_at=now)
                 )
+                await connection.execute(
+                    insert(counts)
+                    .values(member_id=target.id, referrals=1)
+                    .on_conflict_do_update(
+                        index_elements=[counts.c.member_id],
+                        set_={"referrals": counts.c.referrals + 1},
+                    )
+                )
                 inviter = Member(
                     target.id,
                     target.phone,
@@ -460,11 +466,10 @@ class ReferralService:
             if after is not None:
                 query = query.where(key > tuple_(*decode_cursor(after)))
             query = query.order_by(members.c.invited_at, members.c.id)
-        count = select(text("count(*)")).select_from(members)
-        count = count.where(members.c.inviter_id == inviter_id)
+        count = select(counts.c.referrals).where(counts.c.member_id == inviter_id)
         async with self.engine.connect() as connection:
             rows = (await connection.execute(query.limit(limit + 1))).all()
-            total = (await connection.execute(count)).scalar_one()
+            total = (await connection.execute(count)).scalar_one_or_none() or 0
         more = len(rows) > limit
         rows = list(rows[:limit])
         if before is not None:

@@ -35,7 +35,12 @@ async def _tables(engine: AsyncEngine) -> set[str]:
 
 async def test_upgrade_to_head_and_back_to_base(empty_database: AsyncEngine) -> None:
     await migrate(empty_database)
-    assert await _tables(empty_database) == {"alembic_version", "members", "verification_codes"}
+    assert await _tables(empty_database) == {
+        "alembic_version",
+        "members",
+        "verification_codes",
+        "referral_counts",
+    }
     await migrate(empty_database)  # a second start-up finds nothing to do
     await downgrade(empty_database)
     assert await _tables(empty_database) == {"alembic_version"}
