@@ -21,7 +21,8 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        # No pre-ping (a round trip per checkout): a dropped connection fails one request, and
+        # SQLAlchemy then replaces the whole pool, so the next one reconnects.
         pool_recycle=1800,
     )
 

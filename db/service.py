@@ -129,6 +129,8 @@ class ReferralService:
         invite_code_factory: Callable[[], str] = new_invite_code,
     ) -> None:
         self.engine = engine
+        # Single-statement reads need no transaction: no BEGIN and ROLLBACK round trips.
+        self._reads = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.delivery = delivery
         self.code_length = code_length
         self.code_ttl = code_ttl
@@ -299,7 +301,7 @@ class ReferralService:
 
     async def member_by_telegram(self, telegram_id: int) -> Member | None:
         """The member linked to a Telegram account, if any."""
-        async with self.engine.connect() as connection:
+        async with self._reads.connect() as connection:
             row = (
                 await connection.execute(
                     select(*MEMBER_COLUMNS).where(members.c.telegram_id == telegram_id)
@@ -312,7 +314,7 @@ class ReferralService:
         code = clean_invite_code(raw_code)
         if not is_invite_code(code):
             return None
-        async with self.engine.connect() as connection:
+        async with self._reads.connect() as connection:
             row = (
                 await connection.execute(
                     select(*MEMBER_COLUMNS).where(members.c.invite_code == code)
@@ -323,7 +325,7 @@ class ReferralService:
     async def profile(self, member_id: int) -> Profile | None:
         """A member with the code they activated and how many people joined with theirs."""
         inviter = members.alias("inviter")
-        async with self.engine.connect() as connection:
+        async with self._reads.connect() as connection:
             row = (
                 await connection.execute(
                     select(
@@ -429,13 +431,6 @@ class ReferralService:
                 )
                 return Activation(InviteOutcome.ACTIVATED, code, inviter)
 
-        if not is_invite_code(code):
-            async with self.engine.connect() as connection:
-                exists = (
-                    await connection.execute(select(members.c.id).where(members.c.id == member_id))
-                ).scalar_one_or_none()
-            outcome = InviteOutcome.UNKNOWN if exists else InviteOutcome.MEMBER_NOT_FOUND
-            return Activation(outcome, code)
         activation = await self._retrying(activate)
         if activation.outcome is InviteOutcome.ACTIVATED:
             assert activation.inviter is not None
@@ -467,7 +462,7 @@ class ReferralService:
                 query = query.where(key > tuple_(*decode_cursor(after)))
             query = query.order_by(members.c.invited_at, members.c.id)
         count = select(counts.c.referrals).where(counts.c.member_id == inviter_id)
-        async with self.engine.connect() as connection:
+        async with self._reads.connect() as connection:
             rows = (await connection.execute(query.limit(limit + 1))).all()
             total = (await connection.execute(count)).scalar_one_or_none() or 0
         more = len(rows) > limit
