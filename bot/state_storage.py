@@ -3,8 +3,6 @@ several. The memory variants keep nothing for users who are not in the middle of
 bot that has seen a million people holds only those currently in a conversation."""
 
 import asyncio
-import time
-from collections import OrderedDict
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -102,23 +100,46 @@ class UpdateLedger(Protocol):
 
 
 class MemoryUpdateLedger:
-    def __init__(self, capacity: int = 100_000) -> None:
-        self._seen: OrderedDict[int, float] = OrderedDict()
-        self._capacity = capacity
+    """Recently handled update ids as bits of a window over Telegram's sequential ids.
+
+    A million updates fit in 128 KiB. An id just below the window is taken as handled long ago;
+    one far away from it (Telegram picks a random id after a week without updates) starts anew.
+    """
+
+    WINDOW = 1 << 20
+
+    def __init__(self) -> None:
+        self._base = 0
+        self._bits = bytearray(self.WINDOW // 8)
+        self._empty = True
+
+    def _restart_at(self, update_id: int) -> None:
+        self._base = update_id - self.WINDOW // 2
+        self._bits = bytearray(self.WINDOW // 8)
+        self._empty = False
 
     async def claim(self, update_id: int) -> bool:
-        if update_id in self._seen:
+        if self._empty or not -self.WINDOW < update_id - self._base < 2 * self.WINDOW:
+            self._restart_at(update_id)
+        while update_id >= self._base + self.WINDOW:  # slide forward by half a window
+            half = self.WINDOW // 16
+            self._bits = self._bits[half:] + bytearray(half)
+            self._base += self.WINDOW // 2
+        if update_id < self._base:
             return False
-        self._seen[update_id] = time.monotonic()
-        while len(self._seen) > self._capacity:
-            self._seen.popitem(last=False)
+        byte, bit = divmod(update_id - self._base, 8)
+        if self._bits[byte] >> bit & 1:
+            return False
+        self._bits[byte] |= 1 << bit
         return True
 
     async def release(self, update_id: int) -> None:
-        self._seen.pop(update_id, None)
+        if 0 <= update_id - self._base < self.WINDOW:
+            byte, bit = divmod(update_id - self._base, 8)
+            self._bits[byte] &= ~(1 << bit) & 0xFF
 
     async def close(self) -> None:
-        self._seen.clear()
+        self._empty = True
 
 
 class RedisUpdateLedger:
