@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     api_address_hourly_limit: int = Field(60, ge=1)
     default_region: str = "RU"
     referral_phone_visibility: Literal["masked", "full"] = "masked"
+    flood_rate: float = Field(3.0, ge=0)
+    flood_burst: int = Field(6, ge=1)
     admin_ids: Annotated[list[int], NoDecode] = []
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 

@@ -24,19 +24,25 @@ class _Record:
 
 
 class CompactMemoryStorage(BaseStorage):
-    """aiogram's MemoryStorage without the record it keeps forever for every user it has seen."""
+    """aiogram's MemoryStorage without the record it keeps forever for every user it has seen.
 
-    def __init__(self) -> None:
-        self._records: dict[StorageKey, _Record] = {}
+    Only users in the middle of a step have a record, and at most `max_records` of them: when a
+    link brings crowds who start and never finish, the oldest unfinished conversations go first.
+    """
+
+    def __init__(self, max_records: int = 20_000) -> None:
+        self._records: dict[StorageKey, _Record] = {}  # oldest change first
+        self._max_records = max_records
 
     def __len__(self) -> int:
         return len(self._records)
 
     def _store(self, key: StorageKey, record: _Record) -> None:
-        if record.state is None and not record.data:
-            self._records.pop(key, None)
-        else:
+        self._records.pop(key, None)
+        if record.state is not None or record.data:
             self._records[key] = record
+            if len(self._records) > self._max_records:
+                del self._records[next(iter(self._records))]
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         record = self._records.get(key) or _Record()

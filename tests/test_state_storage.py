@@ -25,6 +25,18 @@ async def test_storage_forgets_users_with_no_state_and_no_data() -> None:
     assert len(storage) == 0
 
 
+async def test_storage_keeps_the_most_recent_conversations() -> None:
+    storage = CompactMemoryStorage(max_records=3)
+    for user_id in range(5):
+        await storage.set_state(key(user_id), "Verification:contact")
+    await storage.set_data(key(2), {"phone": "+79123456789"})  # a change makes it recent
+    await storage.set_state(key(5), "Verification:contact")
+    assert len(storage) == 3
+    assert [await storage.get_state(key(user_id)) is not None for user_id in range(6)] == [
+        False, False, True, False, True, True,
+    ]
+
+
 async def test_isolation_lock_exists_only_while_held() -> None:
     isolation = CompactEventIsolation()
     async with isolation.lock(key(1)):
