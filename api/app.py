@@ -1,0 +1,61 @@
+"""The program's one HTTP application: the API of the original web version, health, and whatever
+routers the caller adds (the Telegram webhook)."""
+
+from collections.abc import Sequence
+
+from fastapi import APIRouter, FastAPI
+from starlette.types import Lifespan
+
+from api import health, login, referrals
+from api.docs import OPENAPI_URL, create_docs_router
+from api.errors import install_error_handlers
+from api.limits import AddressRateLimit, RequestBodyLimit
+from api.tokens import AccessTokens
+from db.service import ReferralService
+from settings import Settings
+
+TITLE = "Referral API"
+DESCRIPTION = """\
+Login by phone, then read and write referral data: the contract of the original web version.
+
+1. `POST /api/login/` with a phone: a verification code is sent (in `chat` delivery mode it is in
+   the answer).
+2. `POST /api/verify/` with the phone and the code: an access token.
+3. `GET /api/data/` and `POST /api/data/` with `Authorization: Bearer <token>`.
+
+Every error answers JSON `{"message": ...}`. Login and verify requests are limited per phone and
+per client address; over a limit the answer is 429 with `Retry-After`.
+"""
+
+
+def create_app(
+    settings: Settings,
+    service: ReferralService,
+    *,
+    routers: Sequence[APIRouter] = (),
+    lifespan: Lifespan[FastAPI] | None = None,
+) -> FastAPI:
+    """The HTTP application over `service`; `routers` are served beside the API, and `lifespan`
+    runs around serving when the server runs lifespans."""
+    app = FastAPI(
+        title=TITLE,
+        description=DESCRIPTION,
+        version="1.0.0",
+        openapi_url=OPENAPI_URL,
+        docs_url=None,
+        redoc_url=None,
+        redirect_slashes=False,
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    app.state.tokens = AccessTokens(settings.signing_key(), settings.jwt_ttl)
+    app.state.address_limit = AddressRateLimit(settings.api_address_hourly_limit)
+    app.add_middleware(RequestBodyLimit)
+    install_error_handlers(app)
+    app.include_router(login.router)
+    app.include_router(referrals.router)
+    app.include_router(health.router)
+    app.include_router(create_docs_router(title=TITLE))
+    for router in routers:
+        app.include_router(router)
+    return app

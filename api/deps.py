@@ -1,0 +1,72 @@
+"""What routes receive by type: the service, the token issuer, the authenticated member, and the
+per-address limit of login and verify requests.
+
+All are coroutines: FastAPI runs plain functions in a thread pool, and the address counters must
+only be touched from the event loop."""
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials
+from fastapi.security.http import HTTPBase
+
+from api.limits import AddressRateLimit
+from api.tokens import AccessTokens, InvalidToken
+from db.service import ReferralService
+
+NO_CREDENTIALS = "Authentication credentials were not provided: send Authorization: Bearer <token>."
+ADDRESS_LIMIT = "Too many requests from your address; try again in {seconds} s."
+CHALLENGE = {"WWW-Authenticate": "Bearer"}
+TOKEN_SCHEMES = ("bearer", "token")  # `Token <key>` is how the original API's clients send it
+
+access_token = HTTPBase(
+    scheme="bearer",
+    scheme_name="AccessToken",
+    description="The JWT from POST /api/verify/ as `Authorization: Bearer <token>`; the original "
+    "API's form `Authorization: Token <token>` is accepted too.",
+    auto_error=False,
+)
+
+
+async def get_service(request: Request) -> ReferralService:
+    service: ReferralService = request.app.state.service
+    return service
+
+
+async def get_tokens(request: Request) -> AccessTokens:
+    tokens: AccessTokens = request.app.state.tokens
+    return tokens
+
+
+ServiceDep = Annotated[ReferralService, Depends(get_service)]
+TokensDep = Annotated[AccessTokens, Depends(get_tokens)]
+
+
+async def authenticated_member_id(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(access_token)],
+    tokens: TokensDep,
+) -> int:
+    """The member id in a valid access token; 401 without one."""
+    if credentials is None or credentials.scheme.lower() not in TOKEN_SCHEMES:
+        raise HTTPException(401, NO_CREDENTIALS, headers=CHALLENGE)
+    try:
+        return tokens.member_id(credentials.credentials)
+    except InvalidToken as error:
+        raise HTTPException(401, str(error), headers=CHALLENGE) from None
+
+
+async def count_address_request(request: Request) -> None:
+    """Count a login or verify request of the client address; 429 over the hourly limit."""
+    limit: AddressRateLimit = request.app.state.address_limit
+    address = request.client.host if request.client else "unknown"
+    retry_after = limit.hit(address)
+    if retry_after:
+        raise HTTPException(
+            429,
+            ADDRESS_LIMIT.format(seconds=retry_after),
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
+MemberId = Annotated[int, Depends(authenticated_member_id)]
+AddressCounted = Annotated[None, Depends(count_address_request)]

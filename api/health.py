@@ -1,0 +1,30 @@
+"""GET /healthz: whether this process can reach its database."""
+
+import asyncio
+import logging
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from api.deps import ServiceDep
+from api.models import HealthStatus
+from api.replies import answer, refusal
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["health"])
+
+TIMEOUT = 2.0  # seconds; a probe must answer before the orchestrator's own timeout
+DATABASE_UNAVAILABLE = "The database is unavailable."
+
+
+@router.get("/healthz", include_in_schema=False)
+async def health(service: ServiceDep) -> JSONResponse:
+    try:
+        async with asyncio.timeout(TIMEOUT), service.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    except Exception as error:  # whatever the cause, the answer is "not healthy"
+        log.warning("health check failed: %r", error)
+        return refusal(503, DATABASE_UNAVAILABLE)
+    return answer(200, HealthStatus())

@@ -1,0 +1,163 @@
+"""The bodies the API reads and writes, named for their role, with the examples its docs show."""
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+
+
+def _digits_as_text(value: Any) -> Any:
+    """A phone sent as a bare JSON number of digits is read like the same digits in a string."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError("a phone number cannot be negative")
+        return str(value)
+    return value
+
+
+PhoneInput = Annotated[
+    str,
+    BeforeValidator(_digits_as_text),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "string"}, {"type": "integer", "minimum": 0}],
+            "title": "Phone",
+            "description": "Free form, with or without the country code (a leading 8 means +7); "
+            "a JSON number of digits is accepted too.",
+            "examples": ["+7 (912) 345-67-89", "89123456789"],
+        }
+    ),
+]
+
+
+class ErrorMessage(BaseModel):
+    """The body of every error answer."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"message": "Invalid code. 4 attempts left."}]}
+    )
+
+    message: str = Field(description="What went wrong, for a person to read.")
+
+
+class LoginRequest(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"phone": "+7 (912) 345-67-89"}]})
+
+    phone: PhoneInput
+
+
+class CodeSent(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "phone": "+79123456789",
+                    "message": "Verification code sent.",
+                    "code": "4821",
+                    "expires_in": 300,
+                    "resend_after": 60,
+                }
+            ]
+        }
+    )
+
+    phone: str = Field(description="The phone in E.164 form; send it back to /api/verify/.")
+    message: str
+    code: str | None = Field(
+        default=None,
+        exclude_if=lambda code: code is None,
+        description="The code itself: only in `chat` delivery mode (development and demo).",
+    )
+    expires_in: int = Field(description="Seconds the code stays valid.")
+    resend_after: int = Field(description="Seconds before another code may be requested.")
+
+
+class VerifyRequest(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"phone": "+7 (912) 345-67-89", "code": "4821"}]}
+    )
+
+    phone: PhoneInput
+    code: str = Field(description="The code received for this phone.")
+    verify: str | None = Field(
+        default=None,
+        description="Compatibility with the original web client, which sent the code it was "
+        "given in `code` and the code the person typed in `verify`: when present, `verify` is "
+        "the code checked.",
+    )
+
+    @property
+    def typed_code(self) -> str:
+        return self.code if self.verify is None else self.verify
+
+
+class AccessGranted(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "message": "Login successful.",
+                    "token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiI0MiJ9.c2lnbmF0dXJl",
+                    "token_type": "Bearer",
+                    "expires_in": 86400,
+                }
+            ]
+        }
+    )
+
+    message: str
+    token: str = Field(description="JWT access token: send `Authorization: Bearer <token>`.")
+    token_type: Literal["Bearer"] = "Bearer"
+    expires_in: int = Field(description="Seconds the token stays valid.")
+
+
+class ReferralData(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "ref": "K7M2QX",
+                    "invited": "A3BC9D",
+                    "users": ["+7 912 ***-**-89", "+7 903 ***-**-12"],
+                    "users_total": 2,
+                    "next": None,
+                }
+            ]
+        }
+    )
+
+    ref: str = Field(description="The member's own invite code.")
+    invited: str = Field(description="The invite code the member registered, or an empty string.")
+    users: list[str] = Field(
+        description="Phones of the people who registered the member's code, in order of "
+        "registration (masked unless the server shows full numbers); one page."
+    )
+    users_total: int = Field(description="How many people registered the member's code.")
+    next: str | None = Field(
+        description="Pass as `cursor` for the next page of `users`; null on the last page."
+    )
+
+
+class InviteCodeRequest(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"ref_code": "A3BC9D"}]})
+
+    ref_code: str = Field(
+        default="",
+        description="Another member's invite code; case and surrounding spaces do not matter.",
+    )
+
+
+class InviteCodeRegistered(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"message": "Referral code A3BC9D successfully registered.", "invited": "A3BC9D"}
+            ]
+        }
+    )
+
+    message: str
+    invited: str = Field(description="The invite code the member has registered.")
+
+
+class HealthStatus(BaseModel):
+    status: Literal["ok"] = "ok"

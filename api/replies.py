@@ -1,0 +1,28 @@
+"""How answers leave the API: a body model and its status, or a refusal `{"message": ...}`."""
+
+from collections.abc import Mapping
+
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from api.models import ErrorMessage
+
+
+def answer(
+    status: int, body: BaseModel, *, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
+
+
+def refusal(
+    status: int,
+    message: str,
+    *,
+    retry_after: int | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    """An error answer; `retry_after` (seconds) becomes the `Retry-After` header."""
+    extra = dict(headers or {})
+    if retry_after is not None:
+        extra["Retry-After"] = str(retry_after)
+    return answer(status, ErrorMessage(message=message), headers=extra or None)

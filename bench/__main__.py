@@ -1,0 +1,44 @@
+"""`uv run python -m bench [--quick]`: measure the program against its ceiling, print the table,
+write bench/results/latest.json."""
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from bench.report import table, write_json
+from bench.runner import FULL, QUICK, SCENARIOS, run_bench
+
+
+def parse_arguments(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument(
+        "--quick", action="store_true", help="short phases and 10,000 newcomers (under 2 min)"
+    )
+    parser.add_argument(
+        "--scenarios",
+        default=",".join(SCENARIOS),
+        help=f"comma-separated subset of {','.join(SCENARIOS)} (default: all)",
+    )
+    parser.add_argument("--no-memory", action="store_true", help="skip the memory run")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    arguments = parse_arguments(argv)
+    names = tuple(name for name in arguments.scenarios.split(",") if name)
+    unknown = set(names) - set(SCENARIOS)
+    if unknown:
+        print(f"unknown scenarios: {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("referral").setLevel(logging.ERROR)
+    plan = QUICK if arguments.quick else FULL
+    result = asyncio.run(run_bench(plan, names, memory=not arguments.no_memory))
+    print(table(result))
+    print(f"\nwritten: {write_json(result)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

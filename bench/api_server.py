@@ -1,0 +1,52 @@
+"""The HTTP API's ceiling: the program's application (`create_app`) with one more route that
+answers a constant JSON body of `BENCH_BODY_BYTES` bytes, served by `main.http_server`. Run like the
+program: `python -m bench.api_server` with DATABASE_URL, WEB_HOST and WEB_PORT in the environment.
+"""
+
+import asyncio
+import gc
+import os
+
+from fastapi import APIRouter, Response
+
+from api import create_app
+from db.engine import create_engine
+from db.service import create_service
+from main import Shutdown, http_server, serve
+from settings import load_settings
+
+CONSTANT_PATH = "/bench/constant"
+
+
+def constant_body(size: int) -> bytes:
+    """A JSON object of exactly `size` bytes (at least 10)."""
+    return b'{"pad":"' + b"x" * max(0, size - 10) + b'"}'
+
+
+def constant_route(body: bytes) -> APIRouter:
+    router = APIRouter()
+
+    @router.get(CONSTANT_PATH, include_in_schema=False)
+    async def constant() -> Response:
+        return Response(body, media_type="application/json")
+
+    return router
+
+
+async def run() -> None:
+    settings = load_settings()
+    assert settings.database_url, "DATABASE_URL"
+    body = constant_body(int(os.environ["BENCH_BODY_BYTES"]))
+    shutdown = Shutdown()
+    engine = create_engine(settings.database_url)
+    service = create_service(engine, settings)
+    app = create_app(settings, service, routers=[constant_route(body)])
+    gc.freeze()
+    try:
+        await serve(http_server(settings, app), shutdown)
+    finally:
+        await engine.dispose()
+
+
+if __name__ == "__main__":
+    asyncio.run(run())

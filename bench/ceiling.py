@@ -1,0 +1,62 @@
+"""The bot's ceiling: a bare aiogram bot on the program's HTTP stack (FastAPI served by
+`main.http_server`), one webhook route feeding a dispatcher whose one handler answers every
+message with one `sendMessage`, touching no database. Run like the program:
+`python -m bench.ceiling` with BOT_TOKEN, TELEGRAM_API_URL, WEBHOOK_URL, WEBHOOK_SECRET, WEB_HOST
+and WEB_PORT in the environment."""
+
+import asyncio
+import gc
+import hmac
+from urllib.parse import urlsplit
+
+from aiogram import Bot, Dispatcher
+from aiogram.types import Message, Update
+from fastapi import FastAPI, Request, Response
+
+from bot import create_bot
+from bot.webhook import SECRET_HEADER
+from main import Shutdown, http_server, serve
+from settings import load_settings
+
+REPLY = "Your invite code and link are on their way."
+
+
+async def answer(message: Message) -> None:
+    await message.answer(REPLY)
+
+
+def create_ceiling_app(*, bot: Bot, dispatcher: Dispatcher, path: str, secret: str) -> FastAPI:
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    expected = secret.encode()
+
+    @app.post(path)
+    async def telegram_webhook(request: Request) -> Response:
+        given = request.headers.get(SECRET_HEADER, "").encode("latin-1")
+        if not hmac.compare_digest(given, expected):
+            return Response(status_code=401)
+        update = Update.model_validate_json(await request.body(), context={"bot": bot})
+        await dispatcher.feed_update(bot, update)
+        return Response(status_code=200)
+
+    return app
+
+
+async def run() -> None:
+    settings = load_settings()
+    assert settings.webhook_url and settings.webhook_secret, "WEBHOOK_URL and WEBHOOK_SECRET"
+    shutdown = Shutdown()
+    dispatcher = Dispatcher()
+    dispatcher.message.register(answer)
+    async with create_bot(settings) as bot:
+        app = create_ceiling_app(
+            bot=bot,
+            dispatcher=dispatcher,
+            path=urlsplit(settings.webhook_url).path,
+            secret=settings.webhook_secret.get_secret_value(),
+        )
+        gc.freeze()
+        await serve(http_server(settings, app), shutdown)
+
+
+if __name__ == "__main__":
+    asyncio.run(run())

@@ -1,0 +1,105 @@
+"""What a simulated user does: POST an update to the webhook and collect the bot's replies from the
+double, or GET the API; each exchange becomes one `Sample`."""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import aiohttp
+
+from bench.telegram_double import BotApiDouble, BotMessage
+from bot import texts
+from bot.webhook import SECRET_HEADER
+
+# Replies that mean the update was not served as asked, by name.
+REFUSALS = {
+    texts.FLOOD: "flood control answered",
+    texts.APOLOGY: "apology (the update failed)",
+    texts.SHARE_PHONE_FIRST: "refused as a guest",
+    texts.NOT_UNDERSTOOD: "not understood",
+}
+
+
+@dataclass(slots=True)
+class Sample:
+    latency: float  # seconds from the POST to the bot's first reply (or to the HTTP answer)
+    finished: float  # time.perf_counter() when the exchange ended
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class Exchange:
+    status: int
+    replies: list[BotMessage]
+    started: float
+    finished: float
+
+    def sample(self, check: Callable[[list[BotMessage]], bool] | None, *, judge: bool) -> Sample:
+        """The sample of this exchange; with `judge`, what the replies say is checked too."""
+        first = self.replies[0].received if self.replies else self.finished
+        return Sample(first - self.started, self.finished, self.error(check, judge=judge))
+
+    def error(self, check: Callable[[list[BotMessage]], bool] | None, *, judge: bool) -> str | None:
+        if self.status != 200:
+            return f"HTTP {self.status}"
+        if not self.replies:
+            return "no reply"
+        if not judge:
+            return None
+        for reply in self.replies:
+            if reply.text in REFUSALS:
+                return REFUSALS[reply.text]
+        if check is not None and not check(self.replies):
+            return f"unexpected reply: {self.replies[0].text[:80]!r}"
+        return None
+
+
+@dataclass
+class BotClient:
+    """Sends updates to one webhook; `judge` checks the replies (off for the ceiling, which only
+    echoes)."""
+
+    http: aiohttp.ClientSession
+    double: BotApiDouble
+    webhook_url: str
+    secret: str
+    judge: bool
+    headers: dict[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.headers = {SECRET_HEADER: self.secret, "Content-Type": "application/json"}
+
+    async def send(self, chat_id: int, update: bytes) -> Exchange:
+        inbox = self.double.watch(chat_id)
+        started = time.perf_counter()
+        try:
+            async with self.http.post(
+                self.webhook_url, data=update, headers=self.headers
+            ) as answer:
+                await answer.read()
+                status = answer.status
+        except (aiohttp.ClientError, TimeoutError):
+            status = 599  # no answer: counted as an error like any other status
+        finally:
+            self.double.unwatch(chat_id)
+        return Exchange(status, inbox, started, time.perf_counter())
+
+
+@dataclass
+class ApiClient:
+    http: aiohttp.ClientSession
+    base_url: str
+    judge: bool  # the caller checks the body (the program only)
+
+    async def get(self, path: str, token: str) -> tuple[bytes, Sample]:
+        headers = {"Authorization": f"Bearer {token}"}
+        started = time.perf_counter()
+        try:
+            async with self.http.get(self.base_url + path, headers=headers) as answer:
+                body = await answer.read()
+                status = answer.status
+        except (aiohttp.ClientError, TimeoutError) as error:
+            status, body = 599, type(error).__name__.encode()
+        finished = time.perf_counter()
+        error = f"HTTP {status}" if status != 200 else None
+        return body, Sample(finished - started, finished, error)

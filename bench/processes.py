@@ -1,0 +1,127 @@
+"""The processes under measure (`main.py`, the ceilings): started with their own environment,
+watched through /proc, and always stopped: SIGTERM, then SIGKILL."""
+
+import asyncio
+import logging
+import time
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+from bench.database import BENCH_DIR, ROOT
+from bench.telegram_double import free_port
+
+log = logging.getLogger("bench")
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PROBLEMS = ("ERROR", "CRITICAL", "Traceback", "Exception")
+
+
+def base_environment() -> dict[str, str]:
+    """Nothing from the caller's environment but what Python needs: no stray setting leaks in."""
+    keep = {name: os.environ[name] for name in ("PATH", "HOME", "LANG") if name in os.environ}
+    return {**keep, "PYTHONPATH": str(ROOT)}
+
+
+@dataclass
+class ServerProcess:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    port: int = field(default_factory=free_port)
+    ready_status: int | None = 200  # what GET /healthz answers when ready; None: any answer
+    process: asyncio.subprocess.Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return BENCH_DIR / "logs" / f"{self.name}.log"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    async def start(self, within: float = 60) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        workdir = BENCH_DIR / "run"  # no .env here: the environment alone configures the process
+        workdir.mkdir(parents=True, exist_ok=True)
+        env = {**self.env, "WEB_HOST": "127.0.0.1", "WEB_PORT": str(self.port)}
+        with self.log_path.open("wb") as log:
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable, *self.argv, cwd=workdir, env=env, stdout=log, stderr=log
+            )
+        async with aiohttp.ClientSession() as http:
+            for _ in range(int(within * 10)):
+                if self.process.returncode is not None:
+                    raise RuntimeError(f"{self.name} exited at start-up:\n{self.log_tail()}")
+                with suppress(aiohttp.ClientError):
+                    async with http.get(f"{self.url}/healthz") as answer:
+                        if self.ready_status in (None, answer.status):
+                            return
+                await asyncio.sleep(0.1)
+        raise RuntimeError(f"{self.name} did not get ready in {within} s:\n{self.log_tail()}")
+
+    async def stop(self, within: float = 15) -> None:
+        """SIGTERM (the program finishes what is in flight), then SIGKILL after `within` s."""
+        if self.process is None or self.process.returncode is not None:
+            return
+        self.process.terminate()
+        try:
+            await asyncio.wait_for(self.process.wait(), within)
+        except TimeoutError:
+            self.process.kill()
+            await asyncio.wait_for(self.process.wait(), 5)
+
+    def cpu_seconds(self) -> float:
+        """User plus system CPU time of the process so far."""
+        with open(f"/proc/{self.pid}/stat") as stat:
+            fields = stat.read().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+
+    def rss_mb(self) -> float:
+        with open(f"/proc/{self.pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        raise RuntimeError(f"{self.name}: no VmRSS")
+
+    def log_tail(self, lines: int = 30) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def problems(self, limit: int = 12) -> list[str]:
+        """The log lines that report errors (with the first lines of tracebacks)."""
+        if not self.log_path.exists():
+            return []
+        found = [
+            line
+            for line in self.log_path.read_text(errors="replace").splitlines()
+            if any(word in line for word in PROBLEMS)
+        ]
+        return found[:limit]
+
+
+@asynccontextmanager
+async def running(process: ServerProcess) -> AsyncIterator[ServerProcess]:
+    """The process started, and stopped however the block ends."""
+    try:
+        started = time.perf_counter()
+        await process.start()
+        log.warning(
+            "%s started in %.1f s (pid %d)",
+            process.name,
+            time.perf_counter() - started,
+            process.pid,
+        )
+        yield process
+    finally:
+        await process.stop()

@@ -1,0 +1,76 @@
+"""Database time of one page of an inviter's referrals at several depths: the statements the
+service runs for the page (captured from its engine), each timed by `EXPLAIN (ANALYZE)`."""
+
+import json
+import statistics
+from typing import Any
+
+import asyncpg
+from sqlalchemy import event
+
+from bench.database import asyncpg_dsn
+from bench.seed import FIRST_REFERRAL, REFERRALS
+from bot.handlers.referrals import PAGE_SIZE
+from db.delivery import ChatDelivery
+from db.engine import create_engine
+from db.service import ReferralService, encode_cursor
+
+INVITER = 1  # the first seeded inviter; its referrals are FIRST_REFERRAL .. + REFERRALS - 1
+REPEATS = 15
+Statement = tuple[str, tuple[Any, ...]]
+
+
+async def page_statements(url: str, depths: dict[str, int]) -> dict[str, list[Statement]]:
+    """What the service sends to PostgreSQL for the page after `depth` referrals, per depth."""
+    engine = create_engine(url, pool_size=1)
+    captured: list[Statement] = []
+
+    def capture(*args: Any) -> None:
+        _, _, statement, parameters, _, _ = args
+        captured.append((statement, tuple(parameters)))
+
+    service = ReferralService(engine, signing_key=b"bench", delivery=ChatDelivery(0))
+    pages: dict[str, list[Statement]] = {}
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.exec_driver_sql(
+                "SELECT id, invited_at FROM members WHERE id = ANY($1::bigint[])",
+                ([FIRST_REFERRAL + depth - 1 for depth in depths.values() if depth],),
+            )
+            moments = {row.id: row.invited_at for row in rows}
+        event.listen(engine.sync_engine, "before_cursor_execute", capture)
+        for name, depth in depths.items():
+            after = None
+            if depth:
+                last_seen = FIRST_REFERRAL + depth - 1
+                after = encode_cursor(moments[last_seen], last_seen)
+            captured.clear()
+            page = await service.referrals_page(INVITER, after=after, limit=PAGE_SIZE)
+            assert page.referrals, f"no referrals on the {name} page"
+            pages[name] = list(captured)
+    finally:
+        await engine.dispose()
+    return pages
+
+
+async def refs_page_db_ms(url: str) -> dict[str, float]:
+    """Median database time (ms) of one page at the first, middle and last page."""
+    depths = {"first": 0, "middle": REFERRALS // 2, "last": REFERRALS - PAGE_SIZE}
+    pages = await page_statements(url, depths)
+    connection = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        timings = {}
+        for name, statements in pages.items():
+            totals = []
+            for _ in range(REPEATS):
+                total = 0.0
+                for sql, parameters in statements:
+                    plan = await connection.fetchval(
+                        "EXPLAIN (ANALYZE, FORMAT JSON) " + sql, *parameters
+                    )
+                    total += json.loads(plan)[0]["Execution Time"]
+                totals.append(total)
+            timings[name] = statistics.median(totals)
+    finally:
+        await connection.close()
+    return timings

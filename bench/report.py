@@ -1,0 +1,175 @@
+"""The bench's answer: a table with the targets in its footer, and `bench/results/latest.json`."""
+
+import json
+import os
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.runner import BenchResult, ScenarioResult
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+MIN_RATIO = {"code": 0.6, "api_data": 0.6, "activation": 0.4, "journey": 0.4}
+MAX_P99_MS = 50.0
+MAX_PAGE_MS = 2.0
+MAX_MEMORY_GROWTH_MB = 30.0
+FULL_MEMORY_USERS = 1_000_000
+
+
+@dataclass(frozen=True)
+class Verdict:
+    passed: bool
+    text: str
+
+    def line(self) -> str:
+        return f"  {'PASS' if self.passed else 'MISS'}  {self.text}"
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    with open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                model = line.partition(":")[2].strip()
+                break
+    return f"{os.cpu_count()} cores, {model}, Python {platform.python_version()}"
+
+
+def ratio(scenario: ScenarioResult) -> float:
+    ceiling = scenario.ceiling.rate
+    return scenario.program.rate / ceiling if ceiling else 0.0
+
+
+def worst_page_ms(result: BenchResult) -> float:
+    return max(result.refs_page_ms.values(), default=0.0)
+
+
+def verdicts(result: BenchResult) -> list[Verdict]:
+    found = []
+    for scenario in result.scenarios:
+        if scenario.name in MIN_RATIO:
+            need = MIN_RATIO[scenario.name]
+            errors = sum(scenario.program.errors().values())
+            text = f"{scenario.name}: rate {ratio(scenario):.2f} of the ceiling (at least {need})"
+            if errors:
+                text += f", but {errors} wrong answers"
+            found.append(Verdict(ratio(scenario) >= need and not errors, text))
+    for scenario in result.scenarios:
+        p99 = scenario.program_paced.percentile_ms(0.99)
+        errors = sum(scenario.program_paced.errors().values())
+        text = f"{scenario.name}: p99 {p99:.1f} ms at half rate (under {MAX_P99_MS:.0f} ms)"
+        if errors:
+            text += f", but {errors} wrong answers"
+        found.append(Verdict(p99 < MAX_P99_MS and not errors and p99 > 0, text))
+    if result.refs_page_ms:
+        worst = worst_page_ms(result)
+        text = f"refs page: {worst:.3f} ms of database time at worst (under {MAX_PAGE_MS} ms)"
+        found.append(Verdict(worst < MAX_PAGE_MS, text))
+    if result.memory is not None:
+        growth = result.memory.after_mb - result.memory.start_mb
+        text = (
+            f"memory: +{growth:.1f} MB after {result.memory.users:,} distinct users "
+            f"(at most {MAX_MEMORY_GROWTH_MB:.0f} MB after {FULL_MEMORY_USERS:,})"
+        )
+        if result.memory.users < FULL_MEMORY_USERS:
+            text += " [quick: fewer users, not conclusive]"
+        found.append(Verdict(growth <= MAX_MEMORY_GROWTH_MB, text))
+    return found
+
+
+def table(result: BenchResult) -> str:
+    header = (
+        f"{'scenario':<11}{'rate/s':>9}{'ceiling/s':>11}{'ratio':>7}{'p50 ms':>8}{'p99 ms':>8}"
+        f"{'cpu ms/upd':>11}{'ceil cpu':>9}{'errors':>8}{'load':>13}"
+    )
+    lines = [f"machine: {machine()}", "", header, "-" * len(header)]
+    for scenario in result.scenarios:
+        program, steady, ceiling = scenario.program, scenario.program_paced, scenario.ceiling
+        errors = sum(program.errors().values()) + sum(steady.errors().values())
+        load = f"{program.machine_busy:.0%}/{program.harness_share:.2f}"
+        lines.append(
+            f"{scenario.name:<11}{program.rate:>9.1f}{ceiling.rate:>11.1f}{ratio(scenario):>7.2f}"
+            f"{steady.percentile_ms(0.5):>8.1f}{steady.percentile_ms(0.99):>8.1f}"
+            f"{program.cpu_ms_per_update:>11.2f}{ceiling.cpu_ms_per_update:>9.2f}"
+            f"{errors:>8}{load:>13}"
+        )
+    lines += ["", *details(result), "", "targets:", *(v.line() for v in verdicts(result))]
+    return "\n".join(lines)
+
+
+def details(result: BenchResult) -> list[str]:
+    plan = result.plan
+    lines = [
+        f"rate: closed loop, {plan.workers} users (refs: fewer, see below), "
+        f"{plan.warmup:g} s warm-up + {plan.duration:g} s measured; latency: paced at half the "
+        f"program's rate for {plan.paced_duration:g} s, POST to the first reply at the double",
+        "load: busy share of all cores / cores used by this harness, during the program's window",
+    ]
+    for scenario in result.scenarios:
+        if scenario.note:
+            lines.append(f"{scenario.name}: {scenario.note}")
+        if scenario.notifications is not None:
+            arrived, expected = scenario.notifications
+            lines.append(f"{scenario.name}: inviter notifications {arrived} of {expected}")
+        dropped = scenario.program_paced.dropped
+        if dropped:
+            lines.append(f"{scenario.name}: {dropped} paced arrivals dropped (too many in flight)")
+        for phase, measurement in (
+            ("program", scenario.program),
+            ("paced", scenario.program_paced),
+            ("ceiling", scenario.ceiling),
+        ):
+            for error, count in measurement.errors().most_common(3):
+                lines.append(f"{scenario.name} ({phase}): {count} x {error}")
+    if result.refs_page_ms:
+        depths = ", ".join(f"{name} {ms:.3f}" for name, ms in result.refs_page_ms.items())
+        lines.append(f"refs_page_db_ms (EXPLAIN ANALYZE, median of 15): {depths}")
+    if result.memory is not None:
+        memory = result.memory
+        lines.append(
+            f"memory: {memory.start_mb:.1f} MB after warm-up, {memory.after_mb:.1f} MB after "
+            f"{memory.users:,} distinct newcomers sent /start ({memory.seconds:.0f} s, "
+            f"{memory.users / memory.seconds if memory.seconds else 0:.0f}/s)"
+        )
+    seed = "seeded now" if result.seeded_now else "seed reused"
+    lines.append(f"run: {result.seconds:.0f} s ({seed}){', quick' if plan.quick else ''}")
+    for name, problems in result.problems.items():
+        lines.append(f"log of {name}: {len(problems)} error lines, first ones:")
+        lines += [f"    {line[:160]}" for line in problems[:6]]
+    return lines
+
+
+def as_json(result: BenchResult) -> dict[str, Any]:
+    memory = result.memory
+    return {
+        "machine": machine(),
+        "quick": result.plan.quick,
+        "scenarios": [
+            {
+                "name": scenario.name,
+                "rate": round(scenario.program.rate, 2),
+                "ceiling_rate": round(scenario.ceiling.rate, 2),
+                "ratio": round(ratio(scenario), 3),
+                "p50_ms": round(scenario.program_paced.percentile_ms(0.5), 3),
+                "p99_ms": round(scenario.program_paced.percentile_ms(0.99), 3),
+                "cpu_ms_per_update": round(scenario.program.cpu_ms_per_update, 3),
+            }
+            for scenario in result.scenarios
+        ],
+        "refs_page_db_ms": round(worst_page_ms(result), 3),
+        "memory_mb": {
+            "start": round(memory.start_mb, 1) if memory else 0.0,
+            "after_users": round(memory.after_mb, 1) if memory else 0.0,
+            "users": memory.users if memory else 0,
+        },
+    }
+
+
+def write_json(result: BenchResult) -> Path:
+    RESULTS_DIR.mkdir(exist_ok=True)
+    path = RESULTS_DIR / "latest.json"
+    partial = path.with_suffix(".json.tmp")
+    partial.write_text(json.dumps(as_json(result), indent=2) + "\n")
+    partial.replace(path)
+    return path

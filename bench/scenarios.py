@@ -1,0 +1,234 @@
+"""The five scenarios: what one simulated user does, against the program or its ceiling.
+
+A scenario is built once per target (the program, the ceiling); calling it runs one unit of work
+(one update, or one newcomer's whole journey) and returns a sample per update. Against the
+program (`target.judge`) the replies are checked too: a wrong reply counts as an error.
+"""
+
+import re
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+from api.tokens import AccessTokens
+from bench.client import ApiClient, BotClient, Sample
+from bench.load import IdleUsers, UserPool
+from bench.processes import ServerProcess
+from bench.seed import (
+    ACTIVATED,
+    ACTIVATING,
+    ACTIVATION_PAIRS,
+    CHANNEL_INVITER,
+    FIRST_REFERRAL,
+    LAST_REFERRAL,
+    REFERRALS,
+    REFS_INVITERS,
+    TELEGRAM_BASE,
+    invite_code_of,
+    phone_of,
+)
+from bench.telegram_double import BotMessage
+from bench.updates import contact_update, text_update
+from bot import texts
+from db.phones import mask_phone
+from db.results import InviteOutcome
+
+NEWCOMER_BASE = 5_000_000_000  # Telegram ids of newcomers (journey), linked to no member yet
+MEMORY_BASE = 6_000_000_000  # Telegram ids of the newcomers of the memory run
+READERS = LAST_REFERRAL - FIRST_REFERRAL  # members who read their code or data (not the channel)
+VERIFICATION_CODE = re.compile(r"<code>(\d{4,8})</code>")
+REFERRAL_TOTAL = re.compile(r"(?<!\d)100[\s,.\u00a0\u202f']?000(?!\d)")
+
+
+@dataclass
+class Target:
+    """A program (or its ceiling) as the scenarios reach it."""
+
+    name: str
+    judge: bool  # check what the replies say (the program); the ceiling only echoes
+    bot: BotClient
+    api: ApiClient
+    api_data_path: str
+    bot_process: ServerProcess
+    api_process: ServerProcess
+
+
+def asks_for_contact(replies: list[BotMessage]) -> bool:
+    return any(
+        button.get("request_contact")
+        for reply in replies
+        for row in reply.markup().get("keyboard", [])
+        for button in row
+    )
+
+
+def telegram_id(member_id: int) -> int:
+    return TELEGRAM_BASE + member_id
+
+
+class Scenario:
+    name: ClassVar[str]
+    kind: ClassVar[Literal["bot", "api"]] = "bot"
+    updates_per_unit: ClassVar[int] = 1
+    workers: ClassVar[int | None] = None  # closed-loop users; None: the plan's default
+    program_env: ClassVar[dict[str, str]] = {}  # settings of the program for this scenario
+    note: ClassVar[str] = ""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.notifications = 0  # inviter notifications the program should have sent
+
+    @property
+    def process(self) -> ServerProcess:
+        return self.target.api_process if self.kind == "api" else self.target.bot_process
+
+    async def __call__(self) -> list[Sample]:
+        raise NotImplementedError
+
+
+class Code(Scenario):
+    """`/code` of a verified member."""
+
+    name = "code"
+
+    def __init__(self, target: Target) -> None:
+        super().__init__(target)
+        self.members = UserPool(FIRST_REFERRAL + 1, READERS)
+
+    async def __call__(self) -> list[Sample]:
+        member = self.members.take()
+        exchange = await self.target.bot.send(
+            telegram_id(member), text_update(telegram_id(member), "/code")
+        )
+        code = invite_code_of(member)
+        return [exchange.sample(lambda replies: code in replies[0].text, judge=self.target.judge)]
+
+
+class Refs(Scenario):
+    """`/refs` of inviters with 100,000 referrals each among the million members."""
+
+    name = "refs"
+    workers = REFS_INVITERS
+    program_env: ClassVar[dict[str, str]] = {"FLOOD_RATE": "100000", "FLOOD_BURST": "100000"}
+    note = (
+        f"{REFS_INVITERS} inviters of {REFERRALS:,} referrals, one update at a time each; "
+        "FLOOD_RATE=100000 FLOOD_BURST=100000 for this run"
+    )
+
+    def __init__(self, target: Target) -> None:
+        super().__init__(target)
+        self.inviters = IdleUsers([telegram_id(member) for member in range(1, REFS_INVITERS + 1)])
+
+    async def __call__(self) -> list[Sample]:
+        user = await self.inviters.take()
+        try:
+            exchange = await self.target.bot.send(user, text_update(user, "/refs"))
+        finally:
+            self.inviters.give_back(user)
+
+        def shows_total(replies: list[BotMessage]) -> bool:
+            return REFERRAL_TOTAL.search(replies[0].text) is not None
+
+        return [exchange.sample(shows_total, judge=self.target.judge)]
+
+
+class Activation(Scenario):
+    """`/invite CODE` by a member without an inviter; the code's owner is notified."""
+
+    name = "activation"
+
+    def __init__(self, target: Target) -> None:
+        super().__init__(target)
+        self.pairs = UserPool(0, ACTIVATION_PAIRS)
+
+    async def __call__(self) -> list[Sample]:
+        pair = self.pairs.take()
+        member, owner = ACTIVATING + pair, ACTIVATED + pair
+        code = invite_code_of(owner)
+        user = telegram_id(member)
+        exchange = await self.target.bot.send(user, text_update(user, f"/invite {code}"))
+        joined = texts.activation(InviteOutcome.ACTIVATED, code, mask_phone(phone_of(owner)))
+        sample = exchange.sample(lambda replies: replies[0].text == joined, judge=self.target.judge)
+        if self.target.judge and sample.error is None:
+            self.notifications += 1
+        return [sample]
+
+
+class Journey(Scenario):
+    """A newcomer from the channel's link: `/start CODE`, their contact, the code, the menu."""
+
+    name = "journey"
+    updates_per_unit = 3
+    note = "every newcomer opens the link of one member, as from one post in a big channel"
+
+    def __init__(self, target: Target) -> None:
+        super().__init__(target)
+        self.newcomers = UserPool(0, 10_000_000)
+        self.code = invite_code_of(CHANNEL_INVITER)
+        self.joined = texts.activation(
+            InviteOutcome.ACTIVATED, self.code, mask_phone(phone_of(CHANNEL_INVITER))
+        )
+
+    def lands_in_menu(self, replies: list[BotMessage]) -> bool:
+        said = {reply.text for reply in replies}
+        menu = any(reply.text == texts.MENU and reply.markup() for reply in replies)
+        return menu and texts.WELCOME_NEW in said and self.joined in said
+
+    async def __call__(self) -> list[Sample]:
+        number = self.newcomers.take()
+        user = NEWCOMER_BASE + number
+        bot, judge = self.target.bot, self.target.judge
+        opened = await bot.send(user, text_update(user, f"/start {self.code}"))
+        samples = [opened.sample(asks_for_contact, judge=judge)]
+        if samples[-1].error is not None:
+            return samples
+        shared = await bot.send(user, contact_update(user, f"7901{number:07d}"))
+        found = [VERIFICATION_CODE.search(reply.text) for reply in shared.replies]
+        code = next((match.group(1) for match in found if match), None)
+        samples.append(shared.sample(lambda _: code is not None, judge=judge))
+        if samples[-1].error is not None:
+            return samples
+        typed = await bot.send(user, text_update(user, code or "0000"))
+        samples.append(typed.sample(self.lands_in_menu, judge=judge))
+        if judge and samples[-1].error is None:
+            self.notifications += 1
+        return samples
+
+
+class ApiData(Scenario):
+    """`GET /api/data/` with a valid token."""
+
+    name = "api_data"
+    kind = "api"
+
+    def __init__(self, target: Target, tokens: AccessTokens) -> None:
+        super().__init__(target)
+        self.members = UserPool(FIRST_REFERRAL + 1, READERS)
+        self.tokens = tokens
+
+    async def __call__(self) -> list[Sample]:
+        member = self.members.take()
+        api: ApiClient = self.target.api
+        body, sample = await api.get(self.target.api_data_path, self.tokens.issue(member))
+        if (
+            api.judge
+            and sample.error is None
+            and f'"ref":"{invite_code_of(member)}"'
+            not in (body.decode(errors="replace").replace(" ", ""))
+        ):
+            sample.error = f"unexpected body: {body[:80]!r}"
+        return [sample]
+
+
+class NewcomerStart(Scenario):
+    """`/start` of a newcomer, once per user: the memory run."""
+
+    name = "memory"
+
+    def __init__(self, target: Target, users: UserPool) -> None:
+        super().__init__(target)
+        self.users = users
+
+    async def __call__(self) -> list[Sample]:
+        user = MEMORY_BASE + self.users.take()
+        exchange = await self.target.bot.send(user, text_update(user, "/start"))
+        return [exchange.sample(asks_for_contact, judge=self.target.judge)]

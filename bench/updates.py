@@ -1,0 +1,42 @@
+"""Telegram-shaped updates from private chats, as the bytes Telegram POSTs to a webhook."""
+
+import itertools
+import json
+import time
+from typing import Any
+
+_update_ids = itertools.count(1)
+_message_ids = itertools.count(1)
+
+
+def _user(user_id: int) -> dict[str, Any]:
+    return {"id": user_id, "is_bot": False, "first_name": "Bench", "language_code": "en"}
+
+
+def _message(user_id: int, **content: Any) -> dict[str, Any]:
+    return {
+        "message_id": next(_message_ids),
+        "date": int(time.time()),
+        "chat": {"id": user_id, "type": "private", "first_name": "Bench"},
+        "from": _user(user_id),
+        **content,
+    }
+
+
+def _update(message: dict[str, Any]) -> bytes:
+    return json.dumps({"update_id": next(_update_ids), "message": message}).encode()
+
+
+def text_update(user_id: int, text: str) -> bytes:
+    """A text message; a leading `/command` carries its bot_command entity, as Telegram sends it."""
+    content: dict[str, Any] = {"text": text}
+    if text.startswith("/"):
+        command = text.split(maxsplit=1)[0]
+        content["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+    return _update(_message(user_id, **content))
+
+
+def contact_update(user_id: int, phone_number: str) -> bytes:
+    """The user's own contact, shared with the request_contact button (digits without a `+`)."""
+    contact = {"phone_number": phone_number, "first_name": "Bench", "user_id": user_id}
+    return _update(_message(user_id, contact=contact))

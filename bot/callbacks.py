@@ -1,0 +1,36 @@
+"""Callback data of the inline buttons; each packs into Telegram's 64 bytes."""
+
+from enum import StrEnum
+
+from aiogram.filters.callback_data import CallbackData
+
+
+class MenuItem(StrEnum):
+    CODE = "code"
+    REFERRALS = "refs"
+    INVITE = "invite"
+
+
+class MenuChoice(CallbackData, prefix="menu"):
+    """`menu:code`, `menu:refs`, `menu:invite`."""
+
+    item: MenuItem
+
+
+class ReferralsPageTurn(CallbackData, prefix="refs"):
+    """`refs:<page number>:<after cursor>:<before cursor>`, one cursor empty."""
+
+    number: int
+    after: str | None = None
+    before: str | None = None
+
+
+class JoinAnswer(CallbackData, prefix="join"):
+    """`join:<invite code>:1` for Yes, `join:<invite code>:0` for No."""
+
+    code: str
+    accept: bool
+
+
+class NewCodeRequest(CallbackData, prefix="newcode"):
+    """`newcode`: send a new verification code to the phone being verified."""

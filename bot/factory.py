@@ -1,0 +1,54 @@
+"""The bot and its dispatcher, built from the program's settings and the referral service."""
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
+from aiogram.fsm.storage.memory import MemoryStorage
+
+from bot.commands import register_commands
+from bot.handlers import create_routers
+from bot.middlewares import FloodControl, FloodMiddleware, MemberMiddleware
+from db.service import ReferralService
+from settings import Settings, SettingsError
+
+
+def create_bot(settings: Settings) -> Bot:
+    """A bot with HTML as its parse mode, talking to `TELEGRAM_API_URL` when that is set."""
+    if settings.bot_token is None:
+        raise SettingsError("setting BOT_TOKEN: required to run the bot")
+    session = None
+    if settings.telegram_api_url:
+        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    return Bot(
+        settings.bot_token.get_secret_value(),
+        session=session,
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML),
+    )
+
+
+def create_dispatcher(
+    *,
+    service: ReferralService,
+    settings: Settings,
+    storage: BaseStorage | None = None,
+    events_isolation: BaseEventIsolation | None = None,
+) -> Dispatcher:
+    """The dispatcher with every router; handlers get `service` and `settings` by name."""
+    dispatcher = Dispatcher(
+        storage=storage or MemoryStorage(),
+        events_isolation=events_isolation,
+        service=service,
+        settings=settings,
+    )
+    if settings.flood_rate:  # FLOOD_RATE=0 turns flood control off
+        control = FloodControl(rate=settings.flood_rate, burst=settings.flood_burst)
+        dispatcher.update.outer_middleware(FloodMiddleware(control))
+    member = MemberMiddleware()
+    dispatcher.message.middleware(member)
+    dispatcher.callback_query.middleware(member)
+    dispatcher.include_routers(*create_routers())
+    dispatcher.startup.register(register_commands)
+    return dispatcher

@@ -1,0 +1,36 @@
+"""Unexpected errors: one log line with the update id and traceback, a short apology, go on."""
+
+import logging
+
+from aiogram import Router
+from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
+from aiogram.filters import ExceptionTypeFilter
+from aiogram.types import ErrorEvent
+
+from bot import texts
+
+log = logging.getLogger(__name__)
+
+
+async def user_blocked_bot(event: ErrorEvent) -> None:
+    """The person blocked the bot while we answered: nobody is left to apologise to."""
+    log.warning("update %d: the user blocked the bot", event.update.update_id)
+
+
+async def apologise(event: ErrorEvent) -> None:
+    update = event.update
+    log.error("update %d failed", update.update_id, exc_info=event.exception)
+    try:
+        if update.callback_query is not None:
+            await update.callback_query.answer(texts.APOLOGY, show_alert=True)
+        elif update.message is not None:
+            await update.message.answer(texts.APOLOGY)
+    except TelegramAPIError as error:
+        log.warning("update %d: apology not sent: %s", update.update_id, type(error).__name__)
+
+
+def create_router() -> Router:
+    router = Router(name=__name__)
+    router.errors.register(user_blocked_bot, ExceptionTypeFilter(TelegramForbiddenError))
+    router.errors.register(apologise)
+    return router

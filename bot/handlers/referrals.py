@@ -1,0 +1,112 @@
+"""A member's own referral data: `/code`, `/refs` with its pages, `/me`, and the menu buttons."""
+
+from aiogram import Bot, F, Router
+from aiogram.filters import Command
+from aiogram.types import CallbackQuery, Message
+
+from bot import keyboards, texts
+from bot.callbacks import MenuChoice, MenuItem, ReferralsPageTurn
+from bot.deep_links import member_link, share_url
+from bot.handlers.replies import edit_pressed_message
+from bot.middlewares import MEMBER_REQUIRED
+from db.phones import mask_phone
+from db.results import Member, ReferralPage
+from db.service import ReferralService
+
+PAGE_SIZE = 10
+
+
+async def send_code_card(bot: Bot, chat_id: int, member: Member) -> None:
+    link = await member_link(bot, member.invite_code)
+    share = share_url(link, texts.share_text(member.invite_code))
+    text = texts.code_card(member.invite_code, link)
+    await bot.send_message(chat_id, text, reply_markup=keyboards.share(share))
+
+
+async def send_referrals(bot: Bot, chat_id: int, service: ReferralService, member: Member) -> None:
+    page = await service.referrals_page(member.id, limit=PAGE_SIZE)
+    await bot.send_message(
+        chat_id, page_text(page, 1), reply_markup=keyboards.referral_pages(page, 1)
+    )
+
+
+def page_text(page: ReferralPage, number: int) -> str:
+    return texts.referrals(page.referrals, page.total, number, PAGE_SIZE)
+
+
+async def show_code(message: Message, bot: Bot, member: Member) -> None:
+    await send_code_card(bot, message.chat.id, member)
+
+
+async def show_referrals(
+    message: Message, bot: Bot, service: ReferralService, member: Member
+) -> None:
+    await send_referrals(bot, message.chat.id, service, member)
+
+
+async def show_code_from_menu(callback: CallbackQuery, bot: Bot, member: Member) -> None:
+    await callback.answer()
+    await send_code_card(bot, callback.from_user.id, member)
+
+
+async def show_referrals_from_menu(
+    callback: CallbackQuery, bot: Bot, service: ReferralService, member: Member
+) -> None:
+    await callback.answer()
+    await send_referrals(bot, callback.from_user.id, service, member)
+
+
+async def turn_referrals_page(
+    callback: CallbackQuery,
+    callback_data: ReferralsPageTurn,
+    service: ReferralService,
+    member: Member,
+) -> None:
+    """Show the page a Previous/Next button points to; if the list changed, its first page."""
+    try:
+        page = await service.referrals_page(
+            member.id, after=callback_data.after, before=callback_data.before, limit=PAGE_SIZE
+        )
+    except ValueError:  # a cursor the service did not make
+        page = None
+    if page is None or not page.referrals:
+        page = await service.referrals_page(member.id, limit=PAGE_SIZE)
+    number = callback_data.number if page.previous_cursor else 1
+    await callback.answer()
+    await edit_pressed_message(
+        callback, page_text(page, number), keyboards.referral_pages(page, number)
+    )
+
+
+async def show_profile(message: Message, service: ReferralService, member: Member) -> None:
+    profile = await service.profile(member.id)
+    if profile is None:
+        await message.answer(texts.SHARE_PHONE_FIRST)
+        return
+    await message.answer(
+        texts.profile(
+            mask_phone(member.phone),
+            member.invite_code,
+            profile.inviter_code,
+            profile.referral_count,
+        )
+    )
+
+
+def create_router() -> Router:
+    router = Router(name=__name__)
+    router.message.register(show_code, Command("code"), flags=MEMBER_REQUIRED)
+    router.message.register(show_referrals, Command("refs"), flags=MEMBER_REQUIRED)
+    router.message.register(show_profile, Command("me"), flags=MEMBER_REQUIRED)
+    router.callback_query.register(
+        show_code_from_menu, MenuChoice.filter(F.item == MenuItem.CODE), flags=MEMBER_REQUIRED
+    )
+    router.callback_query.register(
+        show_referrals_from_menu,
+        MenuChoice.filter(F.item == MenuItem.REFERRALS),
+        flags=MEMBER_REQUIRED,
+    )
+    router.callback_query.register(
+        turn_referrals_page, ReferralsPageTurn.filter(), flags=MEMBER_REQUIRED
+    )
+    return router

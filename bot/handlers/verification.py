@@ -1,0 +1,175 @@
+"""Joining: `/start` (with or without a deep link), the shared contact, the code, the welcome."""
+
+from aiogram import Bot, F, Router
+from aiogram.filters import CommandObject, CommandStart
+from aiogram.fsm.context import FSMContext
+from aiogram.types import (
+    CallbackQuery,
+    Contact,
+    InlineKeyboardMarkup,
+    Message,
+    ReplyKeyboardRemove,
+    User,
+)
+
+from bot import keyboards, texts
+from bot.callbacks import NewCodeRequest
+from bot.deep_links import StartPayload, member_link, read_start_payload, share_url
+from bot.handlers.invitations import join, offer_invite
+from bot.middlewares import MEMBER_OPTIONAL
+from bot.notifications import notify_inviter
+from bot.states import Verification
+from db.results import CodeRequest, CodeRequestOutcome, Member, VerifyOutcome
+from db.results import Verification as Verified
+from db.service import ReferralService
+
+DEAD_CODE = {VerifyOutcome.EXPIRED, VerifyOutcome.TOO_MANY_ATTEMPTS, VerifyOutcome.NO_CODE}
+
+
+async def send_menu(bot: Bot, chat_id: int, member: Member, text: str = texts.MENU) -> None:
+    link = await member_link(bot, member.invite_code)
+    share = share_url(link, texts.share_text(member.invite_code))
+    await bot.send_message(chat_id, text, reply_markup=keyboards.main_menu(share))
+
+
+def code_request_reply(
+    request: CodeRequest, code_length: int
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    if request.outcome is CodeRequestOutcome.SENT:
+        return texts.code_sent(request, code_length), None
+    return texts.code_not_sent(request), keyboards.new_code()
+
+
+async def start(
+    message: Message,
+    command: CommandObject,
+    state: FSMContext,
+    bot: Bot,
+    service: ReferralService,
+    member: Member | None,
+) -> None:
+    payload = read_start_payload(command.args)
+    if member is None:
+        await greet_newcomer(message, state, payload)
+        return
+    await state.clear()
+    if payload.malformed:
+        await message.answer(texts.MALFORMED_LINK)
+    await send_menu(bot, message.chat.id, member, texts.MEMBER_START)
+    if payload.invite_code:
+        await offer_invite(message, service, member, payload.invite_code)
+
+
+async def greet_newcomer(message: Message, state: FSMContext, payload: StartPayload) -> None:
+    """Ask for the contact, remembering the link's invite code until the phone is verified."""
+    await state.set_state(Verification.phone)
+    await state.set_data({"invite_code": payload.invite_code} if payload.invite_code else {})
+    lines = [texts.GREETING]
+    if payload.invite_code:
+        lines.append(texts.invite_remembered(payload.invite_code))
+    if payload.malformed:
+        lines.append(texts.MALFORMED_LINK)
+    await message.answer("\n\n".join(lines), reply_markup=keyboards.contact_request())
+
+
+async def accept_contact(
+    message: Message,
+    contact: Contact,
+    event_from_user: User,
+    state: FSMContext,
+    service: ReferralService,
+) -> None:
+    """Send a code to the sender's own number; anybody else's contact is refused."""
+    if contact.user_id != event_from_user.id:
+        await message.answer(texts.FOREIGN_CONTACT, reply_markup=keyboards.contact_request())
+        return
+    request = await service.request_code(contact.phone_number)
+    if request.phone is None:
+        await message.answer(texts.code_not_sent(request), reply_markup=keyboards.contact_request())
+        return
+    await state.set_state(Verification.code)
+    await state.update_data(phone=request.phone)
+    text, markup = code_request_reply(request, service.code_length)
+    await message.answer(text, reply_markup=markup)
+
+
+async def remind_to_use_button(message: Message) -> None:
+    await message.answer(texts.USE_THE_BUTTON, reply_markup=keyboards.contact_request())
+
+
+async def check_code(
+    message: Message,
+    text: str,
+    event_from_user: User,
+    state: FSMContext,
+    bot: Bot,
+    service: ReferralService,
+) -> None:
+    data = await state.get_data()
+    verification = await service.verify_code(
+        data.get("phone", ""), text, telegram_id=event_from_user.id
+    )
+    if verification.member is None:
+        await reject_code(message, state, verification, service.code_length)
+        return
+    await state.clear()
+    await welcome(message, bot, service, verification, data.get("invite_code"))
+
+
+async def reject_code(
+    message: Message, state: FSMContext, verification: Verified, code_length: int
+) -> None:
+    text = texts.code_rejected(verification.outcome, verification.attempts_left, code_length)
+    if verification.outcome is VerifyOutcome.INVALID_PHONE:  # the step lost its phone
+        await state.set_state(Verification.phone)
+        await message.answer(text, reply_markup=keyboards.contact_request())
+        return
+    markup = keyboards.new_code() if verification.outcome in DEAD_CODE else None
+    await message.answer(text, reply_markup=markup)
+
+
+async def welcome(
+    message: Message,
+    bot: Bot,
+    service: ReferralService,
+    verification: Verified,
+    invite_code: str | None,
+) -> None:
+    """Remove the contact keyboard, greet, apply the link's code of a new member, show the menu."""
+    member = verification.member
+    assert member is not None
+    greeting = texts.WELCOME_NEW if verification.created else texts.WELCOME_BACK
+    await message.answer(greeting, reply_markup=ReplyKeyboardRemove())
+    activation = None
+    if invite_code and verification.created:
+        activation = await join(message, service, member, invite_code)
+    await send_menu(bot, message.chat.id, member)
+    if invite_code and not verification.created:
+        await offer_invite(message, service, member, invite_code)
+    if activation is not None:  # last: a slow or failing notice delays nothing the member sees
+        await notify_inviter(bot, service, activation, member)
+
+
+async def send_new_code(
+    callback: CallbackQuery, state: FSMContext, bot: Bot, service: ReferralService
+) -> None:
+    """The "Send a new code" button; during the cooldown it only says when a code is available."""
+    data = await state.get_data()
+    request = await service.request_code(data.get("phone", ""))
+    if request.outcome is not CodeRequestOutcome.SENT:
+        await callback.answer(texts.new_code_refused(request))
+        return
+    await callback.answer()
+    await bot.send_message(callback.from_user.id, texts.code_sent(request, service.code_length))
+
+
+def create_router() -> Router:
+    router = Router(name=__name__)
+    router.message.register(start, CommandStart(), flags=MEMBER_OPTIONAL)
+    router.message.register(accept_contact, F.contact.as_("contact"))
+    router.message.register(remind_to_use_button, Verification.phone)
+    router.message.register(
+        check_code, Verification.code, F.text.as_("text"), ~F.text.startswith("/")
+    )
+    router.callback_query.register(send_new_code, Verification.code, NewCodeRequest.filter())
+    return router

@@ -1,0 +1,12 @@
+"""Middlewares: flood control on every update, the member behind the update for handlers."""
+
+from bot.middlewares.flood import FloodControl, FloodMiddleware
+from bot.middlewares.member import MEMBER_OPTIONAL, MEMBER_REQUIRED, MemberMiddleware
+
+__all__ = [
+    "MEMBER_OPTIONAL",
+    "MEMBER_REQUIRED",
+    "FloodControl",
+    "FloodMiddleware",
+    "MemberMiddleware",
+]

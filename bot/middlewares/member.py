@@ -1,0 +1,43 @@
+"""The member behind an update, looked up once and only for the handlers that ask for it."""
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.dispatcher.flags import get_flag
+from aiogram.types import CallbackQuery, Message, TelegramObject, User
+
+from bot import texts
+from db.service import ReferralService
+
+# Handler flags: `flags=MEMBER_REQUIRED` handlers get `member: Member` and never see a guest,
+# who is told to share their phone first; `MEMBER_OPTIONAL` ones get `member: Member | None`.
+MEMBER_REQUIRED = {"member": "required"}
+MEMBER_OPTIONAL = {"member": "optional"}
+
+Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+
+
+class MemberMiddleware(BaseMiddleware):
+    """Inner middleware: runs after the filters chose a handler, so it reads that handler's flag."""
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        need = get_flag(data, "member")
+        if need is None:
+            return await handler(event, data)
+        user: User = data["event_from_user"]
+        service: ReferralService = data["service"]
+        member = await service.member_by_telegram(user.id)
+        if member is None and need == "required":
+            await refuse_guest(event)
+            return None
+        data["member"] = member
+        return await handler(event, data)
+
+
+async def refuse_guest(event: TelegramObject) -> None:
+    """Tell somebody who is not a member yet to share their phone first."""
+    if isinstance(event, CallbackQuery):
+        await event.answer(texts.SHARE_PHONE_FIRST, show_alert=True)
+    elif isinstance(event, Message):
+        await event.answer(texts.SHARE_PHONE_FIRST)

@@ -1,0 +1,12 @@
+"""The steps of the conversation that wait for the person's next message."""
+
+from aiogram.fsm.state import State, StatesGroup
+
+
+class Verification(StatesGroup):
+    phone = State()  # waiting for the shared contact
+    code = State()  # waiting for the verification code; data: phone, invite_code
+
+
+class Invitation(StatesGroup):
+    code = State()  # `/invite` alone: waiting for the invite code

@@ -1,0 +1,85 @@
+"""The application itself: health, the OpenAPI document, ReDoc, and the caller's lifespan."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+
+from api import create_app
+from db.delivery import ChatDelivery
+from db.engine import create_engine
+from db.service import ReferralService
+from settings import Settings
+from tests.api.conftest import api_settings, http_client
+
+
+async def test_health_is_ok_when_the_database_answers(client: httpx.AsyncClient) -> None:
+    response = await client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_health_is_503_when_the_database_does_not(tmp_path: Path) -> None:
+    engine = create_engine("postgresql+asyncpg://nobody@127.0.0.1:9/nothing")
+    service = ReferralService(engine, signing_key=b"k", delivery=ChatDelivery(delay=0))
+    try:
+        async with http_client(create_app(api_settings(tmp_path), service)) as client:
+            response = await client.get("/healthz")
+    finally:
+        await engine.dispose()
+    assert response.status_code == 503
+    assert response.json() == {"message": "The database is unavailable."}
+
+
+async def test_openapi_lists_the_four_operations(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/openapi.json")
+    assert response.status_code == 200
+    document = response.json()
+    operations = {
+        (method.upper(), path, operation["operationId"])
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    }
+    assert operations == {
+        ("POST", "/api/login/", "login"),
+        ("POST", "/api/verify/", "verify"),
+        ("GET", "/api/data/", "readReferralData"),
+        ("POST", "/api/data/", "registerInviteCode"),
+    }
+    for item in document["paths"].values():
+        for operation in item.values():
+            assert "422" not in operation["responses"]
+            for response_doc in operation["responses"].values():
+                assert "application/json" in response_doc["content"]
+    assert document["components"]["securitySchemes"]["AccessToken"]["scheme"] == "bearer"
+
+
+async def test_redoc_is_html_over_the_openapi_document(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/redoc/")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "/api/openapi.json" in response.text and "redoc" in response.text.lower()
+
+
+async def test_swagger_ui_is_not_served(client: httpx.AsyncClient) -> None:
+    for path in ("/docs", "/api/docs", "/openapi.json"):
+        assert (await client.get(path)).status_code == 404
+
+
+async def test_callers_lifespan_runs_around_serving(
+    settings: Settings, service: ReferralService
+) -> None:
+    events = []
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        events.append("start")
+        yield
+        events.append("stop")
+
+    app = create_app(settings, service, lifespan=lifespan)
+    async with app.router.lifespan_context(app):
+        assert events == ["start"]
+    assert events == ["start", "stop"]

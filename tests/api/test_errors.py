@@ -1,0 +1,170 @@
+"""Whatever arrives, the answer is JSON `{"message": ...}` with a fitting status, never a 500."""
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import APIRouter
+
+from api import create_app
+from db.service import ReferralService
+from tests.api.conftest import api_settings, http_client
+from tests.conftest import new_phone
+
+TEN_MEGABYTES = 10 * 1024 * 1024
+
+
+def assert_json_error(response: httpx.Response, status: int) -> str:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert list(body) == ["message"] and isinstance(body["message"], str) and body["message"]
+    assert "Traceback" not in body["message"]
+    message: str = body["message"]
+    return message
+
+
+@pytest.mark.parametrize("path", ["/api/login/", "/api/verify/"])
+@pytest.mark.parametrize(
+    "content", [b"{not json", b"", b"[1, 2]", b'"a string"', b"null", b"\xff\xfe"]
+)
+async def test_body_that_is_not_a_json_object_is_400(
+    client: httpx.AsyncClient, path: str, content: bytes
+) -> None:
+    response = await client.post(
+        path, content=content, headers={"Content-Type": "application/json"}
+    )
+    assert_json_error(response, 400)
+
+
+async def test_body_without_json_content_type_is_400(client: httpx.AsyncClient) -> None:
+    response = await client.post("/api/login/", content=b'{"phone": "89123456789"}')
+    assert "JSON object" in assert_json_error(response, 400)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "phone"),
+        ({"phone": None}, "phone"),
+        ({"phone": True}, "phone"),
+        ({"phone": 7.5}, "phone"),
+        ({"phone": -79123456789}, "phone"),
+        ({"phone": ["8912"]}, "phone"),
+        ({"phone": {"number": "8912"}}, "phone"),
+    ],
+)
+async def test_wrong_or_missing_login_field_is_400_naming_it(
+    client: httpx.AsyncClient, body: dict[str, object], field: str
+) -> None:
+    response = await client.post("/api/login/", json=body)
+    assert assert_json_error(response, 400).startswith(f"{field}:")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"phone": new_phone()},
+        {"phone": new_phone(), "code": 1234},
+        {"phone": new_phone(), "code": None},
+        {"phone": new_phone(), "code": "1234", "verify": 1234},
+    ],
+)
+async def test_wrong_or_missing_verify_field_is_400(
+    client: httpx.AsyncClient, body: dict[str, object]
+) -> None:
+    assert_json_error(await client.post("/api/verify/", json=body), 400)
+
+
+async def test_huge_phone_and_code_are_refused_calmly(client: httpx.AsyncClient) -> None:
+    huge = "9" * 500_000
+    assert_json_error(await client.post("/api/login/", json={"phone": huge}), 400)
+    body = {"phone": new_phone(), "code": huge}
+    assert_json_error(await client.post("/api/verify/", json=body), 400)
+
+
+async def test_ten_megabyte_body_is_413(client: httpx.AsyncClient) -> None:
+    content = b'{"phone": "' + b"9" * TEN_MEGABYTES + b'"}'
+    response = await client.post(
+        "/api/login/", content=content, headers={"Content-Type": "application/json"}
+    )
+    assert "larger than" in assert_json_error(response, 413)
+
+
+async def test_ten_megabyte_chunked_body_is_413(client: httpx.AsyncClient) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"phone": "'
+        for _ in range(10):
+            yield b"9" * (1024 * 1024)
+        yield b'"}'
+
+    response = await client.post(
+        "/api/login/", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert "transfer-encoding" in response.request.headers
+    assert "larger than" in assert_json_error(response, 413)
+
+
+@pytest.mark.parametrize("path", ["/", "/api/", "/api/nothing/", "/docs", "/api/data/x"])
+async def test_unknown_path_is_404(client: httpx.AsyncClient, path: str) -> None:
+    assert_json_error(await client.get(path), 404)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/login/"),
+        ("PUT", "/api/data/"),
+        ("DELETE", "/api/verify"),
+        ("POST", "/healthz"),
+    ],
+)
+async def test_wrong_method_is_405_with_allow(
+    client: httpx.AsyncClient, method: str, path: str
+) -> None:
+    response = await client.request(method, path)
+    assert "not allowed" in assert_json_error(response, 405)
+    assert response.headers["Allow"]
+
+
+@pytest.mark.parametrize("path", ["/api/login", "/api/verify", "/api/data", "/api/redoc"])
+async def test_paths_without_slash_are_served_not_redirected(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    method = "GET" if path in ("/api/data", "/api/redoc") else "POST"
+    response = await client.request(method, path, json={})
+    assert response.status_code in (200, 400, 401)
+
+
+async def test_unexpected_error_is_500_with_a_short_message_and_logged(
+    service: ReferralService, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    broken = APIRouter()
+
+    @broken.get("/broken")
+    async def fail() -> None:
+        raise RuntimeError("secret detail")
+
+    app = create_app(api_settings(tmp_path), service, routers=[broken])
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        response = await client.get("/broken")
+    assert response.status_code == 500
+    assert response.json() == {"message": "Internal error"}
+    logged = [record.exc_info[1] for record in caplog.records if record.exc_info]
+    assert any("secret detail" in str(error) for error in logged)
+    assert "secret detail" not in response.text
+
+
+async def test_routers_are_served_beside_the_api(service: ReferralService, tmp_path: Path) -> None:
+    extra = APIRouter()
+
+    @extra.post("/telegram/webhook", include_in_schema=False)
+    async def webhook() -> dict[str, bool]:
+        return {"ok": True}
+
+    app = create_app(api_settings(tmp_path), service, routers=[extra])
+    async with http_client(app) as client:
+        assert (await client.post("/telegram/webhook")).json() == {"ok": True}
+        assert (await client.post("/api/login/", json={"phone": "abcd"})).status_code == 400

@@ -1,0 +1,162 @@
+"""GET and POST /api/data/: the original's cases, the outcomes of Invitations, and paging."""
+
+import httpx
+import pytest
+
+from api.tokens import AccessTokens
+from db.results import Member
+from db.service import ReferralService
+from tests.api.conftest import SECRET, TTL, bearer
+from tests.conftest import Clock, join
+
+
+def token_of(member: Member) -> dict[str, str]:
+    return bearer(AccessTokens(SECRET.encode(), TTL).issue(member.id))
+
+
+async def read(client: httpx.AsyncClient, member: Member) -> dict[str, object]:
+    response = await client.get("/api/data/", headers=token_of(member))
+    assert response.status_code == 200, response.text
+    body: dict[str, object] = response.json()
+    return body
+
+
+async def register(client: httpx.AsyncClient, member: Member, code: str) -> httpx.Response:
+    return await client.post("/api/data/", json={"ref_code": code}, headers=token_of(member))
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize("authorization", [None, "Token ", "Token nonsense", "Bearer a.b.c"])
+async def test_without_a_valid_token_is_401(
+    client: httpx.AsyncClient, method: str, authorization: str | None
+) -> None:
+    headers = {"Authorization": authorization} if authorization is not None else {}
+    response = await client.request(method, "/api/data/", headers=headers, json={"ref_code": "X"})
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert response.json()["message"]
+
+
+async def test_inviter_invited_and_loner_see_their_own_data(
+    client: httpx.AsyncClient, service: ReferralService
+) -> None:
+    inviter, invited, loner = await join(service), await join(service), await join(service)
+    await service.activate_invite(invited.id, inviter.invite_code)
+
+    assert await read(client, inviter) == {
+        "ref": inviter.invite_code,
+        "invited": "",
+        "users": [service.shown_phone(invited.phone)],
+        "users_total": 1,
+        "next": None,
+    }
+    invited_data = await read(client, invited)
+    assert invited_data["ref"] == invited.invite_code
+    assert invited_data["invited"] == inviter.invite_code
+    assert invited_data["users"] == []
+    loner_data = await read(client, loner)
+    assert (loner_data["invited"], loner_data["users"]) == ("", [])
+
+
+async def test_registering_a_code_shows_on_both_sides_in_order(
+    client: httpx.AsyncClient, service: ReferralService, clock: Clock
+) -> None:
+    inviter = await join(service)
+    members = [await join(service) for _ in range(3)]
+    for member in members:
+        clock.advance(1)
+        response = await register(client, member, f" {inviter.invite_code.lower()} ")
+        assert response.status_code == 200
+        assert response.json() == {
+            "message": f"Referral code {inviter.invite_code} successfully registered.",
+            "invited": inviter.invite_code,
+        }
+        assert (await read(client, member))["invited"] == inviter.invite_code
+    inviter_data = await read(client, inviter)
+    assert inviter_data["users"] == [service.shown_phone(member.phone) for member in members]
+    assert inviter_data["users_total"] == 3
+
+
+async def test_own_code_is_400(client: httpx.AsyncClient, service: ReferralService) -> None:
+    member = await join(service)
+    response = await register(client, member, member.invite_code)
+    assert response.status_code == 400
+    assert response.json() == {"message": "You cannot invite yourself."}
+    assert (await read(client, member))["invited"] == ""
+
+
+@pytest.mark.parametrize("code", ["not_exists", "ZZZZZZ"])
+async def test_unknown_code_is_404_and_says_what_a_code_looks_like(
+    client: httpx.AsyncClient, service: ReferralService, code: str
+) -> None:
+    member = await join(service)
+    response = await register(client, member, code)
+    assert response.status_code == 404
+    assert response.json()["message"].startswith("No such code exists.")
+    assert "6 characters" in response.json()["message"]
+
+
+@pytest.mark.parametrize("body", [{"ref_code": ""}, {"ref_code": "   "}, {}])
+async def test_no_code_is_400(
+    client: httpx.AsyncClient, service: ReferralService, body: dict[str, str]
+) -> None:
+    member = await join(service)
+    response = await client.post("/api/data/", json=body, headers=token_of(member))
+    assert response.status_code == 400
+    assert response.json() == {"message": "Referral code is required."}
+
+
+async def test_second_registration_is_409_naming_the_first_code(
+    client: httpx.AsyncClient, service: ReferralService
+) -> None:
+    first, second, member = await join(service), await join(service), await join(service)
+    assert (await register(client, member, first.invite_code)).status_code == 200
+    response = await register(client, member, second.invite_code)
+    assert response.status_code == 409
+    assert response.json()["invited"] == first.invite_code
+    assert first.invite_code in response.json()["message"]
+
+
+async def test_code_that_would_make_a_cycle_is_400(
+    client: httpx.AsyncClient, service: ReferralService
+) -> None:
+    top, middle, bottom = await join(service), await join(service), await join(service)
+    assert (await register(client, middle, top.invite_code)).status_code == 200
+    assert (await register(client, bottom, middle.invite_code)).status_code == 200
+    response = await register(client, top, bottom.invite_code)
+    assert response.status_code == 400
+    assert "cycle" in response.json()["message"]
+
+
+async def test_referrals_come_in_pages_of_100(
+    client: httpx.AsyncClient, service: ReferralService, clock: Clock
+) -> None:
+    inviter = await join(service)
+    phones = []
+    for _ in range(101):
+        member = await join(service)
+        clock.advance(0.001)
+        await service.activate_invite(member.id, inviter.invite_code)
+        phones.append(service.shown_phone(member.phone))
+    first = await read(client, inviter)
+    assert first["users"] == phones[:100] and first["users_total"] == 101
+    assert isinstance(first["next"], str)
+    response = await client.get(
+        "/api/data/", params={"cursor": first["next"]}, headers=token_of(inviter)
+    )
+    assert response.status_code == 200
+    assert response.json()["users"] == phones[100:]
+    assert response.json()["next"] is None
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    ["", "garbage", "1.2.3", "ffffffffffffffff.1", "1.ffffffffffffffffffff", "-ffffffffffffff.1"],
+)
+async def test_malformed_cursor_is_400(
+    client: httpx.AsyncClient, service: ReferralService, cursor: str
+) -> None:
+    member = await join(service)
+    response = await client.get("/api/data/", params={"cursor": cursor}, headers=token_of(member))
+    assert response.status_code == 400
+    assert "cursor" in response.json()["message"]

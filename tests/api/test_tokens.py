@@ -1,0 +1,105 @@
+"""Access tokens: only our own HS256 tokens, unexpired, naming a member who still exists."""
+
+import base64
+import json
+import time
+from collections.abc import Callable
+
+import httpx
+import jwt
+import pytest
+from sqlalchemy import text
+
+from db.service import ReferralService
+from tests.api.conftest import SECRET, sign_in
+from tests.conftest import join
+
+
+def crafted(claims: dict[str, object], key: str = SECRET) -> str:
+    return jwt.encode(claims, key, algorithm="HS256")
+
+
+def unsigned(claims: dict[str, object]) -> str:
+    """An `alg: none` token, which must never be accepted."""
+
+    def part(data: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}."
+
+
+async def get_data(client: httpx.AsyncClient, authorization: str) -> httpx.Response:
+    return await client.get("/api/data/", headers={"Authorization": authorization})
+
+
+async def test_issued_token_is_hs256_with_sub_iat_exp(client: httpx.AsyncClient) -> None:
+    token = await sign_in(client)
+    assert jwt.get_unverified_header(token)["alg"] == "HS256"
+    claims = jwt.decode(token, SECRET, algorithms=["HS256"])
+    assert claims["sub"].isdigit()
+    assert claims["exp"] - claims["iat"] == 3600
+    assert abs(claims["iat"] - time.time()) < 60
+
+
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "Token"])
+async def test_bearer_and_the_original_token_prefix_are_accepted(
+    client: httpx.AsyncClient, scheme: str
+) -> None:
+    token = await sign_in(client)
+    assert (await get_data(client, f"{scheme} {token}")).status_code == 200
+
+
+async def test_expired_token_is_401(client: httpx.AsyncClient, service: ReferralService) -> None:
+    member = await join(service)
+    now = int(time.time())
+    token = crafted({"sub": str(member.id), "iat": now - 7200, "exp": now - 3600})
+    response = await get_data(client, f"Bearer {token}")
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert "expired" in response.json()["message"]
+
+
+@pytest.mark.parametrize(
+    "make_token",
+    [
+        lambda member_id, now: crafted(
+            {"sub": member_id, "iat": now, "exp": now + 60},
+            key="another-key-that-is-long-enough-for-hs256",
+        ),
+        lambda member_id, now: unsigned({"sub": member_id, "iat": now, "exp": now + 60}),
+        lambda member_id, now: "garbage",
+        lambda member_id, now: crafted({"sub": member_id, "iat": now}),  # never expires
+        lambda member_id, now: crafted({"sub": "admin", "iat": now, "exp": now + 60}),
+        lambda member_id, now: crafted({"sub": "9" * 30, "iat": now, "exp": now + 60}),
+    ],
+    ids=["another-key", "alg-none", "garbage", "no-exp", "sub-not-an-id", "sub-too-large"],
+)
+async def test_forged_or_malformed_token_is_401(
+    client: httpx.AsyncClient, service: ReferralService, make_token: Callable[[str, int], str]
+) -> None:
+    member = await join(service)
+    token = make_token(str(member.id), int(time.time()))
+    for method in ("GET", "POST"):
+        response = await client.request(
+            method, "/api/data/", headers={"Authorization": f"Bearer {token}"}, json={}
+        )
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+        assert response.json() == {"message": "The token is not valid."}
+
+
+async def test_token_of_a_deleted_member_is_404(
+    client: httpx.AsyncClient, service: ReferralService
+) -> None:
+    token = await sign_in(client)
+    member_id = int(jwt.decode(token, SECRET, algorithms=["HS256"])["sub"])
+    async with service.engine.begin() as connection:
+        await connection.execute(text("DELETE FROM members WHERE id = :id"), {"id": member_id})
+    headers = {"Authorization": f"Bearer {token}"}
+    read = await client.get("/api/data/", headers=headers)
+    assert read.status_code == 404
+    assert read.json() == {"message": "User not found."}
+    for code in ("not_exists", "ZZZZZZ"):
+        write = await client.post("/api/data/", headers=headers, json={"ref_code": code})
+        assert write.status_code == 404
+        assert write.json() == {"message": "User not found."}

@@ -1,0 +1,193 @@
+"""Invite codes through the bot: `/invite`, deep links of members, the inviter's notice."""
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import pytest
+from aiogram.exceptions import TelegramForbiddenError, TelegramRetryAfter
+from aiogram.methods import EditMessageText, SendMessage
+
+from bot import texts
+from db.codes import INVITE_CODE_SHAPE
+from db.phones import mask_phone
+from db.results import Member
+from db.service import ReferralService
+from tests.bot.conftest import MockedSession, People, Person, inline_buttons, texts_of
+from tests.conftest import join
+
+MemberOf = Callable[[Person], Awaitable[Member]]
+
+
+@pytest.fixture
+def member_of(service: ReferralService) -> MemberOf:
+    """Makes a person a verified member (through the service, as the bot's code step would)."""
+
+    async def verified(person: Person) -> Member:
+        return await join(service, person.phone, telegram_id=person.id)
+
+    return verified
+
+
+async def test_invite_with_a_code_joins_and_notifies_the_inviter(
+    people: People, member_of: MemberOf, service: ReferralService
+) -> None:
+    owner, newcomer = people(), people()
+    inviter = await member_of(owner)
+    joined = await member_of(newcomer)
+
+    calls = await newcomer.send(f"/invite {inviter.invite_code.lower()}")
+    assert [(m.chat_id, m.text) for m in calls if isinstance(m, SendMessage)] == [
+        (newcomer.id, f"Done! You joined with the code of {mask_phone(owner.phone)}."),
+        (owner.id, f"🎉 {mask_phone(newcomer.phone)} joined with your invite code!"),
+    ]
+    profile = await service.profile(joined.id)
+    assert profile is not None and profile.inviter_code == inviter.invite_code
+
+
+async def test_each_refusal_of_invite_has_its_own_message(
+    people: People, member_of: MemberOf
+) -> None:
+    alice, bob = people(), people()
+    a, b = await member_of(alice), await member_of(bob)
+
+    assert texts_of(await alice.send(f"/invite {a.invite_code}")) == [
+        "That is your own code. Enter the code of the person who invited you."
+    ]
+    unknown = f"No member has the code <code>ZZZZZZ</code>. An invite code is {INVITE_CODE_SHAPE}."
+    assert texts_of(await alice.send("/invite zzzzzz")) == [unknown]
+    malformed = texts_of(await alice.send("/invite <b>0O"))[0]
+    assert malformed.startswith("No member has the code <code>&lt;B&gt;0O</code>.")
+
+    await bob.send(f"/invite {a.invite_code}")
+    assert texts_of(await alice.send(f"/invite {b.invite_code}")) == [
+        "You cannot use this code: its owner joined through you."
+    ]
+    assert texts_of(await bob.send(f"/invite {b.invite_code}")) == [
+        f"You already joined with the code <code>{a.invite_code}</code>; it cannot be changed."
+    ]
+
+
+async def test_invite_alone_asks_for_the_code_in_the_next_message(
+    people: People, member_of: MemberOf
+) -> None:
+    owner, newcomer = people(), people()
+    inviter = await member_of(owner)
+    await member_of(newcomer)
+
+    assert texts_of(await newcomer.send("/invite")) == [texts.ASK_INVITE_CODE]
+    assert texts_of(await newcomer.send("   "))[0].startswith("No code given.")
+    await newcomer.send("/invite")
+    answer = await newcomer.send(inviter.invite_code)
+    assert texts_of(answer)[0].startswith("Done! You joined with the code of")
+    assert texts_of(await newcomer.send("hello")) == [texts.NOT_UNDERSTOOD]  # the step is over
+    assert texts_of(await newcomer.send("/invite")) == [texts.ALREADY_HAS_INVITER]
+
+
+async def test_the_menu_button_asks_for_the_code(people: People, member_of: MemberOf) -> None:
+    owner, newcomer = people(), people()
+    inviter = await member_of(owner)
+    await newcomer.verify()
+
+    assert texts_of(await newcomer.press("Enter an invite code"))[-1] == texts.ASK_INVITE_CODE
+    assert texts_of(await newcomer.send(inviter.invite_code))[0].startswith("Done!")
+
+
+async def test_a_member_opening_a_link_is_asked_and_yes_activates(
+    people: People, member_of: MemberOf, service: ReferralService
+) -> None:
+    owner, visitor = people(), people()
+    inviter = await member_of(owner)
+    await member_of(visitor)
+
+    opened = await visitor.send(f"/start {inviter.invite_code}")
+    question = opened[-1]
+    assert isinstance(question, SendMessage)
+    assert question.text == f"Join with the code of {mask_phone(owner.phone)}?"
+    assert [(b.text, b.callback_data) for b in inline_buttons(question)] == [
+        ("Yes", f"join:{inviter.invite_code}:1"),
+        ("No", f"join:{inviter.invite_code}:0"),
+    ]
+
+    answer = await visitor.press("Yes")
+    edited = [method for method in answer if isinstance(method, EditMessageText)]
+    assert [method.text for method in edited] == [
+        f"Done! You joined with the code of {mask_phone(owner.phone)}."
+    ]
+    member = await service.member_by_telegram(visitor.id)
+    assert member is not None and member.inviter_id == inviter.id
+
+
+async def test_no_does_not_activate(
+    people: People, member_of: MemberOf, service: ReferralService
+) -> None:
+    owner, visitor = people(), people()
+    inviter = await member_of(owner)
+    await member_of(visitor)
+
+    await visitor.send(f"/start {inviter.invite_code}")
+    assert texts_of(await visitor.press("No")) == [texts.JOIN_DECLINED]
+    member = await service.member_by_telegram(visitor.id)
+    assert member is not None and member.inviter_id is None
+
+
+async def test_a_stale_yes_after_another_activation_is_harmless(
+    people: People, member_of: MemberOf, service: ReferralService
+) -> None:
+    first, second, visitor = people(), people(), people()
+    first_inviter, second_inviter = await member_of(first), await member_of(second)
+    await member_of(visitor)
+
+    await visitor.send(f"/start {second_inviter.invite_code}")
+    await visitor.send(f"/invite {first_inviter.invite_code}")
+    stale = await visitor.press("Yes")
+    assert texts_of(stale) == [
+        f"You already joined with the code <code>{first_inviter.invite_code}</code>; "
+        "it cannot be changed."
+    ]
+    assert not [m for m in stale if getattr(m, "chat_id", None) == second.id]
+    member = await service.member_by_telegram(visitor.id)
+    assert member is not None and member.inviter_id == first_inviter.id
+
+
+async def test_links_that_cannot_be_offered(people: People, member_of: MemberOf) -> None:
+    owner, visitor = people(), people()
+    inviter = await member_of(owner)
+    await member_of(visitor)
+
+    assert texts_of(await owner.send(f"/start {inviter.invite_code}"))[-1] == texts.OWN_LINK
+    assert texts_of(await visitor.send("/start ABCDEF"))[-1].startswith("No member has the code")
+    await visitor.send(f"/invite {inviter.invite_code}")
+    again = await visitor.send(f"/start {inviter.invite_code}")
+    assert texts_of(again)[-1] == texts.ALREADY_HAS_INVITER
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        lambda: TelegramForbiddenError(SendMessage(chat_id=0, text=""), "bot was blocked"),
+        lambda: TelegramRetryAfter(SendMessage(chat_id=0, text=""), "Too Many Requests", 30),
+    ],
+    ids=["blocked", "rate-limited"],
+)
+async def test_a_notice_that_cannot_be_delivered_does_not_fail_the_activation(
+    people: People,
+    member_of: MemberOf,
+    service: ReferralService,
+    session: MockedSession,
+    caplog: pytest.LogCaptureFixture,
+    failure: Callable[[], Exception],
+) -> None:
+    owner, newcomer = people(), people()
+    inviter = await member_of(owner)
+    await member_of(newcomer)
+    session.fail_next(failure(), chat_id=owner.id)
+
+    with caplog.at_level(logging.INFO):
+        answer = await newcomer.send(f"/invite {inviter.invite_code}")
+
+    assert texts_of(answer)[0].startswith("Done! You joined with the code of")
+    member = await service.member_by_telegram(newcomer.id)
+    assert member is not None and member.inviter_id == inviter.id
+    warnings = [r for r in caplog.records if r.name.startswith("bot")]
+    assert [r.levelno for r in warnings] == [logging.WARNING]
+    assert "42:TEST" not in caplog.text

@@ -1,0 +1,79 @@
+"""Flood control, the member lookup, and what a routine update costs."""
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+from aiogram import Dispatcher
+from sqlalchemy import event
+
+from bot import texts
+from bot.middlewares.flood import FloodControl, FloodVerdict
+from db.service import ReferralService
+from tests.bot.conftest import People, Ticks, flood_control, texts_of
+from tests.conftest import join
+
+
+async def test_a_flooding_user_is_warned_once_and_others_are_unaffected(
+    people: People, dispatcher: Dispatcher
+) -> None:
+    flooder, bystander = people(), people()
+    clock = Ticks()
+    flood_control(dispatcher).clock = clock
+
+    answers = [texts_of(await flooder.send("/help")) for _ in range(10)]
+    assert answers == [[texts.HELP]] * 6 + [[texts.FLOOD]] + [[]] * 3
+    assert texts_of(await bystander.send("/help")) == [texts.HELP]
+
+    clock.tick(5)
+    assert texts_of(await flooder.send("/help")) == [texts.HELP]
+
+
+def test_flood_control_remembers_a_bounded_number_of_senders() -> None:
+    clock = Ticks()
+    control = FloodControl(burst=1, max_users=100, clock=clock)
+    for user_id in range(10_000):
+        assert control.check(user_id) is FloodVerdict.ADMIT
+    assert len(control) == 100
+    assert control.check(9_999) is FloodVerdict.WARN
+    assert control.check(9_999) is FloodVerdict.IGNORE
+    assert control.check(0) is FloodVerdict.ADMIT  # long forgotten: starts afresh
+
+
+@pytest.fixture
+def statements(service: ReferralService) -> Iterator[list[str]]:
+    """The SQL statements the service runs while the test goes on."""
+    seen: list[str] = []
+
+    def record(*args: object) -> None:
+        seen.append(str(args[2]))
+
+    engine = service.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(engine, "before_cursor_execute", record)
+
+
+async def test_the_member_is_looked_up_once_and_only_when_needed(
+    people: People, service: ReferralService, statements: list[str]
+) -> None:
+    member = people()
+    await join(service, member.phone, telegram_id=member.id)
+    statements.clear()
+
+    await member.send("/help")
+    await member.send("hello")
+    assert statements == []
+    await member.send("/code")
+    assert len(statements) == 1
+
+
+async def test_routine_updates_log_nothing_at_info(
+    people: People, service: ReferralService, caplog: pytest.LogCaptureFixture
+) -> None:
+    member = people()
+    await join(service, member.phone, telegram_id=member.id)
+    with caplog.at_level(logging.INFO):
+        for text in ("/help", "/code", "/refs", "/me", "hello"):
+            await member.send(text)
+    assert [record for record in caplog.records if record.name != "aiogram.event"] == []

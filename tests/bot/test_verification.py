@@ -1,0 +1,175 @@
+"""Joining through the bot: `/start`, the contact, the code, the welcome."""
+
+from aiogram.methods import AnswerCallbackQuery, SendMessage
+from aiogram.types import ReplyKeyboardMarkup, ReplyKeyboardRemove
+
+from bot import texts
+from db.phones import mask_phone
+from db.service import ReferralService
+from tests.bot.conftest import People, inline_buttons, shown_code, texts_of
+from tests.conftest import Clock, join
+
+
+def wrong(code: str) -> str:
+    return f"{(int(code) + 1) % 10 ** len(code):0{len(code)}d}"
+
+
+async def test_newcomer_through_a_deep_link_becomes_the_link_owners_referral(
+    people: People, service: ReferralService
+) -> None:
+    owner, newcomer = people(), people()
+    inviter = await join(service, owner.phone, telegram_id=owner.id)
+
+    greeting = await newcomer.send(f"/start {inviter.invite_code}")
+    assert isinstance(greeting[-1], SendMessage)
+    keyboard = greeting[-1].reply_markup
+    assert isinstance(keyboard, ReplyKeyboardMarkup)
+    assert keyboard.keyboard[0][0].request_contact is True
+    assert inviter.invite_code in greeting[-1].text
+
+    code = shown_code(await newcomer.share_contact())
+    assert texts_of(await newcomer.send(wrong(code))) == ["Wrong code. Attempts left: 4."]
+    welcome = await newcomer.send(code)
+
+    sent = [method for method in welcome if isinstance(method, SendMessage)]
+    notice = [method for method in sent if method.chat_id == owner.id]
+    sent = [method for method in sent if method.chat_id == newcomer.id]
+    assert sent[0].text == texts.WELCOME_NEW
+    assert isinstance(sent[0].reply_markup, ReplyKeyboardRemove)
+    assert sent[1].text == f"Done! You joined with the code of {mask_phone(owner.phone)}."
+    assert [b.text for b in inline_buttons(sent[2])] == [
+        "My code",
+        "My referrals",
+        "Enter an invite code",
+        "Share",
+    ]
+    assert len(notice) == 1 and newcomer.phone[-2:] in notice[0].text
+    member = await service.member_by_telegram(newcomer.id)
+    assert member is not None and member.inviter_id == inviter.id
+
+
+async def test_the_menu_share_button_and_the_code_step_keyboard(people: People) -> None:
+    newcomer = people()
+    welcome = await newcomer.verify()
+    share = inline_buttons(welcome[-1])[-1]
+    assert share.url is not None and share.url.startswith("https://t.me/share/url?url=https%3A")
+
+
+async def test_a_contact_that_is_not_the_senders_own_is_refused(
+    people: People, service: ReferralService
+) -> None:
+    newcomer, stranger = people(), people()
+    await newcomer.send("/start")
+
+    for owner in (stranger.id, None):
+        refusal = await newcomer.share_contact_of(stranger.phone, owner)
+        assert texts_of(refusal) == [texts.FOREIGN_CONTACT]
+        assert isinstance(refusal[0], SendMessage)
+        assert isinstance(refusal[0].reply_markup, ReplyKeyboardMarkup)
+    request = await service.request_code(stranger.phone)
+    assert request.code is not None  # no code was sent to the stranger's phone: no cooldown
+
+
+async def test_a_typed_phone_number_gets_a_reminder_to_use_the_button(people: People) -> None:
+    newcomer = people()
+    await newcomer.send("/start")
+    reminder = await newcomer.send(newcomer.phone)
+    assert texts_of(reminder) == [texts.USE_THE_BUTTON]
+    assert isinstance(reminder[0], SendMessage)
+    assert isinstance(reminder[0].reply_markup, ReplyKeyboardMarkup)
+
+
+async def test_an_expired_code_offers_a_new_one(people: People, clock: Clock) -> None:
+    newcomer = people()
+    await newcomer.send("/start")
+    old_code = shown_code(await newcomer.share_contact())
+    clock.advance(301)
+
+    expired = await newcomer.send(old_code)
+    assert texts_of(expired) == ["This code has expired. Ask for a new one:"]
+    assert [button.text for button in inline_buttons(expired[0])] == ["Send a new code"]
+
+    new_code = shown_code(await newcomer.press("Send a new code"))
+    assert texts_of(await newcomer.send(new_code))[0] == texts.WELCOME_NEW
+
+
+async def test_five_wrong_attempts_kill_the_code(people: People) -> None:
+    newcomer = people()
+    await newcomer.send("/start")
+    code = shown_code(await newcomer.share_contact())
+    answers = [texts_of(await newcomer.send(wrong(code)))[0] for _ in range(5)]
+
+    assert answers[:4] == [f"Wrong code. Attempts left: {left}." for left in (4, 3, 2, 1)]
+    assert answers[4].startswith("Too many wrong attempts")
+    dead = await newcomer.send(code)
+    assert texts_of(dead)[0].startswith("Too many wrong attempts")
+    assert [button.text for button in inline_buttons(dead[0])] == ["Send a new code"]
+
+
+async def test_send_a_new_code_honours_the_cooldown(people: People, clock: Clock) -> None:
+    newcomer = people()
+    await newcomer.send("/start")
+    code = shown_code(await newcomer.share_contact())
+    await newcomer.send(wrong(code))
+    clock.advance(18)
+    for _ in range(4):
+        dead = await newcomer.send(wrong(code))
+
+    during = await newcomer.press("Send a new code")
+    assert len(during) == 1 and isinstance(during[0], AnswerCallbackQuery)
+    assert during[0].text == "A new code is available in 42 s."
+
+    clock.advance(42)
+    after = await newcomer.press("Send a new code")
+    assert isinstance(after[0], AnswerCallbackQuery) and after[0].text is None
+    new_code = shown_code(after)
+    assert inline_buttons(dead[0])
+    assert texts_of(await newcomer.send(new_code))[0] == texts.WELCOME_NEW
+
+
+async def test_send_a_new_code_after_verification_is_harmless(people: People, clock: Clock) -> None:
+    newcomer = people()
+    await newcomer.send("/start")
+    old_code = shown_code(await newcomer.share_contact())
+    clock.advance(301)
+    await newcomer.send(old_code)  # expired: the answer carries "Send a new code"
+    await newcomer.send(shown_code(await newcomer.share_contact()))
+
+    stale = await newcomer.press("Send a new code")
+    assert len(stale) == 1 and isinstance(stale[0], AnswerCallbackQuery)
+    assert stale[0].text == texts.BUTTON_EXPIRED
+
+
+async def test_a_member_logging_in_again_is_welcomed_back(
+    people: People, service: ReferralService, clock: Clock
+) -> None:
+    returning = people()
+    await join(service, returning.phone)
+    clock.advance(60)  # the resend cooldown of that first code
+    welcome = await returning.verify()
+    assert texts_of(welcome)[:2] == [texts.WELCOME_BACK, texts.MENU]
+
+
+async def test_telegram_affiliate_and_malformed_payloads_are_ignored_politely(
+    people: People, service: ReferralService
+) -> None:
+    affiliate, malformed = people(), people()
+    greeting = texts_of(await affiliate.send("/start _tgr_AbCdEf123"))
+    assert greeting == [texts.GREETING]
+    greeting = texts_of(await malformed.send("/start not-a-code!"))
+    assert greeting == [texts.GREETING + "\n\n" + texts.MALFORMED_LINK]
+
+    welcome = await malformed.send(shown_code(await malformed.share_contact()))
+    assert texts_of(welcome) == [texts.WELCOME_NEW, texts.MENU]
+    member = await service.member_by_telegram(malformed.id)
+    assert member is not None and member.inviter_id is None
+
+
+async def test_cancel_leaves_the_verification_step(people: People) -> None:
+    newcomer = people()
+    await newcomer.send("/start")
+    cancelled = await newcomer.send("/cancel")
+    assert texts_of(cancelled) == [texts.CANCELLED]
+    assert isinstance(cancelled[0], SendMessage)
+    assert isinstance(cancelled[0].reply_markup, ReplyKeyboardRemove)
+    assert texts_of(await newcomer.send(newcomer.phone)) == [texts.NOT_UNDERSTOOD]

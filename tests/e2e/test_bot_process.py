@@ -1,0 +1,224 @@
+"""The real `main.py` process against the Bot API double: polling, webhook, several instances,
+Telegram's errors, a database outage and shutdown in the middle of a burst."""
+
+import asyncio
+import re
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bot import texts
+from tests.conftest import new_phone
+from tests.e2e.conftest import ROOT, WEBHOOK_SECRET, BotProcess, DatabaseProxy
+from tests.e2e.telegram_double import TelegramDouble, User
+
+StartBot = Callable[..., Awaitable[BotProcess]]
+CODE = re.compile(r"Your code: (?:<code>)?(\d{4,8})")
+INVITE_CODE = re.compile(r"Your invite code: (?:<code>)?([A-Z2-9]{6})")
+
+
+def text_of(message: dict[str, Any]) -> str:
+    return str(message.get("text", ""))
+
+
+def has(fragment: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda message: fragment in text_of(message)
+
+
+async def join(double: TelegramDouble, user: User, payload: str = "") -> str:
+    """The whole journey of a newcomer in the chat; returns their invite code."""
+    await double.send_text(user, f"/start {payload}".strip())
+    greeting = await double.wait_for_message(user.id, has(texts.GREETING[:20]))
+    buttons = greeting["reply_markup"]["keyboard"]
+    assert buttons[0][0]["request_contact"] is True
+    await double.send_contact(user, new_phone())
+    sent = await double.wait_for_message(user.id, has("Your code"))
+    code = CODE.search(text_of(sent))
+    assert code, sent
+    await double.send_text(user, "0000" if code.group(1) != "0000" else "1111")
+    await double.wait_for_message(user.id, has("Wrong code. Attempts left: 4"))
+    await double.send_text(user, code.group(1))
+    await double.wait_for_message(user.id, has(texts.WELCOME_NEW))
+    await double.send_text(user, "/code")
+    card = await double.wait_for_message(user.id, has("Your invite code"))
+    invite = INVITE_CODE.search(text_of(card))
+    assert invite, card
+    assert f"https://t.me/{double.username}?start={invite.group(1)}" in text_of(card)
+    return invite.group(1)
+
+
+async def invite_journey(double: TelegramDouble) -> None:
+    """An inviter joins; a friend opens their link, joins and lands in the menu; both see it."""
+    inviter, friend = double.new_user("Inviter"), double.new_user("Friend")
+    inviter_code = await join(double, inviter)
+    await join(double, friend, payload=inviter_code)
+    await double.wait_for_message(inviter.id, has("joined with your invite code"))
+    await double.send_text(friend, "/me")
+    await double.wait_for_message(friend.id, has(f"Joined with the code: <code>{inviter_code}"))
+    await double.send_text(inviter, "/refs")
+    await double.wait_for_message(inviter.id, has("People who joined with your code: 1"))
+    await double.send_text(friend, f"/invite {inviter_code}")
+    await double.wait_for_message(friend.id, has("You already joined with the code"))
+
+
+async def test_polling_journey(double: TelegramDouble, bot_env: dict[str, str], start_bot: StartBot) -> None:
+    await start_bot(bot_env)
+    await invite_journey(double)
+    commands = double.bot_calls("setMyCommands")
+    assert commands and {c["command"] for c in commands[-1]["params"]["commands"]} >= {
+        "start", "code", "refs", "invite", "me", "help", "cancel", "logout",
+    }
+
+
+async def test_webhook_journey_registered_only_when_asked(
+    double: TelegramDouble, bot_env: dict[str, str], start_bot: StartBot
+) -> None:
+    bot = await start_bot(bot_env, webhook=True)
+    assert not double.bot_calls("setWebhook"), "a replica must not register the webhook"
+    registration = subprocess.run(
+        [sys.executable, "main.py", "set-webhook"],
+        cwd=ROOT,
+        env=bot.env,
+        capture_output=True,
+        timeout=60,
+    )
+    assert registration.returncode == 0, registration.stderr.decode()
+    [call] = double.bot_calls("setWebhook")
+    assert call["params"]["url"] == bot.webhook_url
+    assert call["params"]["secret_token"] == WEBHOOK_SECRET
+    await invite_journey(double)
+    assert not double.bot_calls("getUpdates")
+
+
+async def post_update(url: str, update: dict[str, Any], secret: str | None) -> int:
+    headers = {} if secret is None else {"X-Telegram-Bot-Api-Secret-Token": secret}
+    async with aiohttp.ClientSession() as http, http.post(url, json=update, headers=headers) as r:
+        return r.status
+
+
+def help_update(update_id: int, user: User) -> dict[str, Any]:
+    chat = {"id": user.id, "type": "private", "first_name": user.first_name}
+    sender = {"id": user.id, "is_bot": False, "first_name": user.first_name}
+    message = {
+        "message_id": update_id,
+        "date": 1_700_000_000,
+        "chat": chat,
+        "from": sender,
+        "text": "/help",
+        "entities": [{"type": "bot_command", "offset": 0, "length": 5}],
+    }
+    return {"update_id": update_id, "message": message}
+
+
+async def test_webhook_refuses_a_wrong_secret_and_handles_a_repeat_once(
+    double: TelegramDouble, bot_env: dict[str, str], start_bot: StartBot
+) -> None:
+    bot = await start_bot(bot_env, webhook=True)
+    user = double.new_user("Someone")
+    await double.send_text(user, "/help")  # the double now knows the chat; no webhook is set
+    update = help_update(900_001, user)
+    assert await post_update(bot.webhook_url, update, None) == 401
+    assert await post_update(bot.webhook_url, update, "wrong") == 401
+    assert await post_update(bot.webhook_url, update, WEBHOOK_SECRET) == 200
+    assert await post_update(bot.webhook_url, update, WEBHOOK_SECRET) == 200
+    await asyncio.sleep(0.3)
+    answers = [m for m in double.messages(user.id) if texts.HELP[:30] in text_of(m)]
+    assert len(answers) == 1, "the update was handled once, and only with the right secret"
+
+
+async def test_webhook_failed_update_is_redelivered_and_then_handled(
+    double: TelegramDouble, bot_env: dict[str, str], start_bot: StartBot
+) -> None:
+    bot = await start_bot(bot_env, webhook=True)
+    double.webhook_secret = WEBHOOK_SECRET
+    double.webhook_targets = [bot.webhook_url]
+    user = double.new_user("Unlucky")
+    # The answer and the apology both fail on Telegram's side: the update answers 500.
+    double.fail_next("sendMessage", 500, "Internal Server Error", times=2, chat_id=user.id)
+    update_id = await double.send_text(user, "/help")
+    await double.wait_for_message(user.id, has(texts.HELP[:30]))
+    statuses = [d["status"] for d in double.deliveries if d["update_id"] == update_id]
+    assert statuses[0] == 500 and statuses[-1] == 200, statuses
+    await asyncio.sleep(0.3)
+    assert len([m for m in double.messages(user.id) if texts.HELP[:30] in text_of(m)]) == 1
+
+
+async def test_two_instances_share_one_conversation(
+    double: TelegramDouble, bot_env: dict[str, str], start_bot: StartBot, redis_url: str
+) -> None:
+    env = {**bot_env, "REDIS_URL": redis_url}
+    first = await start_bot(env, webhook=True)
+    second = await start_bot(env, webhook=True)
+    double.webhook_secret = WEBHOOK_SECRET
+    double.webhook_targets = [first.webhook_url, second.webhook_url]  # alternate per update
+    await invite_journey(double)
+    targets = {d["url"] for d in double.deliveries}
+    assert targets == {first.webhook_url, second.webhook_url}
+
+
+async def test_rate_limit_is_waited_out_and_a_blocked_inviter_changes_nothing(
+    double: TelegramDouble, bot_env: dict[str, str], start_bot: StartBot
+) -> None:
+    await start_bot(bot_env)
+    inviter, friend = double.new_user("Inviter"), double.new_user("Friend")
+    inviter_code = await join(double, inviter)
+    double.fail_next("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1,
+                     chat_id=friend.id)
+    await double.send_text(friend, "/help")
+    await double.wait_for_message(friend.id, has(texts.HELP[:30]))
+    refused = [c for c in double.bot_calls("sendMessage") if c.get("error_code") == 429]
+    assert refused, "the double refused the first attempt"
+    double.block_bot(inviter.id)
+    friend_code = await join(double, friend)
+    await double.send_text(friend, f"/invite {inviter_code}")
+    await double.wait_for_message(friend.id, has("Done! You joined with the code"))
+    assert friend_code
+
+
+async def test_database_outage_gets_apologies_and_recovers(
+    double: TelegramDouble, bot_env: dict[str, str], start_bot: StartBot
+) -> None:
+    proxy = DatabaseProxy(bot_env["DATABASE_URL"])
+    await proxy.open()
+    bot = await start_bot({**bot_env, "DATABASE_URL": proxy.url})
+    user = double.new_user("Patient")
+    await join(double, user)
+    await proxy.shut()
+    for _ in range(2):
+        await double.send_text(user, "/code")
+        await double.wait_for_message(user.id, has(texts.APOLOGY))
+    async with aiohttp.ClientSession() as http, http.get(f"{bot.url}/healthz") as response:
+        assert response.status == 503
+    await proxy.open()
+    await double.send_text(user, "/code")
+    await double.wait_for_message(user.id, has("Your invite code"))
+    assert bot.process is not None and bot.process.poll() is None
+
+
+async def test_sigterm_during_a_burst_handles_every_acknowledged_update(
+    double: TelegramDouble, bot_env: dict[str, str], start_bot: StartBot
+) -> None:
+    bot = await start_bot(bot_env)
+    users = [double.new_user(f"User{n}") for n in range(300)]
+    updates = {await double.send_text(user, "/help"): user for user in users}
+    await asyncio.sleep(0.2)  # let the bot take some of them
+    assert await bot.stop() == 0
+    acknowledged = [u for u in updates if double.is_acknowledged(u)]
+    assert acknowledged, "the bot took no update before SIGTERM"
+    for update_id in acknowledged:
+        answers = [m for m in double.messages(updates[update_id].id) if m.get("from", {}).get("is_bot")]
+        assert answers, f"update {update_id} was acknowledged but never answered"
+
+
+@pytest.mark.parametrize("payload", ["_tgr_abcdef", "not-a-code!"])
+async def test_ignored_payloads_still_greet(
+    double: TelegramDouble, bot_env: dict[str, str], start_bot: StartBot, payload: str
+) -> None:
+    await start_bot(bot_env)
+    user = double.new_user("Curious")
+    await double.send_text(user, f"/start {payload}")
+    await double.wait_for_message(user.id, has(texts.GREETING[:20]))
