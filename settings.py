@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     code_resend_cooldown: int = Field(60, ge=0, le=86400)
     code_hourly_limit: int = Field(5, ge=1, le=1000)
 
-    secret_key: SecretStr | None = None
+    secret_key: SecretStr | None = Field(None, min_length=32)
     jwt_ttl: int = Field(86400, ge=60)
     api_address_hourly_limit: int = Field(60, ge=1)
     default_region: str = "RU"

@@ -2,7 +2,22 @@
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+
+
+def _storable(text: str) -> str:
+    # JSON strings may hold NUL and lone surrogates, which PostgreSQL text cannot: such input is
+    # malformed, not a database error.
+    if "\x00" in text:
+        raise ValueError("must not contain NUL characters")
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (no lone surrogates)") from None
+    return text
+
+
+Text = Annotated[str, AfterValidator(_storable)]
 
 
 def _digits_as_text(value: Any) -> Any:
@@ -15,7 +30,7 @@ def _digits_as_text(value: Any) -> Any:
 
 
 PhoneInput = Annotated[
-    str,
+    Text,
     BeforeValidator(_digits_as_text),
     WithJsonSchema(
         {
@@ -77,8 +92,8 @@ class VerifyRequest(BaseModel):
     )
 
     phone: PhoneInput
-    code: str = Field(description="The code received for this phone.")
-    verify: str | None = Field(
+    code: Text = Field(description="The code received for this phone.")
+    verify: Text | None = Field(
         default=None,
         description="Compatibility with the original web client, which sent the code it was "
         "given in `code` and the code the person typed in `verify`: when present, `verify` is "
@@ -140,7 +155,7 @@ class ReferralData(BaseModel):
 class InviteCodeRequest(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"ref_code": "A3BC9D"}]})
 
-    ref_code: str = Field(
+    ref_code: Text = Field(
         default="",
         description="Another member's invite code; case and surrounding spaces do not matter.",
     )

@@ -5,15 +5,19 @@ import argparse
 import asyncio
 import logging
 import sys
+from dataclasses import replace
 
+from bench.figures import FULL, QUICK
 from bench.report import table, write_json
-from bench.runner import FULL, QUICK, SCENARIOS, run_bench
+from bench.runner import SCENARIOS, run_bench
 
 
 def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
-        "--quick", action="store_true", help="short phases and 10,000 newcomers (under 2 min)"
+        "--quick",
+        action="store_true",
+        help="short phases, 3,000 newcomers for memory (under 2 min on a quiet machine)",
     )
     parser.add_argument(
         "--scenarios",
@@ -21,6 +25,16 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
         help=f"comma-separated subset of {','.join(SCENARIOS)} (default: all)",
     )
     parser.add_argument("--no-memory", action="store_true", help="skip the memory run")
+    parser.add_argument(
+        "--memory-users",
+        type=int,
+        help="distinct newcomers of the memory run (default: 1,000,000; 3,000 with --quick)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy samples the program during each closed loop (disturbs the figures a little)",
+    )
     return parser.parse_args(argv)
 
 
@@ -32,9 +46,13 @@ def main(argv: list[str]) -> int:
         print(f"unknown scenarios: {', '.join(sorted(unknown))}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
-    logging.getLogger("referral").setLevel(logging.ERROR)
+    logging.getLogger("bench").setLevel(logging.INFO)  # progress, on stderr
     plan = QUICK if arguments.quick else FULL
-    result = asyncio.run(run_bench(plan, names, memory=not arguments.no_memory))
+    if arguments.memory_users:
+        plan = replace(plan, memory_users=arguments.memory_users)
+    result = asyncio.run(
+        run_bench(plan, names, memory=not arguments.no_memory, profile=arguments.profile)
+    )
     print(table(result))
     print(f"\nwritten: {write_json(result)}")
     return 0

@@ -10,10 +10,13 @@ import hmac
 from urllib.parse import urlsplit
 
 from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
 from aiogram.types import Message, Update
 from fastapi import FastAPI, Request, Response
 
-from bot import create_bot
 from bot.webhook import SECRET_HEADER
 from main import Shutdown, http_server, serve
 from settings import load_settings
@@ -41,13 +44,21 @@ def create_ceiling_app(*, bot: Bot, dispatcher: Dispatcher, path: str, secret: s
     return app
 
 
+def create_bare_bot(token: str, api_url: str) -> Bot:
+    """aiogram's own Bot on its aiohttp session, with the program's parse mode and nothing else."""
+    session = AiohttpSession(api=TelegramAPIServer.from_base(api_url))
+    return Bot(token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+
+
 async def run() -> None:
     settings = load_settings()
+    assert settings.bot_token and settings.telegram_api_url, "BOT_TOKEN and TELEGRAM_API_URL"
     assert settings.webhook_url and settings.webhook_secret, "WEBHOOK_URL and WEBHOOK_SECRET"
     shutdown = Shutdown()
     dispatcher = Dispatcher()
     dispatcher.message.register(answer)
-    async with create_bot(settings) as bot:
+    token = settings.bot_token.get_secret_value()
+    async with create_bare_bot(token, settings.telegram_api_url) as bot:
         app = create_ceiling_app(
             bot=bot,
             dispatcher=dispatcher,

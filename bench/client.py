@@ -98,8 +98,8 @@ class ApiClient:
             async with self.http.get(self.base_url + path, headers=headers) as answer:
                 body = await answer.read()
                 status = answer.status
-        except (aiohttp.ClientError, TimeoutError) as error:
-            status, body = 599, type(error).__name__.encode()
+        except (aiohttp.ClientError, TimeoutError) as failure:
+            status, body = 599, type(failure).__name__.encode()
         finished = time.perf_counter()
-        error = f"HTTP {status}" if status != 200 else None
-        return body, Sample(finished - started, finished, error)
+        problem = f"HTTP {status}" if status != 200 else None
+        return body, Sample(finished - started, finished, problem)

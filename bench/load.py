@@ -60,6 +60,14 @@ def machine_jiffies() -> tuple[int, int]:
     return sum(values) - idle, sum(values)
 
 
+async def machine_busy(seconds: float) -> float:
+    """The busy share of all cores over the next `seconds` (whoever keeps them busy)."""
+    busy, total = machine_jiffies()
+    await asyncio.sleep(seconds)
+    busy_after, total_after = machine_jiffies()
+    return (busy_after - busy) / max(1, total_after - total)
+
+
 @dataclass
 class Usage:
     """CPU use during a window: the measured process, this harness, the whole machine."""
@@ -82,6 +90,23 @@ class Measurement:
     dropped: int = 0  # paced arrivals not sent: too many in flight
     harness_share: float = 0.0  # CPU of this harness over the window, in cores
     machine_busy: float = 0.0  # of all cores, 0..1
+
+    @classmethod
+    def combined(cls, parts: list["Measurement"]) -> "Measurement":
+        """Several windows as one: their seconds, CPU and samples added up."""
+        seconds = sum(part.seconds for part in parts)
+
+        def weighted(value: Callable[[Measurement], float]) -> float:
+            return sum(value(part) * part.seconds for part in parts) / seconds if seconds else 0.0
+
+        return cls(
+            seconds,
+            sum(part.cpu_seconds for part in parts),
+            [sample for part in parts for sample in part.samples],
+            sum(part.dropped for part in parts),
+            weighted(lambda part: part.harness_share),
+            weighted(lambda part: part.machine_busy),
+        )
 
     @classmethod
     def between(cls, start: Usage, end: Usage, samples: list[Sample]) -> "Measurement":

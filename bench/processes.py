@@ -3,9 +3,9 @@ watched through /proc, and always stopped: SIGTERM, then SIGKILL."""
 
 import asyncio
 import logging
-import time
 import os
 import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
@@ -36,6 +36,7 @@ class ServerProcess:
     port: int = field(default_factory=free_port)
     ready_status: int | None = 200  # what GET /healthz answers when ready; None: any answer
     process: asyncio.subprocess.Process | None = None
+    spawned_at: float = 0.0
 
     @property
     def url(self) -> str:
@@ -50,7 +51,7 @@ class ServerProcess:
         assert self.process is not None
         return self.process.pid
 
-    async def start(self, within: float = 60) -> None:
+    async def spawn(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         workdir = BENCH_DIR / "run"  # no .env here: the environment alone configures the process
         workdir.mkdir(parents=True, exist_ok=True)
@@ -59,6 +60,11 @@ class ServerProcess:
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable, *self.argv, cwd=workdir, env=env, stdout=log, stderr=log
             )
+        self.spawned_at = time.perf_counter()
+
+    async def ready(self, within: float = 120) -> None:
+        """Wait until GET /healthz answers as expected (the program has started)."""
+        assert self.process is not None
         async with aiohttp.ClientSession() as http:
             for _ in range(int(within * 10)):
                 if self.process.returncode is not None:
@@ -66,6 +72,8 @@ class ServerProcess:
                 with suppress(aiohttp.ClientError):
                     async with http.get(f"{self.url}/healthz") as answer:
                         if self.ready_status in (None, answer.status):
+                            seconds = time.perf_counter() - self.spawned_at
+                            log.info("%s ready in %.1f s (pid %d)", self.name, seconds, self.pid)
                             return
                 await asyncio.sleep(0.1)
         raise RuntimeError(f"{self.name} did not get ready in {within} s:\n{self.log_tail()}")
@@ -112,16 +120,9 @@ class ServerProcess:
 
 @asynccontextmanager
 async def running(process: ServerProcess) -> AsyncIterator[ServerProcess]:
-    """The process started, and stopped however the block ends."""
+    """The process spawned (not yet ready), and stopped however the block ends."""
     try:
-        started = time.perf_counter()
-        await process.start()
-        log.warning(
-            "%s started in %.1f s (pid %d)",
-            process.name,
-            time.perf_counter() - started,
-            process.pid,
-        )
+        await process.spawn()
         yield process
     finally:
         await process.stop()

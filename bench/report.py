@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.runner import BenchResult, ScenarioResult
+from bench.figures import BenchResult, ScenarioResult
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 MIN_RATIO = {"code": 0.6, "api_data": 0.6, "activation": 0.4, "journey": 0.4}
@@ -101,9 +101,10 @@ def table(result: BenchResult) -> str:
 def details(result: BenchResult) -> list[str]:
     plan = result.plan
     lines = [
-        f"rate: closed loop, {plan.workers} users (refs: fewer, see below), "
-        f"{plan.warmup:g} s warm-up + {plan.duration:g} s measured; latency: paced at half the "
-        f"program's rate for {plan.paced_duration:g} s, POST to the first reply at the double",
+        f"rate: closed loop, {plan.workers} users (refs: fewer, see below), {plan.duration:g} s "
+        f"measured in {plan.rounds} turns of program then ceiling, after {plan.warmup:g} s "
+        f"(later turns {plan.turn_warmup:g} s) of warm-up; latency: paced at half the program's "
+        f"rate for {plan.paced_duration:g} s, from the POST to the first reply at the double",
         "load: busy share of all cores / cores used by this harness, during the program's window",
     ]
     for scenario in result.scenarios:
@@ -132,8 +133,16 @@ def details(result: BenchResult) -> list[str]:
             f"{memory.users:,} distinct newcomers sent /start ({memory.seconds:.0f} s, "
             f"{memory.users / memory.seconds if memory.seconds else 0:.0f}/s)"
         )
+    lines.append(
+        f"machine busy before the run: {result.busy_before:.0%} of all cores "
+        "(other processes; anything above a few % disturbs the figures)"
+    )
     seed = "seeded now" if result.seeded_now else "seed reused"
     lines.append(f"run: {result.seconds:.0f} s ({seed}){', quick' if plan.quick else ''}")
+    for scenario in result.scenarios:
+        if scenario.profile:
+            lines.append(f"profile of the program in {scenario.name}: {scenario.profile[0]}")
+            lines += scenario.profile[1:]
     for name, problems in result.problems.items():
         lines.append(f"log of {name}: {len(problems)} error lines, first ones:")
         lines += [f"    {line[:160]}" for line in problems[:6]]

@@ -1,21 +1,22 @@
-"""One bench run: the database, the double, the program and its ceilings as subprocesses, each
-scenario measured against the program and then against its ceiling, and the memory run."""
+"""One bench run: the database and the double here, the servers as subprocesses; each scenario
+measured against the program and then against its ceiling, then the memory run."""
 
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from contextlib import AsyncExitStack
 
 import aiohttp
 
 from api.tokens import AccessTokens
 from bench.api_server import CONSTANT_PATH
 from bench.client import ApiClient, BotClient
-from bench.database import ROOT, bench_database
-from bench.load import Measurement, UserPool, closed_loop, count_loop, paced
-from bench.processes import ServerProcess, base_environment, running
+from bench.database import bench_database
+from bench.figures import BenchResult, MemoryResult, Plan, ScenarioResult
+from bench.load import Measurement, UserPool, closed_loop, count_loop, machine_busy, paced
+from bench.processes import ServerProcess
+from bench.profile import recording, summary
 from bench.refs_pages import refs_page_db_ms
 from bench.scenarios import (
     Activation,
@@ -28,111 +29,59 @@ from bench.scenarios import (
     Target,
 )
 from bench.seed import FIRST_REFERRAL, seed_members
+from bench.servers import (
+    API_DATA_PATH,
+    SECRET_KEY,
+    WEBHOOK_PATH,
+    WEBHOOK_SECRET,
+    Servers,
+    start_servers,
+)
 from bench.telegram_double import BotApiDouble
 from db.engine import create_engine, migrate
 
 log = logging.getLogger("bench")
 
-WEBHOOK_PATH = "/telegram/webhook"
-WEBHOOK_SECRET = "bench-webhook-secret"
-SECRET_KEY = "bench-secret-key-not-for-production"
-API_DATA_PATH = "/api/data/"
 SCENARIOS = ("code", "refs", "activation", "journey", "api_data")
 
 
-@dataclass(frozen=True)
-class Plan:
-    quick: bool
-    warmup: float  # seconds of closed loop before the measured window
-    duration: float  # seconds of the measured closed-loop window
-    paced_duration: float  # seconds of the paced run at half the rate
-    workers: int  # closed-loop users
-    memory_users: int  # distinct newcomers of the memory run
-    memory_warmup_users: int
-
-
-QUICK = Plan(True, 1.0, 3.0, 3.0, 64, 10_000, 1_000)
-FULL = Plan(False, 5.0, 20.0, 20.0, 64, 1_000_000, 5_000)
-
-
-@dataclass
-class ScenarioResult:
-    name: str
-    program: Measurement
-    program_paced: Measurement
-    ceiling: Measurement
-    note: str = ""
-    notifications: tuple[int, int] | None = None  # (arrived, expected)
-
-
-@dataclass
-class MemoryResult:
-    start_mb: float
-    after_mb: float
-    users: int
-    seconds: float
-
-
-@dataclass
-class BenchResult:
-    plan: Plan
-    seconds: float = 0.0
-    seeded_now: bool = False
-    refs_page_ms: dict[str, float] = field(default_factory=dict)
-    scenarios: list[ScenarioResult] = field(default_factory=list)
-    memory: MemoryResult | None = None
-    problems: dict[str, list[str]] = field(default_factory=dict)  # log lines per process
-
-
-def bot_environment(double: BotApiDouble, port: int, database_url: str) -> dict[str, str]:
-    return {
-        **base_environment(),
-        "BOT_TOKEN": double.token,
-        "TELEGRAM_API_URL": double.url,
-        "WEBHOOK_URL": f"http://127.0.0.1:{port}{WEBHOOK_PATH}",
-        "WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "DATABASE_URL": database_url,
-        "DATA_DIR": str(ROOT / ".data" / "bench" / "data"),
-        "CODE_DELIVERY": "chat",
-        "CODE_CHAT_DELAY": "0",
-        "LOG_LEVEL": "WARNING",
-        "SECRET_KEY": SECRET_KEY,
-    }
-
-
-def program_process(
-    name: str, double: BotApiDouble, database_url: str, settings: dict[str, str]
-) -> ServerProcess:
-    """`main.py` in webhook mode against the double."""
-    process = ServerProcess(name, [str(ROOT / "main.py")], {})
-    process.env = {**bot_environment(double, process.port, database_url), **settings}
-    return process
-
-
-def ceiling_process(double: BotApiDouble, database_url: str) -> ServerProcess:
-    process = ServerProcess("ceiling", ["-m", "bench.ceiling"], {}, ready_status=None)
-    process.env = bot_environment(double, process.port, database_url)
-    return process
-
-
-def api_ceiling_process(database_url: str, body_bytes: int) -> ServerProcess:
-    env = {
-        **base_environment(),
-        "DATABASE_URL": database_url,
-        "SECRET_KEY": SECRET_KEY,
-        "LOG_LEVEL": "WARNING",
-        "BENCH_BODY_BYTES": str(body_bytes),
-    }
-    return ServerProcess("api-ceiling", ["-m", "bench.api_server"], env)
-
-
 class Bench:
-    def __init__(self, plan: Plan, http: aiohttp.ClientSession, double: BotApiDouble) -> None:
+    """Measures scenarios against targets, into `result`."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        http: aiohttp.ClientSession,
+        double: BotApiDouble,
+        result: BenchResult,
+        *,
+        profile: bool,
+    ) -> None:
         self.plan = plan
         self.http = http
         self.double = double
+        self.result = result
+        self.profile = profile
         self.tokens = AccessTokens(SECRET_KEY.encode(), 3600)
-        self.result = BenchResult(plan)
+
+    async def run(self, servers: Servers, names: tuple[str, ...]) -> None:
+        """Each scenario against the program then the ceiling; then the memory run."""
+        ceiling = servers.ceiling
+        if servers.program is not None and servers.api_ceiling is not None:
+            program = self.target("program", servers.program, servers.program, judge=True)
+            bare = self.target("ceiling", ceiling, servers.api_ceiling, judge=False)
+            for name in names:
+                if name != "refs":
+                    self.result.scenarios.append(await self.measure(name, program, bare))
+            await servers.program.stop()
+            await servers.api_ceiling.stop()
+        if servers.program_refs is not None:
+            program = self.target("program", servers.program_refs, servers.program_refs, judge=True)
+            bare = self.target("ceiling", ceiling, ceiling, judge=False)
+            self.result.scenarios.append(await self.measure("refs", program, bare))
+            await servers.program_refs.stop()
+        if servers.program_memory is not None:
+            self.result.memory = await self.memory(servers.program_memory)
 
     def target(
         self, name: str, bot_process: ServerProcess, api_process: ServerProcess, *, judge: bool
@@ -161,43 +110,51 @@ class Bench:
         }
         return kinds[name](target)
 
-    async def closed(self, scenario: Scenario) -> Measurement:
+    async def closed(self, scenario: Scenario, *, warmup: float) -> Measurement:
         return await closed_loop(
             scenario,
             workers=scenario.workers or self.plan.workers,
-            warmup=self.plan.warmup,
-            duration=self.plan.duration,
+            warmup=warmup,
+            duration=self.plan.duration / self.plan.rounds,
             cpu_seconds=scenario.process.cpu_seconds,
         )
 
+    async def rates(self, on_program: Scenario, on_ceiling: Scenario) -> list[Measurement]:
+        """The closed loop against the program and the ceiling in turns, so that both meet the
+        same neighbours on the machine; the first program turn is profiled with --profile."""
+        program_turns, ceiling_turns = [], []
+        for turn in range(self.plan.rounds):
+            warmup = self.plan.warmup if turn == 0 else self.plan.turn_warmup
+            if self.profile and turn == 0:
+                pid, seconds = (
+                    on_program.process.pid,
+                    warmup + self.plan.duration / self.plan.rounds,
+                )
+                async with recording(pid, on_program.name, seconds) as path:
+                    program_turns.append(await self.closed(on_program, warmup=warmup))
+                on_program.profile = summary(path)
+            else:
+                program_turns.append(await self.closed(on_program, warmup=warmup))
+            ceiling_turns.append(await self.closed(on_ceiling, warmup=warmup))
+        return [Measurement.combined(program_turns), Measurement.combined(ceiling_turns)]
+
     async def measure(self, name: str, program: Target, ceiling: Target) -> ScenarioResult:
-        log.warning("%s: the program", name)
+        log.info("%s: the program and the ceiling in turns", name)
         scenario = self.scenario(name, program)
         unwatched = self.double.unwatched
-        closed = await self.closed(scenario)
-        half_rate = closed.rate / 2 / scenario.updates_per_unit
-        log.warning("%s: the program paced at %.0f updates/s", name, closed.rate / 2)
+        closed, bare = await self.rates(scenario, self.scenario(name, ceiling))
+        log.info("%s: the program paced at %.0f updates/s", name, closed.rate / 2)
         steady = await paced(
             scenario,
-            rate=max(half_rate, 1.0),
+            rate=max(closed.rate / 2 / scenario.updates_per_unit, 1.0),
             duration=self.plan.paced_duration,
             cpu_seconds=scenario.process.cpu_seconds,
         )
         arrived = self.double.unwatched - unwatched
-        log.warning("%s: the ceiling", name)
-        bare = await self.closed(self.scenario(name, ceiling))
         notifications = (arrived, scenario.notifications) if scenario.notifications else None
-        return ScenarioResult(name, closed, steady, bare, scenario.note, notifications)
-
-    async def api_body_bytes(self, program: ServerProcess) -> int:
-        """The size of one real `GET /api/data/` answer, for the constant route of the ceiling."""
-        token = self.tokens.issue(FIRST_REFERRAL + 1)
-        headers = {"Authorization": f"Bearer {token}"}
-        async with self.http.get(program.url + API_DATA_PATH, headers=headers) as answer:
-            body = await answer.read()
-            if answer.status != 200:
-                raise RuntimeError(f"GET {API_DATA_PATH}: {answer.status} {body[:200]!r}")
-        return len(body)
+        return ScenarioResult(
+            name, closed, steady, bare, scenario.note, notifications, scenario.profile
+        )
 
     async def memory(self, program: ServerProcess) -> MemoryResult:
         """RSS after warm-up, then after `memory_users` distinct newcomers sent `/start` once."""
@@ -207,7 +164,7 @@ class Bench:
         await count_loop(NewcomerStart(target, warmup), workers=plan.workers, within=300)
         await asyncio.sleep(1)
         start_mb = program.rss_mb()
-        log.warning("memory: %d newcomers, %.1f MB at start", plan.memory_users, start_mb)
+        log.info("memory: %d newcomers, %.1f MB at start", plan.memory_users, start_mb)
         users = UserPool(plan.memory_warmup_users, plan.memory_users)
         started = time.perf_counter()
         served = await count_loop(
@@ -220,33 +177,33 @@ class Bench:
         return MemoryResult(start_mb, program.rss_mb(), served, seconds)
 
 
-@asynccontextmanager
-async def keeping_problems(
-    result: BenchResult, process: ServerProcess
-) -> AsyncIterator[ServerProcess]:
-    """Run `process`, then keep the error lines of its log."""
+async def prepare_database(url: str) -> bool:
+    """Migrate and seed (or reset the seed); True if the seed was loaded now."""
+    engine = create_engine(url)
     try:
-        async with running(process) as started:
-            yield started
+        await migrate(engine)
+        log.info("seeding (or checking the seed)")
+        seeded_now = await seed_members(engine)
     finally:
-        problems = process.problems()
-        if problems:
-            result.problems[process.name] = problems
+        await engine.dispose()
+    log.info("seed %s", "loaded" if seeded_now else "reused")
+    return seeded_now
 
 
 async def run_bench(
-    plan: Plan, names: tuple[str, ...] = SCENARIOS, memory: bool = True
+    plan: Plan,
+    names: tuple[str, ...] = SCENARIOS,
+    *,
+    memory: bool = True,
+    profile: bool = False,
 ) -> BenchResult:
     """Everything the plan asks for; every subprocess is stopped however this ends."""
     started = time.perf_counter()
+    result = BenchResult(plan)
     async with AsyncExitStack() as stack:
         database_url = await stack.enter_async_context(bench_database())
-        engine = create_engine(database_url)
-        stack.push_async_callback(engine.dispose)
-        await migrate(engine)
-        log.warning("seeding (or checking the seed)")
-        seeded_now = await seed_members(engine)
-        log.warning("seed %s", "loaded" if seeded_now else "reused")
+        result.seeded_now = await prepare_database(database_url)
+        result.refs_page_ms = await refs_page_db_ms(database_url)
         double = await stack.enter_async_context(BotApiDouble())
         http = await stack.enter_async_context(
             aiohttp.ClientSession(
@@ -254,41 +211,21 @@ async def run_bench(
                 timeout=aiohttp.ClientTimeout(total=30),
             )
         )
-        bench = Bench(plan, http, double)
-        result = bench.result
-        result.seeded_now = seeded_now
-        result.refs_page_ms = await refs_page_db_ms(database_url)
-        keep = stack.enter_async_context
-        ceiling = await keep(keeping_problems(result, ceiling_process(double, database_url)))
-        main_names = [name for name in names if name != "refs"]
-        if main_names:
-            program = await keep(
-                keeping_problems(result, program_process("program", double, database_url, {}))
-            )
-            api_ceiling = await keep(
-                keeping_problems(
-                    result, api_ceiling_process(database_url, await bench.api_body_bytes(program))
-                )
-            )
-            program_target = bench.target("program", program, program, judge=True)
-            ceiling_target = bench.target("ceiling", ceiling, api_ceiling, judge=False)
-            for name in main_names:
-                result.scenarios.append(await bench.measure(name, program_target, ceiling_target))
-            await program.stop()
-            await api_ceiling.stop()
-        if "refs" in names:
-            async with keeping_problems(
-                result, program_process("program-refs", double, database_url, Refs.program_env)
-            ) as program:
-                program_target = bench.target("program", program, program, judge=True)
-                ceiling_target = bench.target("ceiling", ceiling, ceiling, judge=False)
-                result.scenarios.append(await bench.measure("refs", program_target, ceiling_target))
-        if memory:
-            async with keeping_problems(
-                result, program_process("program-memory", double, database_url, {})
-            ) as program:
-                result.memory = await bench.memory(program)
-        order = {name: index for index, name in enumerate(SCENARIOS)}
-        result.scenarios.sort(key=lambda scenario: order[scenario.name])
+        bench = Bench(plan, http, double, result, profile=profile)
+        result.busy_before = await machine_busy(1.0)
+        servers = await start_servers(
+            stack,
+            result,
+            double=double,
+            database_url=database_url,
+            http=http,
+            api_token=bench.tokens.issue(FIRST_REFERRAL + 1),
+            main=any(name != "refs" for name in names),
+            refs_settings=Refs.program_env if "refs" in names else None,
+            memory=memory,
+        )
+        await bench.run(servers, names)
+    order = {name: index for index, name in enumerate(SCENARIOS)}
+    result.scenarios.sort(key=lambda scenario: order[scenario.name])
     result.seconds = time.perf_counter() - started
     return result

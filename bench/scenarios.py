@@ -76,6 +76,7 @@ class Scenario:
     def __init__(self, target: Target) -> None:
         self.target = target
         self.notifications = 0  # inviter notifications the program should have sent
+        self.profile: list[str] = []  # where the program spent its time, with --profile
 
     @property
     def process(self) -> ServerProcess:

@@ -11,22 +11,27 @@ from aiogram.fsm.storage.memory import MemoryStorage
 from bot.commands import register_commands
 from bot.handlers import create_routers
 from bot.middlewares import FloodControl, FloodMiddleware, MemberMiddleware
+from bot.retry import RetryAfterMiddleware
 from db.service import ReferralService
 from settings import Settings, SettingsError
 
 
 def create_bot(settings: Settings) -> Bot:
-    """A bot with HTML as its parse mode, talking to `TELEGRAM_API_URL` when that is set."""
+    """A bot with HTML as its parse mode, talking to `TELEGRAM_API_URL` when that is set.
+
+    Requests refused with a short `retry_after` (429) are sent again after the wait."""
     if settings.bot_token is None:
         raise SettingsError("setting BOT_TOKEN: required to run the bot")
     session = None
     if settings.telegram_api_url:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
-    return Bot(
+    bot = Bot(
         settings.bot_token.get_secret_value(),
         session=session,
         default=DefaultBotProperties(parse_mode=ParseMode.HTML),
     )
+    bot.session.middleware(RetryAfterMiddleware())
+    return bot
 
 
 def create_dispatcher(

@@ -107,9 +107,12 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
     """Raises ValueError for a cursor this service did not make."""
     micros, _, member_id = cursor.partition(".")
     try:
-        return EPOCH + int(micros, 16) * MICROSECOND, int(member_id, 16)
+        moment, key = EPOCH + int(micros, 16) * MICROSECOND, int(member_id, 16)
     except OverflowError as error:
         raise ValueError("cursor out of range") from error
+    if not 0 < key < 2**63:
+        raise ValueError("cursor out of range")
+    return moment, key
 
 
 class ReferralService:
@@ -364,7 +367,9 @@ class ReferralService:
 
         async def activate(connection: AsyncConnection) -> Activation:
             while True:
-                chain = (await connection.execute(INVITER_CHAIN, {"code": code})).all()
+                chain = []
+                if is_invite_code(code):
+                    chain = list((await connection.execute(INVITER_CHAIN, {"code": code})).all())
                 # Lock the member and the top of the code's chain, always in the order of ids so
                 # that two members activating each other's codes queue instead of deadlocking.
                 # Only a member without an inviter can gain one, so once the top is locked and

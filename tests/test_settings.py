@@ -17,6 +17,7 @@ from settings import SettingsError, load_settings
         ({"ADMIN_IDS": "1,two"}, "ADMIN_IDS"),
         ({"REFERRAL_PHONE_VISIBILITY": "partial"}, "REFERRAL_PHONE_VISIBILITY"),
         ({"WEB_PORT": "70000"}, "WEB_PORT"),
+        ({"SECRET_KEY": "too-short"}, "SECRET_KEY"),
     ],
 )
 def test_bad_setting_is_one_line_naming_it(

@@ -3,7 +3,13 @@
 import logging
 
 from aiogram import Router
-from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
 from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import ErrorEvent
 
@@ -18,6 +24,7 @@ async def user_blocked_bot(event: ErrorEvent) -> None:
 
 
 async def apologise(event: ErrorEvent) -> None:
+    """Apologise; if Telegram itself is failing, fail the update so that a webhook gets it again."""
     update = event.update
     log.error("update %d failed", update.update_id, exc_info=event.exception)
     try:
@@ -25,6 +32,8 @@ async def apologise(event: ErrorEvent) -> None:
             await update.callback_query.answer(texts.APOLOGY, show_alert=True)
         elif update.message is not None:
             await update.message.answer(texts.APOLOGY)
+    except (TelegramServerError, TelegramNetworkError, TelegramRetryAfter):
+        raise  # nobody has been told anything: a later delivery of the update may do better
     except TelegramAPIError as error:
         log.warning("update %d: apology not sent: %s", update.update_id, type(error).__name__)
 

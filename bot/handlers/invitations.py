@@ -52,6 +52,7 @@ async def invite(
     service: ReferralService,
     member: Member,
 ) -> None:
+    """`/invite CODE` activates; `/invite` alone waits for the code in the next message."""
     if command.args:
         activation = await join(message, service, member, command.args)
         await notify_inviter(bot, service, activation, member)

@@ -17,6 +17,7 @@ PAGE_SIZE = 10
 
 
 async def send_code_card(bot: Bot, chat_id: int, member: Member) -> None:
+    """The member's invite code, deep link and Share button."""
     link = await member_link(bot, member.invite_code)
     share = share_url(link, texts.share_text(member.invite_code))
     text = texts.code_card(member.invite_code, link)
@@ -24,6 +25,7 @@ async def send_code_card(bot: Bot, chat_id: int, member: Member) -> None:
 
 
 async def send_referrals(bot: Bot, chat_id: int, service: ReferralService, member: Member) -> None:
+    """The first page of the member's referrals, with the count and Next."""
     page = await service.referrals_page(member.id, limit=PAGE_SIZE)
     await bot.send_message(
         chat_id, page_text(page, 1), reply_markup=keyboards.referral_pages(page, 1)
@@ -79,6 +81,7 @@ async def turn_referrals_page(
 
 
 async def show_profile(message: Message, service: ReferralService, member: Member) -> None:
+    """`/me`: masked phone, own code, the activated code, how many joined with it."""
     profile = await service.profile(member.id)
     if profile is None:
         await message.answer(texts.SHARE_PHONE_FIRST)

@@ -27,6 +27,7 @@ DEAD_CODE = {VerifyOutcome.EXPIRED, VerifyOutcome.TOO_MANY_ATTEMPTS, VerifyOutco
 
 
 async def send_menu(bot: Bot, chat_id: int, member: Member, text: str = texts.MENU) -> None:
+    """The main menu: My code, My referrals, Enter an invite code, Share."""
     link = await member_link(bot, member.invite_code)
     share = share_url(link, texts.share_text(member.invite_code))
     await bot.send_message(chat_id, text, reply_markup=keyboards.main_menu(share))
@@ -35,6 +36,7 @@ async def send_menu(bot: Bot, chat_id: int, member: Member, text: str = texts.ME
 def code_request_reply(
     request: CodeRequest, code_length: int
 ) -> tuple[str, InlineKeyboardMarkup | None]:
+    """What to say after asking for a code; "Send a new code" when none was sent."""
     if request.outcome is CodeRequestOutcome.SENT:
         return texts.code_sent(request, code_length), None
     return texts.code_not_sent(request), keyboards.new_code()
@@ -48,6 +50,7 @@ async def start(
     service: ReferralService,
     member: Member | None,
 ) -> None:
+    """`/start`: a newcomer is asked for the contact; a member gets the menu (and an offer)."""
     payload = read_start_payload(command.args)
     if member is None:
         await greet_newcomer(message, state, payload)
@@ -105,6 +108,7 @@ async def check_code(
     bot: Bot,
     service: ReferralService,
 ) -> None:
+    """The code step: welcome on success, otherwise say why (attempts left, expired, dead)."""
     data = await state.get_data()
     verification = await service.verify_code(
         data.get("phone", ""), text, telegram_id=event_from_user.id

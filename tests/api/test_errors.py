@@ -9,7 +9,7 @@ from fastapi import APIRouter
 
 from api import create_app
 from db.service import ReferralService
-from tests.api.conftest import api_settings, http_client
+from tests.api.conftest import api_settings, bearer, http_client, sign_in
 from tests.conftest import new_phone
 
 TEN_MEGABYTES = 10 * 1024 * 1024
@@ -77,11 +77,51 @@ async def test_wrong_or_missing_verify_field_is_400(
     assert_json_error(await client.post("/api/verify/", json=body), 400)
 
 
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/login/", {"phone": "+7912\x003456789"}),
+        ("/api/verify/", {"phone": "+79123456789", "code": "12\x0034"}),
+        ("/api/verify/", {"phone": "+79123456789", "code": "1234", "verify": "\x00"}),
+        ("/api/data/", {"ref_code": "\x00"}),
+        ("/api/data/", {"ref_code": "AB\x00CDE"}),
+    ],
+)
+async def test_nul_characters_are_400_not_a_database_error(
+    client: httpx.AsyncClient, path: str, body: dict[str, str]
+) -> None:
+    headers = bearer(await sign_in(client)) if path == "/api/data/" else {}
+    response = await client.post(path, json=body, headers=headers)
+    assert "NUL" in assert_json_error(response, 400)
+
+
+@pytest.mark.parametrize(
+    ("path", "raw"),
+    [
+        ("/api/login/", rb'{"phone": "\ud800"}'),
+        ("/api/verify/", rb'{"phone": "+79123456789", "code": "12\udc0034"}'),
+        ("/api/data/", rb'{"ref_code": "\ud800"}'),
+        ("/api/data/", rb'{"ref_code": "AB\udfffCD"}'),
+    ],
+)
+async def test_lone_surrogates_are_400_not_a_database_error(
+    client: httpx.AsyncClient, path: str, raw: bytes
+) -> None:
+    headers = {"Content-Type": "application/json"}
+    if path == "/api/data/":
+        headers |= bearer(await sign_in(client))
+    response = await client.post(path, content=raw, headers=headers)
+    assert "surrogates" in assert_json_error(response, 400)
+
+
 async def test_huge_phone_and_code_are_refused_calmly(client: httpx.AsyncClient) -> None:
     huge = "9" * 500_000
     assert_json_error(await client.post("/api/login/", json={"phone": huge}), 400)
     body = {"phone": new_phone(), "code": huge}
     assert_json_error(await client.post("/api/verify/", json=body), 400)
+    headers = bearer(await sign_in(client))
+    response = await client.post("/api/data/", json={"ref_code": huge}, headers=headers)
+    assert_json_error(response, 404)
 
 
 async def test_ten_megabyte_body_is_413(client: httpx.AsyncClient) -> None:

@@ -244,14 +244,17 @@ class Person:
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings(_env_file=None, bot_token=SecretStr("42:TEST"), secret_key=SecretStr("test"))
+    return Settings(_env_file=None, bot_token=SecretStr("42:TEST"), secret_key=SecretStr("bot-tests-secret-key-of-32-characters"))
 
 
 @pytest.fixture
 async def bot(settings: Settings) -> AsyncIterator[Bot]:
+    """The bot of `create_bot`, its session (and the session's middlewares) on a mocked session."""
     bot = create_bot(settings)
+    session = MockedSession()
+    session.middleware = bot.session.middleware
     await bot.session.close()
-    bot.session = MockedSession()
+    bot.session = session
     yield bot
 
 

@@ -7,9 +7,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiogram import Bot, Dispatcher
-from aiogram.exceptions import TelegramForbiddenError
+from aiogram.exceptions import TelegramForbiddenError, TelegramRetryAfter, TelegramServerError
 from aiogram.filters import Command
 from aiogram.methods import SendMessage
+from aiogram.types import Message
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -142,3 +143,22 @@ async def test_a_user_who_blocked_the_bot_gets_no_apology(
         calls = await someone.send("/help")
     assert len(calls) == 1
     assert [r.levelno for r in caplog.records if r.name.startswith("bot")] == [logging.WARNING]
+
+
+async def test_when_telegram_fails_the_answer_and_the_apology_the_update_fails(
+    people: People, session: MockedSession
+) -> None:
+    someone = people()
+    for _ in range(2):
+        session.fail_next(TelegramServerError(SendMessage(chat_id=0, text=""), "Bad Gateway"))
+    with pytest.raises(TelegramServerError):  # a webhook answers 500: Telegram delivers it again
+        await someone.send("/help")
+    assert texts_of(await someone.send("/help")) == [texts.HELP]
+
+
+async def test_a_short_flood_wait_is_waited_out(people: People, session: MockedSession) -> None:
+    someone = people()
+    session.fail_next(TelegramRetryAfter(SendMessage(chat_id=0, text=""), "Too Many Requests", 1))
+    calls = await someone.send("/help")
+    assert texts_of(calls) == [texts.HELP, texts.HELP]  # refused, then sent after a second
+    assert isinstance(session.calls[-1].result, Message)

@@ -10,19 +10,21 @@ from sqlalchemy import event
 from bot import texts
 from bot.middlewares.flood import FloodControl, FloodVerdict
 from db.service import ReferralService
+from settings import Settings
 from tests.bot.conftest import People, Ticks, flood_control, texts_of
 from tests.conftest import join
 
 
 async def test_a_flooding_user_is_warned_once_and_others_are_unaffected(
-    people: People, dispatcher: Dispatcher
+    people: People, dispatcher: Dispatcher, settings: Settings
 ) -> None:
     flooder, bystander = people(), people()
     clock = Ticks()
     flood_control(dispatcher).clock = clock
 
-    answers = [texts_of(await flooder.send("/help")) for _ in range(10)]
-    assert answers == [[texts.HELP]] * 6 + [[texts.FLOOD]] + [[]] * 3
+    burst = settings.flood_burst
+    answers = [texts_of(await flooder.send("/help")) for _ in range(burst + 4)]
+    assert answers == [[texts.HELP]] * burst + [[texts.FLOOD]] + [[]] * 3
     assert texts_of(await bystander.send("/help")) == [texts.HELP]
 
     clock.tick(5)

@@ -134,3 +134,11 @@ async def test_many_members_activating_one_code_at_once_all_succeed(
     assert all(result.outcome is InviteOutcome.ACTIVATED for result in results)
     profile = await service.profile(inviter.id)
     assert profile is not None and profile.referral_count == 30
+
+
+@pytest.mark.parametrize("typed", ["AB\x00CDE", "\ud800ABCDE"])
+async def test_codes_the_database_cannot_hold_are_unknown(
+    service: ReferralService, typed: str
+) -> None:
+    member = await join(service)
+    assert (await service.activate_invite(member.id, typed)).outcome is InviteOutcome.UNKNOWN

@@ -74,7 +74,9 @@ async def test_phones_are_masked_unless_configured(service: ReferralService) -> 
     assert (await service.referrals_page(inviter.id)).referrals[0].phone == "+79123456789"
 
 
-@pytest.mark.parametrize("cursor", ["", "zz", "1.", "x.y", "ffffffffffffffffffffff.1"])
+@pytest.mark.parametrize(
+    "cursor", ["", "zz", "1.", "x.y", "ffffffffffffffffffffff.1", "1.ffffffffffffffffffff", "1.0"]
+)
 async def test_foreign_cursor_is_a_value_error(service: ReferralService, cursor: str) -> None:
     member = await join(service)
     with pytest.raises(ValueError):

@@ -184,10 +184,11 @@ def bot_env(
         "TELEGRAM_API_URL": double.url,
         "DATABASE_URL": database_url,
         "DATA_DIR": str(tmp_path / "data"),
-        "SECRET_KEY": "e2e-secret-key",
+        "SECRET_KEY": "e2e-secret-key-of-at-least-32-characters",
         "CODE_DELIVERY": "chat",
         "CODE_CHAT_DELAY": "0",
         "LOG_LEVEL": "INFO",
+        "FLOOD_BURST": "30",  # scripted users type faster than people
     }
 
 
