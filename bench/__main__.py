@@ -17,7 +17,7 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="short phases, 3,000 newcomers for memory (under 2 min on a quiet machine)",
+        help="short phases, 2,000 newcomers for memory (under 2 min on a quiet machine)",
     )
     parser.add_argument(
         "--scenarios",
@@ -28,7 +28,7 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--memory-users",
         type=int,
-        help="distinct newcomers of the memory run (default: 1,000,000; 3,000 with --quick)",
+        help="distinct newcomers of the memory run (default: 1,000,000; 2,000 with --quick)",
     )
     parser.add_argument(
         "--profile",

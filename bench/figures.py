@@ -21,13 +21,13 @@ class Plan:
 QUICK = Plan(
     quick=True,
     warmup=1.0,
-    duration=4.0,
+    duration=3.0,
     rounds=2,
     turn_warmup=0.5,
-    paced_duration=3.0,
+    paced_duration=2.5,
     workers=64,
-    memory_users=3_000,
-    memory_warmup_users=300,
+    memory_users=2_000,
+    memory_warmup_users=200,
 )
 FULL = Plan(
     quick=False,
@@ -59,6 +59,7 @@ class MemoryResult:
     after_mb: float
     users: int
     seconds: float
+    curve: list[tuple[int, float]] = field(default_factory=list)  # (users served, MB) on the way
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """The load generator: closed loop (fixed concurrency, as fast as the target answers) for the rate,
-paced open loop for latency, and the user pools both draw from."""
+paced open loop for latency, and what each measured window found."""
 
 import asyncio
 import time
@@ -9,47 +9,9 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 
 from bench.client import Sample
+from bench.pools import PoolExhausted
 
 Unit = Callable[[], Awaitable[list[Sample]]]  # what one user does: one update, or a journey
-STRIDE = 611_953  # a prime: stepping by it visits a pool in scattered order, each member once
-
-
-class PoolExhausted(Exception):
-    """Every user of a pool had their turn."""
-
-
-class UserPool:
-    """Members `first .. first + size - 1`, each handed out once, in scattered order."""
-
-    def __init__(self, first: int, size: int) -> None:
-        assert size % STRIDE, "the stride must be coprime with the pool size"
-        self.first = first
-        self.size = size
-        self.taken = 0
-
-    def take(self) -> int:
-        if self.taken >= self.size:
-            raise PoolExhausted
-        index = self.taken * STRIDE % self.size
-        self.taken += 1
-        return self.first + index
-
-
-class IdleUsers:
-    """A few users, each busy with one update at a time (the bot handles a user's updates one by
-    one, and the double tells replies apart by chat)."""
-
-    def __init__(self, users: list[int]) -> None:
-        self.queue: asyncio.Queue[int] = asyncio.Queue()
-        for user in users:
-            self.queue.put_nowait(user)
-        self.size = len(users)
-
-    async def take(self) -> int:
-        return await self.queue.get()
-
-    def give_back(self, user: int) -> None:
-        self.queue.put_nowait(user)
 
 
 def machine_jiffies() -> tuple[int, int]:

@@ -73,7 +73,13 @@ class ServerProcess:
                     async with http.get(f"{self.url}/healthz") as answer:
                         if self.ready_status in (None, answer.status):
                             seconds = time.perf_counter() - self.spawned_at
-                            log.info("%s ready in %.1f s (pid %d)", self.name, seconds, self.pid)
+                            log.info(
+                                "%s ready in %.1f s, %.1f s of CPU (pid %d)",
+                                self.name,
+                                seconds,
+                                self.cpu_seconds(),
+                                self.pid,
+                            )
                             return
                 await asyncio.sleep(0.1)
         raise RuntimeError(f"{self.name} did not get ready in {within} s:\n{self.log_tail()}")

@@ -133,6 +133,8 @@ def details(result: BenchResult) -> list[str]:
             f"{memory.users:,} distinct newcomers sent /start ({memory.seconds:.0f} s, "
             f"{memory.users / memory.seconds if memory.seconds else 0:.0f}/s)"
         )
+        curve = ", ".join(f"{users:,}: {mb:.1f}" for users, mb in memory.curve)
+        lines.append(f"memory on the way (newcomers: MB): {curve}")
     lines.append(
         f"machine busy before the run: {result.busy_before:.0%} of all cores "
         "(other processes; anything above a few % disturbs the figures)"

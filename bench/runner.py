@@ -14,7 +14,8 @@ from bench.api_server import CONSTANT_PATH
 from bench.client import ApiClient, BotClient
 from bench.database import bench_database
 from bench.figures import BenchResult, MemoryResult, Plan, ScenarioResult
-from bench.load import Measurement, UserPool, closed_loop, count_loop, machine_busy, paced
+from bench.load import Measurement, closed_loop, count_loop, machine_busy, paced
+from bench.pools import UserPool
 from bench.processes import ServerProcess
 from bench.profile import recording, summary
 from bench.refs_pages import refs_page_db_ms
@@ -35,7 +36,10 @@ from bench.servers import (
     WEBHOOK_PATH,
     WEBHOOK_SECRET,
     Servers,
-    start_servers,
+    api_body_bytes,
+    api_ceiling_process,
+    ceiling_process,
+    program_process,
 )
 from bench.telegram_double import BotApiDouble
 from db.engine import create_engine, migrate
@@ -64,24 +68,19 @@ class Bench:
         self.profile = profile
         self.tokens = AccessTokens(SECRET_KEY.encode(), 3600)
 
-    async def run(self, servers: Servers, names: tuple[str, ...]) -> None:
-        """Each scenario against the program then the ceiling; then the memory run."""
-        ceiling = servers.ceiling
-        if servers.program is not None and servers.api_ceiling is not None:
-            program = self.target("program", servers.program, servers.program, judge=True)
-            bare = self.target("ceiling", ceiling, servers.api_ceiling, judge=False)
-            for name in names:
-                if name != "refs":
-                    self.result.scenarios.append(await self.measure(name, program, bare))
-            await servers.program.stop()
-            await servers.api_ceiling.stop()
-        if servers.program_refs is not None:
-            program = self.target("program", servers.program_refs, servers.program_refs, judge=True)
-            bare = self.target("ceiling", ceiling, ceiling, judge=False)
-            self.result.scenarios.append(await self.measure("refs", program, bare))
-            await servers.program_refs.stop()
-        if servers.program_memory is not None:
-            self.result.memory = await self.memory(servers.program_memory)
+    async def scenarios(
+        self,
+        names: tuple[str, ...],
+        program: ServerProcess,
+        ceiling: ServerProcess,
+        api_ceiling: ServerProcess,
+    ) -> None:
+        """Each scenario against `program` then the ceilings; the program is stopped after."""
+        on_program = self.target("program", program, program, judge=True)
+        on_ceiling = self.target("ceiling", ceiling, api_ceiling, judge=False)
+        for name in names:
+            self.result.scenarios.append(await self.measure(name, on_program, on_ceiling))
+        await program.stop()
 
     def target(
         self, name: str, bot_process: ServerProcess, api_process: ServerProcess, *, judge: bool
@@ -126,11 +125,8 @@ class Bench:
         for turn in range(self.plan.rounds):
             warmup = self.plan.warmup if turn == 0 else self.plan.turn_warmup
             if self.profile and turn == 0:
-                pid, seconds = (
-                    on_program.process.pid,
-                    warmup + self.plan.duration / self.plan.rounds,
-                )
-                async with recording(pid, on_program.name, seconds) as path:
+                seconds = warmup + self.plan.duration / self.plan.rounds
+                async with recording(on_program.process.pid, on_program.name, seconds) as path:
                     program_turns.append(await self.closed(on_program, warmup=warmup))
                 on_program.profile = summary(path)
             else:
@@ -157,24 +153,32 @@ class Bench:
         )
 
     async def memory(self, program: ServerProcess) -> MemoryResult:
-        """RSS after warm-up, then after `memory_users` distinct newcomers sent `/start` once."""
+        """RSS after warm-up, then after `memory_users` distinct newcomers sent `/start` once,
+        taken along the way too (after each tenth of them)."""
         target = self.target("program", program, program, judge=True)
         plan = self.plan
         warmup = UserPool(0, plan.memory_warmup_users)
         await count_loop(NewcomerStart(target, warmup), workers=plan.workers, within=300)
         await asyncio.sleep(1)
-        start_mb = program.rss_mb()
-        log.info("memory: %d newcomers, %.1f MB at start", plan.memory_users, start_mb)
-        users = UserPool(plan.memory_warmup_users, plan.memory_users)
+        result = MemoryResult(program.rss_mb(), 0.0, 0, 0.0)
+        log.info("memory: %d newcomers, %.1f MB at start", plan.memory_users, result.start_mb)
         started = time.perf_counter()
-        served = await count_loop(
-            NewcomerStart(target, users),
-            workers=plan.workers,
-            within=plan.memory_users / 20 + 120,  # far above any rate seen; bounds a stall
-        )
-        seconds = time.perf_counter() - started
+        first = plan.memory_warmup_users
+        for tenth in range(10):
+            size = plan.memory_users * (tenth + 1) // 10 - plan.memory_users * tenth // 10
+            users = UserPool(first, size)
+            first += size
+            result.users += await count_loop(
+                NewcomerStart(target, users),
+                workers=plan.workers,
+                within=size / 20 + 60,  # far above any rate seen: only bounds a stall
+            )
+            result.curve.append((result.users, program.rss_mb()))
+            log.info("memory: %d newcomers served, %.1f MB", *result.curve[-1])
+        result.seconds = time.perf_counter() - started
         await asyncio.sleep(1)
-        return MemoryResult(start_mb, program.rss_mb(), served, seconds)
+        result.after_mb = program.rss_mb()
+        return result
 
 
 async def prepare_database(url: str) -> bool:
@@ -200,10 +204,9 @@ async def run_bench(
     """Everything the plan asks for; every subprocess is stopped however this ends."""
     started = time.perf_counter()
     result = BenchResult(plan)
+    result.busy_before = await machine_busy(1.0)
     async with AsyncExitStack() as stack:
         database_url = await stack.enter_async_context(bench_database())
-        result.seeded_now = await prepare_database(database_url)
-        result.refs_page_ms = await refs_page_db_ms(database_url)
         double = await stack.enter_async_context(BotApiDouble())
         http = await stack.enter_async_context(
             aiohttp.ClientSession(
@@ -212,19 +215,31 @@ async def run_bench(
             )
         )
         bench = Bench(plan, http, double, result, profile=profile)
-        result.busy_before = await machine_busy(1.0)
-        servers = await start_servers(
-            stack,
-            result,
-            double=double,
-            database_url=database_url,
-            http=http,
-            api_token=bench.tokens.issue(FIRST_REFERRAL + 1),
-            main=any(name != "refs" for name in names),
-            refs_settings=Refs.program_env if "refs" in names else None,
-            memory=memory,
-        )
-        await bench.run(servers, names)
+        servers = Servers(stack, result)
+        # The servers import aiogram while the database is seeded (or the seed reset).
+        ceiling = await servers.spawn(ceiling_process(double, database_url))
+        main = tuple(name for name in names if name != "refs")
+        program = api_ceiling = program_refs = program_memory = None
+        if main:
+            program = await servers.spawn(program_process("program", double, database_url))
+        if "refs" in names:
+            refs = program_process("program-refs", double, database_url, Refs.program_env)
+            program_refs = await servers.spawn(refs)
+        if memory:
+            fresh = program_process("program-memory", double, database_url)
+            program_memory = await servers.spawn(fresh)
+        result.seeded_now = await prepare_database(database_url)
+        if main:
+            body_bytes = await api_body_bytes(database_url, bench.tokens.issue(FIRST_REFERRAL + 1))
+            api_ceiling = await servers.spawn(api_ceiling_process(database_url, body_bytes))
+        await servers.ready()
+        result.refs_page_ms = await refs_page_db_ms(database_url)
+        if program is not None and api_ceiling is not None:
+            await bench.scenarios(main, program, ceiling, api_ceiling)
+        if program_refs is not None:
+            await bench.scenarios(("refs",), program_refs, ceiling, ceiling)
+        if program_memory is not None:
+            result.memory = await bench.memory(program_memory)
     order = {name: index for index, name in enumerate(SCENARIOS)}
     result.scenarios.sort(key=lambda scenario: order[scenario.name])
     result.seconds = time.perf_counter() - started

@@ -6,12 +6,13 @@ program (`target.judge`) the replies are checked too: a wrong reply counts as an
 """
 
 import re
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from api.tokens import AccessTokens
 from bench.client import ApiClient, BotClient, Sample
-from bench.load import IdleUsers, UserPool
+from bench.pools import IdleUsers, UserPool
 from bench.processes import ServerProcess
 from bench.seed import (
     ACTIVATED,
@@ -36,7 +37,10 @@ NEWCOMER_BASE = 5_000_000_000  # Telegram ids of newcomers (journey), linked to 
 MEMORY_BASE = 6_000_000_000  # Telegram ids of the newcomers of the memory run
 READERS = LAST_REFERRAL - FIRST_REFERRAL  # members who read their code or data (not the channel)
 VERIFICATION_CODE = re.compile(r"<code>(\d{4,8})</code>")
-REFERRAL_TOTAL = re.compile(r"(?<!\d)100[\s,.\u00a0\u202f']?000(?!\d)")
+# The total of referrals as a text may write it: 100000, 100,000, 100 000...
+REFERRAL_TOTAL = re.compile(
+    rf"(?<!\d){REFERRALS // 1000}[\s,.\u00a0\u202f']?{REFERRALS % 1000:03d}(?!\d)"
+)
 
 
 @dataclass
@@ -65,7 +69,7 @@ def telegram_id(member_id: int) -> int:
     return TELEGRAM_BASE + member_id
 
 
-class Scenario:
+class Scenario(ABC):
     name: ClassVar[str]
     kind: ClassVar[Literal["bot", "api"]] = "bot"
     updates_per_unit: ClassVar[int] = 1
@@ -82,8 +86,8 @@ class Scenario:
     def process(self) -> ServerProcess:
         return self.target.api_process if self.kind == "api" else self.target.bot_process
 
-    async def __call__(self) -> list[Sample]:
-        raise NotImplementedError
+    @abstractmethod
+    async def __call__(self) -> list[Sample]: ...
 
 
 class Code(Scenario):

@@ -4,14 +4,17 @@ their settings, started side by side and stopped however the run ends."""
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
 
-import aiohttp
+import httpx
 
+from api import create_app
 from bench.database import BENCH_DIR, ROOT
 from bench.figures import BenchResult
 from bench.processes import ServerProcess, base_environment, running
 from bench.telegram_double import BotApiDouble
+from db.engine import create_engine
+from db.service import create_service
+from settings import load_settings
 
 WEBHOOK_PATH = "/telegram/webhook"
 WEBHOOK_SECRET = "bench-webhook-secret"
@@ -36,11 +39,11 @@ def bot_environment(double: BotApiDouble, port: int, database_url: str) -> dict[
 
 
 def program_process(
-    name: str, double: BotApiDouble, database_url: str, settings: dict[str, str]
+    name: str, double: BotApiDouble, database_url: str, settings: dict[str, str] | None = None
 ) -> ServerProcess:
     """`main.py` in webhook mode against the double."""
     process = ServerProcess(name, [str(ROOT / "main.py")], {})
-    process.env = {**bot_environment(double, process.port, database_url), **settings}
+    process.env = {**bot_environment(double, process.port, database_url), **(settings or {})}
     return process
 
 
@@ -75,66 +78,40 @@ async def keeping_problems(
             result.problems[process.name] = problems
 
 
-@dataclass
-class Servers:
-    ceiling: ServerProcess  # the bare bot
-    program: ServerProcess | None  # code, activation, journey, api_data
-    api_ceiling: ServerProcess | None  # the constant route, sized like the program's answer
-    program_refs: ServerProcess | None  # with the flood limits of `refs_settings`
-    program_memory: ServerProcess | None
-
-
-async def api_body_bytes(http: aiohttp.ClientSession, program: ServerProcess, token: str) -> int:
-    """The size of one real `GET /api/data/` answer, for the constant route of the ceiling."""
+async def api_body_bytes(database_url: str, token: str) -> int:
+    """The size of a real `GET /api/data/` answer, from the program's application run in this
+    process (so that the ceiling need not wait for the program to start)."""
+    settings = load_settings(database_url=database_url, secret_key=SECRET_KEY)
+    assert settings.database_url is not None
+    engine = create_engine(settings.database_url, pool_size=1)
+    app = create_app(settings, create_service(engine, settings))
     headers = {"Authorization": f"Bearer {token}"}
-    async with http.get(program.url + API_DATA_PATH, headers=headers) as answer:
-        body = await answer.read()
-        if answer.status != 200:
-            raise RuntimeError(f"GET {API_DATA_PATH}: {answer.status} {body[:200]!r}")
-    return len(body)
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+            answer = await client.get(API_DATA_PATH, headers=headers)
+    finally:
+        await engine.dispose()
+    if answer.status_code != 200:
+        raise RuntimeError(f"GET {API_DATA_PATH}: {answer.status_code} {answer.text[:200]}")
+    return len(answer.content)
 
 
-async def start_servers(
-    stack: AsyncExitStack,
-    result: BenchResult,
-    *,
-    double: BotApiDouble,
-    database_url: str,
-    http: aiohttp.ClientSession,
-    api_token: str,
-    main: bool,
-    refs_settings: dict[str, str] | None,
-    memory: bool,
-) -> Servers:
-    """Every server the run needs, started side by side (each takes seconds to import aiogram);
-    on `stack`, so that they are stopped however the run ends."""
+class Servers:
+    """The servers of a run: each stopped with the run's exit stack, however the run ends."""
 
-    async def launch(process: ServerProcess) -> ServerProcess:
-        return await stack.enter_async_context(keeping_problems(result, process))
+    def __init__(self, stack: AsyncExitStack, result: BenchResult) -> None:
+        self.stack = stack
+        self.result = result
+        self.spawned: list[ServerProcess] = []
 
-    def program(name: str, settings: dict[str, str]) -> ServerProcess:
-        return program_process(name, double, database_url, settings)
+    async def spawn(self, process: ServerProcess) -> ServerProcess:
+        """Start `process` without waiting for it: importing aiogram takes seconds."""
+        await self.stack.enter_async_context(keeping_problems(self.result, process))
+        self.spawned.append(process)
+        return process
 
-    servers = Servers(
-        ceiling=await launch(ceiling_process(double, database_url)),
-        program=await launch(program("program", {})) if main else None,
-        api_ceiling=None,
-        program_refs=None,
-        program_memory=await launch(program("program-memory", {})) if memory else None,
-    )
-    if refs_settings is not None:
-        servers.program_refs = await launch(program("program-refs", refs_settings))
-
-    async def start_api_ceiling(program: ServerProcess) -> None:
-        await program.ready()
-        body_bytes = await api_body_bytes(http, program, api_token)
-        servers.api_ceiling = await launch(api_ceiling_process(database_url, body_bytes))
-        await servers.api_ceiling.ready()
-
-    async with asyncio.TaskGroup() as group:
-        for process in (servers.ceiling, servers.program_refs, servers.program_memory):
-            if process is not None:
+    async def ready(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            for process in self.spawned:
                 group.create_task(process.ready())
-        if servers.program is not None:
-            group.create_task(start_api_ceiling(servers.program))
-    return servers

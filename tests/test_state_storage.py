@@ -33,7 +33,12 @@ async def test_storage_keeps_the_most_recent_conversations() -> None:
     await storage.set_state(key(5), "Verification:contact")
     assert len(storage) == 3
     assert [await storage.get_state(key(user_id)) is not None for user_id in range(6)] == [
-        False, False, True, False, True, True,
+        False,
+        False,
+        True,
+        False,
+        True,
+        True,
     ]
 
 

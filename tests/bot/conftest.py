@@ -244,7 +244,11 @@ class Person:
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings(_env_file=None, bot_token=SecretStr("42:TEST"), secret_key=SecretStr("bot-tests-secret-key-of-32-characters"))
+    return Settings(
+        _env_file=None,
+        bot_token=SecretStr("42:TEST"),
+        secret_key=SecretStr("bot-tests-secret-key-of-32-characters"),
+    )
 
 
 @pytest.fixture

@@ -40,7 +40,7 @@ class BotProcess:
         if webhook:
             self.env |= {"WEBHOOK_URL": self.webhook_url, "WEBHOOK_SECRET": WEBHOOK_SECRET}
         self.log_path = log_path
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: asyncio.subprocess.Process | None = None
 
     @property
     def url(self) -> str:
@@ -52,8 +52,10 @@ class BotProcess:
 
     async def start(self, command: str = "bot") -> None:
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "main.py", command],
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "main.py",
+                command,
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,
@@ -61,7 +63,7 @@ class BotProcess:
             )
         async with aiohttp.ClientSession() as http:
             for _ in range(300):
-                if self.process.poll() is not None:
+                if self.process.returncode is not None:
                     raise AssertionError(f"main.py exited at start-up:\n{self.log()}")
                 with contextlib.suppress(aiohttp.ClientError):
                     async with http.get(f"{self.url}/healthz") as response:
@@ -70,17 +72,21 @@ class BotProcess:
                 await asyncio.sleep(0.1)
         raise AssertionError(f"main.py did not answer /healthz:\n{self.log()}")
 
-    async def stop(self, timeout: float = 30) -> int:
-        """SIGTERM, then the exit code; the process must stop by itself within `timeout`."""
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.returncode is None
+
+    async def stop(self, grace: float = 30) -> int:
+        """SIGTERM, then the exit code; the process must stop by itself within `grace` s."""
         assert self.process is not None
-        if self.process.poll() is None:
+        if self.process.returncode is None:
             self.process.send_signal(signal.SIGTERM)
-        for _ in range(int(timeout * 10)):
-            if self.process.poll() is not None:
-                return self.process.returncode
-            await asyncio.sleep(0.1)
-        self.process.kill()
-        raise AssertionError(f"main.py ignored SIGTERM for {timeout} s:\n{self.log()}")
+        try:
+            return await asyncio.wait_for(self.process.wait(), grace)
+        except TimeoutError:
+            self.process.kill()
+            await self.process.wait()
+            raise AssertionError(f"main.py ignored SIGTERM for {grace} s:\n{self.log()}") from None
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
