@@ -4,10 +4,13 @@ write bench/results/latest.json."""
 import argparse
 import asyncio
 import logging
+import signal
 import sys
+from collections.abc import Coroutine
 from dataclasses import replace
+from typing import Any
 
-from bench.figures import FULL, QUICK
+from bench.figures import FULL, QUICK, BenchResult
 from bench.report import table, write_json
 from bench.runner import SCENARIOS, run_bench
 
@@ -38,6 +41,17 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+async def stoppable(run: Coroutine[Any, Any, BenchResult]) -> BenchResult:
+    """`run`, cancelled by SIGTERM or SIGINT (even in the background, where SIGINT is ignored),
+    so that its servers are stopped on the way out."""
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, task.cancel)
+    return await run
+
+
 def main(argv: list[str]) -> int:
     arguments = parse_arguments(argv)
     names = tuple(name for name in arguments.scenarios.split(",") if name)
@@ -50,9 +64,15 @@ def main(argv: list[str]) -> int:
     plan = QUICK if arguments.quick else FULL
     if arguments.memory_users:
         plan = replace(plan, memory_users=arguments.memory_users)
-    result = asyncio.run(
-        run_bench(plan, names, memory=not arguments.no_memory, profile=arguments.profile)
-    )
+    try:
+        result = asyncio.run(
+            stoppable(
+                run_bench(plan, names, memory=not arguments.no_memory, profile=arguments.profile)
+            )
+        )
+    except asyncio.CancelledError:
+        print("stopped: every server was stopped, nothing written", file=sys.stderr)
+        return 130
     print(table(result))
     print(f"\nwritten: {write_json(result)}")
     return 0
