@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Table, func, select, text, tuple_, update
+from sqlalchemy import ColumnElement, Table, func, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -302,28 +302,23 @@ class ReferralService:
 
     # Members
 
-    async def member_by_telegram(self, telegram_id: int) -> Member | None:
-        """The member linked to a Telegram account, if any."""
+    async def _member_where(self, condition: ColumnElement[bool]) -> Member | None:
         async with self._reads.connect() as connection:
             row = (
-                await connection.execute(
-                    select(*MEMBER_COLUMNS).where(members.c.telegram_id == telegram_id)
-                )
+                await connection.execute(select(*MEMBER_COLUMNS).where(condition))
             ).one_or_none()
         return None if row is None else _member(row)
+
+    async def member_by_telegram(self, telegram_id: int) -> Member | None:
+        """The member linked to a Telegram account, if any."""
+        return await self._member_where(members.c.telegram_id == telegram_id)
 
     async def member_by_invite_code(self, raw_code: str) -> Member | None:
         """The owner of an invite code, matched case-insensitively."""
         code = clean_invite_code(raw_code)
         if not is_invite_code(code):
             return None
-        async with self._reads.connect() as connection:
-            row = (
-                await connection.execute(
-                    select(*MEMBER_COLUMNS).where(members.c.invite_code == code)
-                )
-            ).one_or_none()
-        return None if row is None else _member(row)
+        return await self._member_where(members.c.invite_code == code)
 
     async def profile(self, member_id: int) -> Profile | None:
         """A member with the code they activated and how many people joined with theirs."""
