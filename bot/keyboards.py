@@ -1,4 +1,10 @@
-"""Reply and inline keyboards, built with aiogram's keyboard builders."""
+"""Reply and inline keyboards, built with aiogram's keyboard builders.
+
+A builder deep-copies its buttons, which costs more than the rest of a /code update's own work, so
+the keyboards that do not change are built once and the per-member ones are cached for a while.
+"""
+
+from functools import cache, lru_cache
 
 from aiogram.types import InlineKeyboardMarkup, ReplyKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder, ReplyKeyboardBuilder
@@ -8,6 +14,7 @@ from bot.callbacks import JoinAnswer, MenuChoice, MenuItem, NewCodeRequest, Refe
 from db.results import ReferralPage
 
 
+@cache
 def contact_request() -> ReplyKeyboardMarkup:
     """One button that shares the person's own contact."""
     builder = ReplyKeyboardBuilder()
@@ -19,12 +26,14 @@ def contact_request() -> ReplyKeyboardMarkup:
     )
 
 
+@cache
 def new_code() -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     builder.button(text=texts.NEW_CODE_BUTTON, callback_data=NewCodeRequest())
     return builder.as_markup()
 
 
+@lru_cache(maxsize=1024)
 def main_menu(share_url: str) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     builder.button(text=texts.MY_CODE_BUTTON, callback_data=MenuChoice(item=MenuItem.CODE))
@@ -37,6 +46,7 @@ def main_menu(share_url: str) -> InlineKeyboardMarkup:
     return builder.as_markup()
 
 
+@lru_cache(maxsize=1024)
 def share(share_url: str) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     builder.button(text=texts.SHARE_BUTTON, url=share_url)

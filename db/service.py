@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import ColumnElement, Table, func, select, text, tuple_, update
+from sqlalchemy import Select, Table, bindparam, func, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -57,6 +57,14 @@ MEMBER_COLUMNS = (
     members.c.telegram_id,
     members.c.inviter_id,
     members.c.invited_at,
+)
+
+# Built once: every update of a member starts with the first one.
+MEMBER_BY_TELEGRAM = select(*MEMBER_COLUMNS).where(
+    members.c.telegram_id == bindparam("telegram_id")
+)
+MEMBER_BY_INVITE_CODE = select(*MEMBER_COLUMNS).where(
+    members.c.invite_code == bindparam("invite_code")
 )
 
 # The code's owner and, up the chain, whoever invited them: the walk that detects cycles.
@@ -302,23 +310,21 @@ class ReferralService:
 
     # Members
 
-    async def _member_where(self, condition: ColumnElement[bool]) -> Member | None:
+    async def _one_member(self, statement: Select[Any], **values: Any) -> Member | None:
         async with self._reads.connect() as connection:
-            row = (
-                await connection.execute(select(*MEMBER_COLUMNS).where(condition))
-            ).one_or_none()
+            row = (await connection.execute(statement, values)).one_or_none()
         return None if row is None else _member(row)
 
     async def member_by_telegram(self, telegram_id: int) -> Member | None:
         """The member linked to a Telegram account, if any."""
-        return await self._member_where(members.c.telegram_id == telegram_id)
+        return await self._one_member(MEMBER_BY_TELEGRAM, telegram_id=telegram_id)
 
     async def member_by_invite_code(self, raw_code: str) -> Member | None:
         """The owner of an invite code, matched case-insensitively."""
         code = clean_invite_code(raw_code)
         if not is_invite_code(code):
             return None
-        return await self._member_where(members.c.invite_code == code)
+        return await self._one_member(MEMBER_BY_INVITE_CODE, invite_code=code)
 
     async def profile(self, member_id: int) -> Profile | None:
         """A member with the code they activated and how many people joined with theirs."""
