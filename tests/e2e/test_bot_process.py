@@ -67,8 +67,11 @@ async def invite_journey(double: TelegramDouble) -> None:
 async def test_polling_journey(
     double: TelegramDouble, bot_env: dict[str, str], start_bot: StartBot
 ) -> None:
-    await start_bot(bot_env)
+    bot = await start_bot(bot_env)
     await invite_journey(double)
+    log = bot.log()
+    assert "CODE_DELIVERY=chat shows codes to whoever asks: not for production" in log
+    assert "Update id=" not in log, "no line per routine update at INFO"
     commands = double.bot_calls("setMyCommands")
     assert commands and {c["command"] for c in commands[-1]["params"]["commands"]} >= {
         "start",
