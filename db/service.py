@@ -67,6 +67,22 @@ MEMBER_BY_INVITE_CODE = select(*MEMBER_COLUMNS).where(
     members.c.invite_code == bindparam("invite_code")
 )
 
+_inviter = members.alias("inviter")
+REFERRAL_COUNT = select(counts.c.referrals).where(counts.c.member_id == bindparam("member_id"))
+PROFILE = (
+    select(
+        *MEMBER_COLUMNS,
+        _inviter.c.invite_code.label("inviter_code"),
+        func.coalesce(counts.c.referrals, 0).label("referral_count"),
+    )
+    .select_from(
+        members.outerjoin(_inviter, _inviter.c.id == members.c.inviter_id).outerjoin(
+            counts, counts.c.member_id == members.c.id
+        )
+    )
+    .where(members.c.id == bindparam("member_id"))
+)
+
 # The code's owner and, up the chain, whoever invited them: the walk that detects cycles.
 INVITER_CHAIN = text(
     """
@@ -328,23 +344,8 @@ class ReferralService:
 
     async def profile(self, member_id: int) -> Profile | None:
         """A member with the code they activated and how many people joined with theirs."""
-        inviter = members.alias("inviter")
         async with self._reads.connect() as connection:
-            row = (
-                await connection.execute(
-                    select(
-                        *MEMBER_COLUMNS,
-                        inviter.c.invite_code.label("inviter_code"),
-                        func.coalesce(counts.c.referrals, 0).label("referral_count"),
-                    )
-                    .select_from(
-                        members.outerjoin(inviter, inviter.c.id == members.c.inviter_id).outerjoin(
-                            counts, counts.c.member_id == members.c.id
-                        )
-                    )
-                    .where(members.c.id == member_id)
-                )
-            ).one_or_none()
+            row = (await connection.execute(PROFILE, {"member_id": member_id})).one_or_none()
         if row is None:
             return None
         return Profile(_member(row), row.inviter_code, row.referral_count)
@@ -457,7 +458,8 @@ class ReferralService:
         Raises ValueError for a cursor that this service did not make.
         """
         key = tuple_(members.c.invited_at, members.c.id)
-        query = select(members.c.id, members.c.phone, members.c.invited_at).where(
+        total_column = REFERRAL_COUNT.scalar_subquery().label("total")
+        query = select(members.c.id, members.c.phone, members.c.invited_at, total_column).where(
             members.c.inviter_id == inviter_id
         )
         if before is not None:
@@ -467,10 +469,14 @@ class ReferralService:
             if after is not None:
                 query = query.where(key > tuple_(*decode_cursor(after)))
             query = query.order_by(members.c.invited_at, members.c.id)
-        count = select(counts.c.referrals).where(counts.c.member_id == inviter_id)
+        values = {"member_id": inviter_id}
         async with self._reads.connect() as connection:
-            rows = (await connection.execute(query.limit(limit + 1))).all()
-            total = (await connection.execute(count)).scalar_one_or_none() or 0
+            rows = (await connection.execute(query.limit(limit + 1), values)).all()
+            if rows:  # the count came with the page, in the same round trip
+                total = rows[0].total or 0
+            else:
+                total = (await connection.execute(REFERRAL_COUNT, values)).scalar_one_or_none()
+                total = total or 0
         more = len(rows) > limit
         rows = list(rows[:limit])
         if before is not None:
