@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import uvicorn
+import uvloop
 from aiogram import BaseMiddleware, Bot, Dispatcher
 from aiogram.types import TelegramObject
 from fastapi import FastAPI
@@ -123,6 +124,7 @@ def http_server(settings: Settings, app: FastAPI) -> uvicorn.Server:
         access_log=False,
         timeout_graceful_shutdown=30,
         lifespan="off",
+        http="httptools",
     )
     return HttpServer(config)
 
@@ -272,7 +274,7 @@ def main(argv: list[str]) -> int:
         print(NO_TOKEN, file=sys.stderr)
         return 2
     try:
-        asyncio.run(run(arguments.command, settings))
+        uvloop.run(run(arguments.command, settings))
     except asyncio.CancelledError:
         log.info("stopped during start-up")
     return 0
