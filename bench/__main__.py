@@ -74,7 +74,8 @@ def main(argv: list[str]) -> int:
         print("stopped: every server was stopped, nothing written", file=sys.stderr)
         return 130
     print(table(result))
-    print(f"\nwritten: {write_json(result)}")
+    complete = set(names) == set(SCENARIOS) and not arguments.no_memory and not arguments.profile
+    print(f"\nwritten: {write_json(result, complete=complete)}")
     return 0
 
 

@@ -3,10 +3,10 @@ answers a constant JSON body of `BENCH_BODY_BYTES` bytes, served by `main.http_s
 program: `python -m bench.api_server` with DATABASE_URL, WEB_HOST and WEB_PORT in the environment.
 """
 
-import asyncio
 import gc
 import os
 
+import uvloop
 from fastapi import APIRouter, Response
 
 from api import create_app
@@ -49,4 +49,4 @@ async def run() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(run())
+    uvloop.run(run())  # the event loop main.py runs on

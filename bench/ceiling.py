@@ -4,11 +4,11 @@ message with one `sendMessage`, touching no database. Run like the program:
 `python -m bench.ceiling` with BOT_TOKEN, TELEGRAM_API_URL, WEBHOOK_URL, WEBHOOK_SECRET, WEB_HOST
 and WEB_PORT in the environment."""
 
-import asyncio
 import gc
 import hmac
 from urllib.parse import urlsplit
 
+import uvloop
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -70,4 +70,4 @@ async def run() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(run())
+    uvloop.run(run())  # the event loop main.py runs on

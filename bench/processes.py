@@ -7,7 +7,7 @@ import os
 import sys
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,20 +69,20 @@ class ServerProcess:
             for _ in range(int(within * 10)):
                 if self.process.returncode is not None:
                     raise RuntimeError(f"{self.name} exited at start-up:\n{self.log_tail()}")
-                with suppress(aiohttp.ClientError):
-                    async with http.get(f"{self.url}/healthz") as answer:
-                        if self.ready_status in (None, answer.status):
-                            seconds = time.perf_counter() - self.spawned_at
-                            log.info(
-                                "%s ready in %.1f s, %.1f s of CPU (pid %d)",
-                                self.name,
-                                seconds,
-                                self.cpu_seconds(),
-                                self.pid,
-                            )
-                            return
+                if await self._answers(http):
+                    seconds = time.perf_counter() - self.spawned_at
+                    cpu = self.cpu_seconds()
+                    log.info("%s ready in %.1f s, %.1f s of CPU", self.name, seconds, cpu)
+                    return
                 await asyncio.sleep(0.1)
         raise RuntimeError(f"{self.name} did not get ready in {within} s:\n{self.log_tail()}")
+
+    async def _answers(self, http: aiohttp.ClientSession) -> bool:
+        try:
+            async with http.get(f"{self.url}/healthz") as answer:
+                return self.ready_status in (None, answer.status)
+        except aiohttp.ClientError:
+            return False
 
     async def stop(self, within: float = 15) -> None:
         """SIGTERM (the program finishes what is in flight), then SIGKILL after `within` s."""

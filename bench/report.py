@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.database import BENCH_DIR
 from bench.figures import BenchResult, ScenarioResult
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -177,10 +178,12 @@ def as_json(result: BenchResult) -> dict[str, Any]:
     }
 
 
-def write_json(result: BenchResult) -> Path:
-    RESULTS_DIR.mkdir(exist_ok=True)
-    path = RESULTS_DIR / "latest.json"
-    partial = path.with_suffix(".json.tmp")
-    partial.write_text(json.dumps(as_json(result), indent=2) + "\n")
-    partial.replace(path)
+def write_json(result: BenchResult, *, complete: bool) -> Path:
+    """`bench/results/latest.json` for a complete run; a partial one (a subset, no memory run,
+    a profiled run) goes to `.data/bench/partial.json` and leaves the last complete one alone."""
+    path = RESULTS_DIR / "latest.json" if complete else BENCH_DIR / "partial.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    unfinished = path.with_suffix(".json.tmp")
+    unfinished.write_text(json.dumps(as_json(result), indent=2) + "\n")
+    unfinished.replace(path)
     return path

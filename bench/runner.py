@@ -10,6 +10,7 @@ from contextlib import AsyncExitStack
 import aiohttp
 
 from api.tokens import AccessTokens
+from bench import db_waits
 from bench.api_server import CONSTANT_PATH
 from bench.client import ApiClient, BotClient
 from bench.database import bench_database
@@ -19,6 +20,7 @@ from bench.pools import UserPool
 from bench.processes import ServerProcess
 from bench.profile import recording, summary
 from bench.refs_pages import refs_page_db_ms
+from bench.report import table
 from bench.scenarios import (
     Activation,
     ApiData,
@@ -59,9 +61,11 @@ class Bench:
         double: BotApiDouble,
         result: BenchResult,
         *,
+        database_url: str,
         profile: bool,
     ) -> None:
         self.plan = plan
+        self.database_url = database_url
         self.http = http
         self.double = double
         self.result = result
@@ -126,9 +130,13 @@ class Bench:
             warmup = self.plan.warmup if turn == 0 else self.plan.turn_warmup
             if self.profile and turn == 0:
                 seconds = warmup + self.plan.duration / self.plan.rounds
-                async with recording(on_program.process.pid, on_program.name, seconds) as path:
+                pid = on_program.process.pid
+                async with (
+                    recording(pid, on_program.name, seconds) as path,
+                    db_waits.sampling(self.database_url) as waits,
+                ):
                     program_turns.append(await self.closed(on_program, warmup=warmup))
-                on_program.profile = summary(path)
+                on_program.profile = summary(path) + db_waits.summary(waits)
             else:
                 program_turns.append(await self.closed(on_program, warmup=warmup))
             ceiling_turns.append(await self.closed(on_ceiling, warmup=warmup))
@@ -214,7 +222,7 @@ async def run_bench(
                 timeout=aiohttp.ClientTimeout(total=30),
             )
         )
-        bench = Bench(plan, http, double, result, profile=profile)
+        bench = Bench(plan, http, double, result, database_url=database_url, profile=profile)
         servers = Servers(stack, result)
         # The servers import aiogram while the database is seeded (or the seed reset).
         ceiling = await servers.spawn(ceiling_process(double, database_url))
@@ -238,9 +246,11 @@ async def run_bench(
             await bench.scenarios(main, program, ceiling, api_ceiling)
         if program_refs is not None:
             await bench.scenarios(("refs",), program_refs, ceiling, ceiling)
+        order = {name: index for index, name in enumerate(SCENARIOS)}
+        result.scenarios.sort(key=lambda scenario: order[scenario.name])
         if program_memory is not None:
+            result.seconds = time.perf_counter() - started
+            log.info("scenarios done, the memory run follows:\n%s", table(result))
             result.memory = await bench.memory(program_memory)
-    order = {name: index for index, name in enumerate(SCENARIOS)}
-    result.scenarios.sort(key=lambda scenario: order[scenario.name])
     result.seconds = time.perf_counter() - started
     return result
