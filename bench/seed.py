@@ -89,8 +89,8 @@ async def seed_members(engine: AsyncEngine) -> bool:
         )
         await connection.execute(
             text(
-                "INSERT INTO referral_counts (member_id, referrals) "
-                f"SELECT id, {REFERRALS} FROM generate_series(1, {REFS_INVITERS}) AS id"
+                "INSERT INTO referral_counts (member_id, shard, referrals) "
+                f"SELECT id, 0, {REFERRALS} FROM generate_series(1, {REFS_INVITERS}) AS id"
             )
         )
         await connection.execute(

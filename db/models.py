@@ -12,6 +12,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     func,
 )
@@ -79,8 +80,10 @@ class VerificationCode(Base):
 class ReferralCount(Base):
     """How many people joined with a member's code, kept by the activation that adds one.
 
-    Counting 100,000 index entries takes ~20 ms; reading this row takes a fraction of one. It
-    lives in its own table so that bumping it never waits on locks held on the members' rows.
+    Counting 100,000 index entries takes ~20 ms; summing these rows takes a fraction of one. They
+    live in their own table, so bumping one never waits on locks held on the members' rows, and
+    in `COUNT_SHARDS` rows per member, so that people joining with one popular code at the same
+    moment do not queue behind one row lock (held until each commit is on disk).
     """
 
     __tablename__ = "referral_counts"
@@ -88,4 +91,8 @@ class ReferralCount(Base):
     member_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
     )
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     referrals: Mapped[int] = mapped_column(Integer)
+
+
+COUNT_SHARDS = 16

@@ -24,8 +24,8 @@ from db.codes import (
     new_verification_code,
 )
 from db.delivery import CodeDelivery, DeliveryError, create_delivery
+from db.models import COUNT_SHARDS, ReferralCount, VerificationCode
 from db.models import Member as MemberRow
-from db.models import ReferralCount, VerificationCode
 from db.phones import mask_phone, normalise_phone
 from db.results import (
     Activation,
@@ -68,18 +68,21 @@ MEMBER_BY_INVITE_CODE = select(*MEMBER_COLUMNS).where(
 )
 
 _inviter = members.alias("inviter")
-REFERRAL_COUNT = select(counts.c.referrals).where(counts.c.member_id == bindparam("member_id"))
+_count_of_member = (
+    select(func.coalesce(func.sum(counts.c.referrals), 0))
+    .where(counts.c.member_id == members.c.id)
+    .scalar_subquery()
+)
+REFERRAL_COUNT = select(func.coalesce(func.sum(counts.c.referrals), 0)).where(
+    counts.c.member_id == bindparam("member_id")
+)
 PROFILE = (
     select(
         *MEMBER_COLUMNS,
         _inviter.c.invite_code.label("inviter_code"),
-        func.coalesce(counts.c.referrals, 0).label("referral_count"),
+        _count_of_member.label("referral_count"),
     )
-    .select_from(
-        members.outerjoin(_inviter, _inviter.c.id == members.c.inviter_id).outerjoin(
-            counts, counts.c.member_id == members.c.id
-        )
-    )
+    .select_from(members.outerjoin(_inviter, _inviter.c.id == members.c.inviter_id))
     .where(members.c.id == bindparam("member_id"))
 )
 
@@ -422,9 +425,9 @@ class ReferralService:
                 )
                 await connection.execute(
                     insert(counts)
-                    .values(member_id=target.id, referrals=1)
+                    .values(member_id=target.id, shard=member_id % COUNT_SHARDS, referrals=1)
                     .on_conflict_do_update(
-                        index_elements=[counts.c.member_id],
+                        index_elements=[counts.c.member_id, counts.c.shard],
                         set_={"referrals": counts.c.referrals + 1},
                     )
                 )
@@ -473,10 +476,9 @@ class ReferralService:
         async with self._reads.connect() as connection:
             rows = (await connection.execute(query.limit(limit + 1), values)).all()
             if rows:  # the count came with the page, in the same round trip
-                total = rows[0].total or 0
+                total = rows[0].total
             else:
-                total = (await connection.execute(REFERRAL_COUNT, values)).scalar_one_or_none()
-                total = total or 0
+                total = (await connection.execute(REFERRAL_COUNT, values)).scalar_one()
         more = len(rows) > limit
         rows = list(rows[:limit])
         if before is not None:

@@ -19,6 +19,7 @@ def upgrade() -> None:
     op.create_table(
         "referral_counts",
         sa.Column("member_id", sa.BigInteger(), nullable=False),
+        sa.Column("shard", sa.SmallInteger(), nullable=False),
         sa.Column("referrals", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["member_id"],
@@ -26,11 +27,12 @@ def upgrade() -> None:
             name=op.f("fk_referral_counts_member_id_members"),
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint("member_id", name=op.f("pk_referral_counts")),
+        sa.PrimaryKeyConstraint("member_id", "shard", name=op.f("pk_referral_counts")),
     )
     op.execute(
-        "INSERT INTO referral_counts (member_id, referrals) "
-        "SELECT inviter_id, count(*) FROM members WHERE inviter_id IS NOT NULL GROUP BY inviter_id"
+        "INSERT INTO referral_counts (member_id, shard, referrals) "
+        "SELECT inviter_id, 0, count(*) FROM members WHERE inviter_id IS NOT NULL "
+        "GROUP BY inviter_id"
     )
 
 
