@@ -43,7 +43,7 @@ def create_dispatcher(
 ) -> Dispatcher:
     """The dispatcher with every router; handlers get `service` and `settings` by name."""
     dispatcher = Dispatcher(
-        storage=storage or MemoryStorage(),
+        storage=MemoryStorage() if storage is None else storage,
         events_isolation=events_isolation,
         service=service,
         settings=settings,

@@ -34,7 +34,9 @@ class CompactMemoryStorage(BaseStorage):
         self._records: dict[StorageKey, _Record] = {}  # oldest change first
         self._max_records = max_records
 
-    def __len__(self) -> int:
+    @property
+    def size(self) -> int:
+        """Conversations held. (Not `__len__`: aiogram takes an empty storage for none at all.)"""
         return len(self._records)
 
     def _store(self, key: StorageKey, record: _Record) -> None:
@@ -72,7 +74,9 @@ class CompactEventIsolation(BaseEventIsolation):
     def __init__(self) -> None:
         self._locks: dict[StorageKey, tuple[asyncio.Lock, int]] = {}
 
-    def __len__(self) -> int:
+    @property
+    def size(self) -> int:
+        """Locks held or waited for."""
         return len(self._locks)
 
     @asynccontextmanager

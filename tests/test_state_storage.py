@@ -14,15 +14,15 @@ async def test_storage_forgets_users_with_no_state_and_no_data() -> None:
     for user_id in range(1000):
         assert await storage.get_state(key(user_id)) is None
         assert await storage.get_data(key(user_id)) == {}
-    assert len(storage) == 0
+    assert storage.size == 0
     await storage.set_state(key(1), "Verification:code")
     await storage.set_data(key(1), {"phone": "+79123456789"})
     assert await storage.get_state(key(1)) == "Verification:code"
     assert await storage.get_data(key(1)) == {"phone": "+79123456789"}
     await storage.set_state(key(1), None)
-    assert len(storage) == 1  # the data is still there
+    assert storage.size == 1  # the data is still there
     await storage.set_data(key(1), {})
-    assert len(storage) == 0
+    assert storage.size == 0
 
 
 async def test_storage_keeps_the_most_recent_conversations() -> None:
@@ -31,7 +31,7 @@ async def test_storage_keeps_the_most_recent_conversations() -> None:
         await storage.set_state(key(user_id), "Verification:contact")
     await storage.set_data(key(2), {"phone": "+79123456789"})  # a change makes it recent
     await storage.set_state(key(5), "Verification:contact")
-    assert len(storage) == 3
+    assert storage.size == 3
     assert [await storage.get_state(key(user_id)) is not None for user_id in range(6)] == [
         False,
         False,
@@ -45,8 +45,8 @@ async def test_storage_keeps_the_most_recent_conversations() -> None:
 async def test_isolation_lock_exists_only_while_held() -> None:
     isolation = CompactEventIsolation()
     async with isolation.lock(key(1)):
-        assert len(isolation) == 1
-    assert len(isolation) == 0
+        assert isolation.size == 1
+    assert isolation.size == 0
 
 
 async def test_ledger_claims_each_update_once_and_releases_failed_ones() -> None:

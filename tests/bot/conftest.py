@@ -32,6 +32,7 @@ from pydantic import SecretStr
 
 from bot import create_bot, create_dispatcher
 from bot.middlewares import FloodControl, FloodMiddleware
+from bot.state_storage import create_update_state
 from db.service import ReferralService
 from settings import Settings
 from tests.conftest import new_phone
@@ -295,8 +296,17 @@ def flood_control(dispatcher: Dispatcher) -> FloodControl:
 async def dispatcher(
     bot: Bot, service: ReferralService, settings: Settings
 ) -> AsyncIterator[Dispatcher]:
-    """The bot's dispatcher, where people type at human speed: one update a second."""
-    dispatcher = create_dispatcher(service=service, settings=settings)
+    """The bot's dispatcher as `main.py` builds it with no Redis, where people type at human
+    speed: one update a second."""
+    state = create_update_state(None, bot.id)
+    dispatcher = create_dispatcher(
+        service=service,
+        settings=settings,
+        storage=state.storage,
+        events_isolation=state.isolation,
+    )
+    assert dispatcher.storage is state.storage  # aiogram swaps in its own for a falsy one
+    assert dispatcher.fsm.events_isolation is state.isolation
     flood_control(dispatcher).clock = Ticks(step=1.0)
     await dispatcher.emit_startup(bot=bot)
     try:
