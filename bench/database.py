@@ -1,9 +1,10 @@
 """The bench's own database, apart from every other: embedded PostgreSQL in `.data/bench/`, or a
 database named `referral_bench` on the server of `DATABASE_URL` (created if missing)."""
 
+import fcntl
 import os
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from pathlib import Path
 
 import asyncpg
@@ -32,6 +33,26 @@ async def create_database_if_missing(server_url: str, name: str) -> str:
     finally:
         await admin.close()
     return url.set(database=name).render_as_string(hide_password=False)
+
+
+class BenchBusy(Exception):
+    """Another bench run holds the bench database."""
+
+
+@contextmanager
+def exclusive_run() -> Iterator[None]:
+    """One bench run at a time: two would reset and load each other's database and machine."""
+    BENCH_DIR.mkdir(parents=True, exist_ok=True)
+    with (BENCH_DIR / "run.lock").open("a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            raise BenchBusy(f"another bench run is in progress ({lock.read().strip()})") from None
+        lock.truncate(0)
+        lock.write(f"pid {os.getpid()}")
+        lock.flush()
+        yield
 
 
 @asynccontextmanager

@@ -4,8 +4,8 @@ paced open loop for latency, and what each measured window found."""
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
-from contextlib import suppress
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 
 from bench.client import Sample
@@ -134,8 +134,9 @@ async def closed_loop(
         marks.append(Usage.now(cpu_seconds))
 
     tasks = [asyncio.create_task(worker()) for _ in range(workers)]
-    await asyncio.wait_for(mark_window(), warmup + duration + 10)
-    await _finish(tasks, within=60)
+    async with _cancelled_on_error(tasks):
+        await asyncio.wait_for(mark_window(), warmup + duration + 10)
+        await _finish(tasks, within=60)
     start, end = marks
     in_window = [sample for sample in samples if start.seconds <= sample.finished <= end.seconds]
     return Measurement.between(start, end, in_window)
@@ -155,7 +156,8 @@ async def count_loop(unit: Unit, *, workers: int, within: float) -> int:
             served += sum(1 for sample in samples if sample.error is None)
 
     tasks = [asyncio.create_task(worker()) for _ in range(workers)]
-    await _finish(tasks, within=within)
+    async with _cancelled_on_error(tasks):
+        await _finish(tasks, within=within)
     return served
 
 
@@ -179,20 +181,36 @@ async def paced(
 
     start = Usage.now(cpu_seconds)
     begin = start.seconds
-    for number in range(count):
-        delay = begin + number / rate - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        if len(in_flight) >= max_in_flight:
-            dropped += 1
-            continue
-        task = asyncio.create_task(run())
-        in_flight.add(task)
-        task.add_done_callback(in_flight.discard)
-    await _finish(list(in_flight), within=60)
+    started: list[asyncio.Task[None]] = []
+    async with _cancelled_on_error(started):
+        for number in range(count):
+            delay = begin + number / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if len(in_flight) >= max_in_flight:
+                dropped += 1
+                continue
+            task = asyncio.create_task(run())
+            started.append(task)
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
+        await _finish(list(in_flight), within=60)
     measurement = Measurement.between(start, Usage.now(cpu_seconds), samples)
     measurement.dropped = dropped
     return measurement
+
+
+@asynccontextmanager
+async def _cancelled_on_error(tasks: list[asyncio.Task[None]]) -> AsyncIterator[None]:
+    """If the block fails or is cancelled (the run is stopped), cancel `tasks` too: no simulated
+    user outlives the run."""
+    try:
+        yield
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 async def _finish(tasks: list[asyncio.Task[None]], *, within: float) -> None:

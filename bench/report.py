@@ -136,6 +136,12 @@ def details(result: BenchResult) -> list[str]:
         )
         curve = ", ".join(f"{users:,}: {mb:.1f}" for users, mb in memory.curve)
         lines.append(f"memory on the way (newcomers: MB): {curve}")
+        if memory.users:
+            per_user = (memory.after_mb - memory.start_mb) * 1024 / memory.users
+            lines.append(
+                f"memory: {per_user:.2f} KB per newcomer; bounded per-user state stops growing "
+                "once its caps are full, so a short run cannot tell (the full run can)"
+            )
     lines.append(
         f"machine busy before the run: {result.busy_before:.0%} of all cores "
         "(other processes; anything above a few % disturbs the figures)"

@@ -13,7 +13,7 @@ from api.tokens import AccessTokens
 from bench import db_waits
 from bench.api_server import CONSTANT_PATH
 from bench.client import ApiClient, BotClient
-from bench.database import bench_database
+from bench.database import bench_database, exclusive_run
 from bench.figures import BenchResult, MemoryResult, Plan, ScenarioResult
 from bench.load import Measurement, closed_loop, count_loop, machine_busy, paced
 from bench.pools import UserPool
@@ -214,6 +214,7 @@ async def run_bench(
     result = BenchResult(plan)
     result.busy_before = await machine_busy(1.0)
     async with AsyncExitStack() as stack:
+        stack.enter_context(exclusive_run())
         database_url = await stack.enter_async_context(bench_database())
         double = await stack.enter_async_context(BotApiDouble())
         http = await stack.enter_async_context(
