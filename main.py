@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import uvicorn
 import uvloop
 from aiogram import BaseMiddleware, Bot, Dispatcher
+from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
 from aiogram.types import TelegramObject
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -147,7 +148,13 @@ async def run_api(settings: Settings, service: ReferralService, shutdown: Shutdo
 async def run_bot(
     settings: Settings, service: ReferralService, bot: Bot, shutdown: Shutdown
 ) -> None:
-    me = await bot.get_me()
+    try:
+        me = await bot.get_me()
+    except TelegramUnauthorizedError:
+        message = "BOT_TOKEN was refused by Telegram: copy it again from @BotFather"
+        raise SystemExit(message) from None
+    except TelegramNetworkError as error:
+        raise SystemExit(f"cannot reach the Telegram Bot API: {error.message}") from None
     state = create_update_state(settings.redis_url, me.id)
     dispatcher = create_dispatcher(
         service=service,

@@ -232,3 +232,17 @@ async def test_ignored_payloads_still_greet(
     user = double.new_user("Curious")
     await double.send_text(user, f"/start {payload}")
     await double.wait_for_message(user.id, has(texts.GREETING[:20]))
+
+
+async def test_a_token_telegram_refuses_stops_start_up_with_one_line(
+    double: TelegramDouble, bot_env: dict[str, str]
+) -> None:
+    env = {**bot_env, "BOT_TOKEN": "42:REFUSED", "WEB_PORT": "0"}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "main.py", cwd=ROOT, env=env, stderr=asyncio.subprocess.PIPE
+    )
+    _, errors = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 1
+    assert errors.decode().strip().splitlines()[-1] == (
+        "BOT_TOKEN was refused by Telegram: copy it again from @BotFather"
+    )
