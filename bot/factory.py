@@ -7,6 +7,8 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage
+from aiogram.methods.base import Response
+from aiogram.types import Message
 
 from bot.commands import register_commands
 from bot.handlers import create_routers
@@ -14,6 +16,11 @@ from bot.middlewares import FloodControl, FloodMiddleware, MemberMiddleware
 from bot.retry import RetryAfterMiddleware
 from db.service import ReferralService
 from settings import Settings, SettingsError
+
+# aiogram reads every answer into `Response[T]`, a pydantic generic that pydantic keeps only
+# weakly; after `gc.freeze()` full collections drop it and each answer rebuilt it (about a tenth
+# of a /code update). Holding the ones the bot uses keeps them built.
+RESPONSE_MODELS = (Response[Message], Response[bool])
 
 
 def create_bot(settings: Settings) -> Bot:

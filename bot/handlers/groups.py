@@ -1,10 +1,10 @@
 """Group chats: the bot works in private chats and says so when it is addressed in a group."""
 
-from aiogram import Bot, F, Router
-from aiogram.enums import ChatType
+from aiogram import Bot, Router
 from aiogram.types import Message
 
 from bot import texts
+from bot.filters import in_group
 
 
 async def addressed_to_bot(message: Message, bot: Bot) -> bool:
@@ -27,7 +27,7 @@ async def ignore_group_chatter(message: Message) -> None:
 
 def create_router() -> Router:
     router = Router(name=__name__)
-    router.message.filter(F.chat.type != ChatType.PRIVATE)
+    router.message.filter(in_group)
     router.message.register(refuse_group, addressed_to_bot)
     router.message.register(ignore_group_chatter)
     return router

@@ -7,6 +7,7 @@ from aiogram.types import CallbackQuery, Message
 
 from bot import keyboards, texts
 from bot.callbacks import JoinAnswer, MenuChoice, MenuItem
+from bot.filters import typed_text
 from bot.handlers.replies import edit_pressed_message
 from bot.middlewares import MEMBER_REQUIRED
 from bot.notifications import notify_inviter
@@ -110,8 +111,7 @@ def create_router() -> Router:
     router.message.register(
         invite_code_typed,
         Invitation.code,
-        F.text.as_("text"),
-        ~F.text.startswith("/"),
+        typed_text,
         flags=MEMBER_REQUIRED,
     )
     router.callback_query.register(

@@ -1,6 +1,6 @@
 """Joining: `/start` (with or without a deep link), the shared contact, the code, the welcome."""
 
-from aiogram import Bot, F, Router
+from aiogram import Bot, Router
 from aiogram.filters import CommandObject, CommandStart
 from aiogram.fsm.context import FSMContext
 from aiogram.types import (
@@ -15,6 +15,7 @@ from aiogram.types import (
 from bot import keyboards, texts
 from bot.callbacks import NewCodeRequest
 from bot.deep_links import StartPayload, member_link, read_start_payload, share_url
+from bot.filters import shared_contact, typed_text
 from bot.handlers.invitations import join, offer_invite
 from bot.middlewares import MEMBER_OPTIONAL
 from bot.notifications import notify_inviter
@@ -170,10 +171,8 @@ async def send_new_code(
 def create_router() -> Router:
     router = Router(name=__name__)
     router.message.register(start, CommandStart(), flags=MEMBER_OPTIONAL)
-    router.message.register(accept_contact, F.contact.as_("contact"))
+    router.message.register(accept_contact, shared_contact)
     router.message.register(remind_to_use_button, Verification.phone)
-    router.message.register(
-        check_code, Verification.code, F.text.as_("text"), ~F.text.startswith("/")
-    )
+    router.message.register(check_code, Verification.code, typed_text)
     router.callback_query.register(send_new_code, Verification.code, NewCodeRequest.filter())
     return router
