@@ -12,19 +12,19 @@ from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
+import asyncpg
 import uvicorn
 import uvloop
 from aiogram import BaseMiddleware, Bot, Dispatcher
 from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
 from aiogram.types import TelegramObject
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api import create_app
 from bot import create_bot, create_dispatcher
 from bot.state_storage import UpdateState, create_update_state
 from bot.webhook import create_webhook_router
-from db.engine import create_engine, embedded_postgres, migrate
+from db.engine import create_engine, create_pool, embedded_postgres, migrate
 from db.service import ReferralService, create_service
 from settings import Settings, SettingsError, load_settings
 
@@ -51,16 +51,20 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
 
 
 @asynccontextmanager
-async def open_database(settings: Settings) -> AsyncIterator[AsyncEngine]:
-    """The engine over DATABASE_URL, or over the embedded server in DATA_DIR; migrated to head."""
+async def open_database(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
+    """A pool over DATABASE_URL, or over the embedded server in DATA_DIR; migrated to head."""
     async with AsyncExitStack() as stack:
         url = settings.database_url
         if url is None:
             url = stack.enter_context(embedded_postgres(settings.data_dir))
-        engine = create_engine(url)
-        stack.push_async_callback(engine.dispose)
-        await migrate(engine)
-        yield engine
+        engine = create_engine(url, pool_size=1)
+        try:
+            await migrate(engine)
+        finally:
+            await engine.dispose()
+        pool = await create_pool(url)
+        stack.push_async_callback(pool.close)
+        yield pool
 
 
 class InFlightUpdates(BaseMiddleware):
@@ -243,11 +247,11 @@ async def change_webhook(command: str, settings: Settings, bot: Bot) -> None:
 
 async def run(command: str, settings: Settings) -> None:
     shutdown = Shutdown()
-    async with open_database(settings) as engine:
+    async with open_database(settings) as pool:
         if command == "migrate":
             log.info("database schema is up to date")
             return
-        service = create_service(engine, settings)
+        service = create_service(pool, settings)
         if settings.code_delivery == "chat":
             log.warning("CODE_DELIVERY=chat shows codes to whoever asks: not for production")
         try:

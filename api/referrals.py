@@ -84,13 +84,13 @@ async def read_referral_data(
     member_id: MemberId, service: ServiceDep, cursor: PageCursor = None
 ) -> JSONResponse:
     """`users` holds up to 100 phones; follow `next` (as `?cursor=`) for the rest."""
-    profile = await service.profile(member_id)
-    if profile is None:
-        return refusal(404, MEMBER_GONE)
     try:
-        page = await service.referrals_page(member_id, after=cursor, limit=PAGE_SIZE)
+        found = await service.profile_and_referrals(member_id, after=cursor, limit=PAGE_SIZE)
     except ValueError:
         return refusal(400, MALFORMED_CURSOR)
+    if found is None:
+        return refusal(404, MEMBER_GONE)
+    profile, page = found
     data = ReferralData(
         ref=profile.member.invite_code,
         invited=profile.inviter_code or "",

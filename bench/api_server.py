@@ -10,7 +10,7 @@ import uvloop
 from fastapi import APIRouter, Response
 
 from api import create_app
-from db.engine import create_engine
+from db.engine import create_pool
 from db.service import create_service
 from main import Shutdown, http_server, serve
 from settings import load_settings
@@ -38,14 +38,14 @@ async def run() -> None:
     assert settings.database_url, "DATABASE_URL"
     body = constant_body(int(os.environ["BENCH_BODY_BYTES"]))
     shutdown = Shutdown()
-    engine = create_engine(settings.database_url)
-    service = create_service(engine, settings)
+    pool = await create_pool(settings.database_url)
+    service = create_service(pool, settings)
     app = create_app(settings, service, routers=[constant_route(body)])
     gc.freeze()
     try:
         await serve(http_server(settings, app), shutdown)
     finally:
-        await engine.dispose()
+        await pool.close()
 
 
 if __name__ == "__main__":

@@ -10,16 +10,11 @@ from pathlib import Path
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from db.engine import embedded_postgres
+from db.engine import asyncpg_dsn, embedded_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / ".data" / "bench"
 BENCH_DATABASE = "referral_bench"
-
-
-def asyncpg_dsn(url: str) -> str:
-    """A SQLAlchemy asyncpg URL as asyncpg itself takes it."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 async def create_database_if_missing(server_url: str, name: str) -> str:

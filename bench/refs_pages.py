@@ -1,18 +1,16 @@
 """Database time of one page of an inviter's referrals at several depths: the statements the
-service runs for the page (captured from its engine), each timed by `EXPLAIN (ANALYZE)`."""
+service runs for the page (captured from its connection), each timed by `EXPLAIN (ANALYZE)`."""
 
 import json
 import statistics
 from typing import Any
 
 import asyncpg
-from sqlalchemy import event
 
-from bench.database import asyncpg_dsn
 from bench.seed import FIRST_REFERRAL, REFERRALS
 from bot.handlers.referrals import PAGE_SIZE
 from db.delivery import ChatDelivery
-from db.engine import create_engine
+from db.engine import asyncpg_dsn, create_pool
 from db.service import ReferralService, encode_cursor
 
 INVITER = 1  # the first seeded inviter; its referrals are FIRST_REFERRAL .. + REFERRALS - 1
@@ -22,23 +20,22 @@ Statement = tuple[str, tuple[Any, ...]]
 
 async def page_statements(url: str, depths: dict[str, int]) -> dict[str, list[Statement]]:
     """What the service sends to PostgreSQL for the page after `depth` referrals, per depth."""
-    engine = create_engine(url, pool_size=1)
+    pool = await create_pool(url, min_size=1, max_size=1)
     captured: list[Statement] = []
 
-    def capture(*args: Any) -> None:
-        _, _, statement, parameters, _, _ = args
-        captured.append((statement, tuple(parameters)))
+    def capture(query: Any) -> None:
+        captured.append((query.query, tuple(query.args)))
 
-    service = ReferralService(engine, signing_key=b"bench", delivery=ChatDelivery(0))
+    service = ReferralService(pool, signing_key=b"bench", delivery=ChatDelivery(0))
     pages: dict[str, list[Statement]] = {}
     try:
-        async with engine.connect() as connection:
-            rows = await connection.exec_driver_sql(
+        async with pool.acquire() as connection:
+            rows = await connection.fetch(
                 "SELECT id, invited_at FROM members WHERE id = ANY($1::bigint[])",
-                ([FIRST_REFERRAL + depth - 1 for depth in depths.values() if depth],),
+                [FIRST_REFERRAL + depth - 1 for depth in depths.values() if depth],
             )
-            moments = {row.id: row.invited_at for row in rows}
-        event.listen(engine.sync_engine, "before_cursor_execute", capture)
+            moments = {row["id"]: row["invited_at"] for row in rows}
+            connection.add_query_logger(capture)  # the pool's one connection: the service's
         for name, depth in depths.items():
             after = None
             if depth:
@@ -49,7 +46,7 @@ async def page_statements(url: str, depths: dict[str, int]) -> dict[str, list[St
             assert page.referrals, f"no referrals on the {name} page"
             pages[name] = list(captured)
     finally:
-        await engine.dispose()
+        await pool.close()
     return pages
 
 

@@ -12,7 +12,7 @@ from bench.database import BENCH_DIR, ROOT
 from bench.figures import BenchResult
 from bench.processes import ServerProcess, base_environment, running
 from bench.telegram_double import BotApiDouble
-from db.engine import create_engine
+from db.engine import create_pool
 from db.service import create_service
 from settings import load_settings
 
@@ -83,15 +83,15 @@ async def api_body_bytes(database_url: str, token: str) -> int:
     process (so that the ceiling need not wait for the program to start)."""
     settings = load_settings(database_url=database_url, secret_key=SECRET_KEY)
     assert settings.database_url is not None
-    engine = create_engine(settings.database_url, pool_size=1)
-    app = create_app(settings, create_service(engine, settings))
+    pool = await create_pool(settings.database_url, min_size=1, max_size=1)
+    app = create_app(settings, create_service(pool, settings))
     headers = {"Authorization": f"Bearer {token}"}
     try:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
             answer = await client.get(API_DATA_PATH, headers=headers)
     finally:
-        await engine.dispose()
+        await pool.close()
     if answer.status_code != 200:
         raise RuntimeError(f"GET {API_DATA_PATH}: {answer.status_code} {answer.text[:200]}")
     return len(answer.content)

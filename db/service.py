@@ -1,19 +1,19 @@
 """The referral service: every rule of membership, codes and invitations, in one place.
 
-Each public method is one short transaction; only this module commits. Front ends (the bot, the
-HTTP API) call it and translate its typed results.
+Each public method is one statement or one short transaction; only this module commits. Front ends
+(the bot, the HTTP API) call it and translate its typed results. Statements go to asyncpg
+directly, as prepared statements that each pooled connection keeps: this is the hot path of every
+update, and SQLAlchemy's execution layer cost several times the driver's own time (see README).
 """
 
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
-from sqlalchemy import Select, Table, bindparam, func, select, text, tuple_, update
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+import asyncpg
 
 from db.codes import (
     clean_invite_code,
@@ -24,8 +24,8 @@ from db.codes import (
     new_verification_code,
 )
 from db.delivery import CodeDelivery, DeliveryError, create_delivery
-from db.models import COUNT_SHARDS, ReferralCount, VerificationCode
-from db.models import Member as MemberRow
+from db.engine import Connections
+from db.models import COUNT_SHARDS
 from db.phones import mask_phone, normalise_phone
 from db.results import (
     Activation,
@@ -45,60 +45,99 @@ log = logging.getLogger(__name__)
 
 MAX_WRONG_ATTEMPTS = 5
 HOUR = timedelta(hours=1)
-RETRIES = 5  # attempts of a transaction that lost a deadlock or serialization race
+RETRIES = 5  # attempts of a transaction that lost a deadlock, serialization or uniqueness race
+RETRIED_SQLSTATES = ("40P01", "40001", "23505")
 
-members = cast(Table, MemberRow.__table__)
-codes = cast(Table, VerificationCode.__table__)
-counts = cast(Table, ReferralCount.__table__)
-MEMBER_COLUMNS = (
-    members.c.id,
-    members.c.phone,
-    members.c.invite_code,
-    members.c.telegram_id,
-    members.c.inviter_id,
-    members.c.invited_at,
-)
+# Statements, in the tables of db/models.py.
 
-# Built once: every update of a member starts with the first one.
-MEMBER_BY_TELEGRAM = select(*MEMBER_COLUMNS).where(
-    members.c.telegram_id == bindparam("telegram_id")
+MEMBER_COLUMNS = "id, phone, invite_code, telegram_id, inviter_id, invited_at"
+MEMBER_BY_TELEGRAM = f"SELECT {MEMBER_COLUMNS} FROM members WHERE telegram_id = $1"
+MEMBER_BY_INVITE_CODE = f"SELECT {MEMBER_COLUMNS} FROM members WHERE invite_code = $1"
+REFERRAL_COUNT = (
+    "SELECT coalesce(sum(referrals), 0) AS referral_count FROM referral_counts"
+    " WHERE member_id = m.id"
 )
-MEMBER_BY_INVITE_CODE = select(*MEMBER_COLUMNS).where(
-    members.c.invite_code == bindparam("invite_code")
-)
+PROFILE = f"""
+SELECT m.id, m.phone, m.invite_code, m.telegram_id, m.inviter_id, m.invited_at,
+       i.invite_code AS inviter_code, c.referral_count
+FROM members AS m
+LEFT JOIN members AS i ON i.id = m.inviter_id
+CROSS JOIN LATERAL ({REFERRAL_COUNT}) AS c
+WHERE m.id = $1
+"""
+# The profile and one page of referrals in one round trip: a row per referral (or one row with
+# empty referral columns). Keyset over (invited_at, id), read from ix_members_referrals alone.
+_PROFILE_AND_PAGE = f"""
+SELECT m.id, m.phone, m.invite_code, m.telegram_id, m.inviter_id, m.invited_at,
+       i.invite_code AS inviter_code, c.referral_count,
+       r.id AS referral_id, r.phone AS referral_phone, r.invited_at AS referral_invited_at
+FROM members AS m
+LEFT JOIN members AS i ON i.id = m.inviter_id
+CROSS JOIN LATERAL ({REFERRAL_COUNT}) AS c
+LEFT JOIN LATERAL (
+    SELECT id, phone, invited_at FROM members
+    WHERE inviter_id = m.id AND (invited_at, id) {{beyond}} ($2, $3)
+    ORDER BY invited_at {{order}}, id {{order}}
+    LIMIT $4
+) AS r ON true
+WHERE m.id = $1
+"""
+PROFILE_AND_PAGE_AFTER = _PROFILE_AND_PAGE.format(beyond=">", order="ASC")
+PROFILE_AND_PAGE_BEFORE = _PROFILE_AND_PAGE.format(beyond="<", order="DESC")
 
-_inviter = members.alias("inviter")
-_count_of_member = (
-    select(func.coalesce(func.sum(counts.c.referrals), 0))
-    .where(counts.c.member_id == members.c.id)
-    .scalar_subquery()
+LOCK_CODE_ROW = """
+INSERT INTO verification_codes AS v (phone) VALUES ($1)
+ON CONFLICT (phone) DO UPDATE SET phone = v.phone
+RETURNING sent_at
+"""
+ISSUE_CODE = """
+UPDATE verification_codes
+SET code_hash = $2, expires_at = $3, wrong_attempts = 0, sent_at = $4
+WHERE phone = $1
+"""
+CODE_OF_PHONE = """
+SELECT code_hash, expires_at, wrong_attempts FROM verification_codes WHERE phone = $1 FOR UPDATE
+"""
+COUNT_WRONG_ATTEMPT = "UPDATE verification_codes SET wrong_attempts = $2 WHERE phone = $1"
+CONSUME_CODE = """
+UPDATE verification_codes SET code_hash = NULL, expires_at = NULL, wrong_attempts = 0
+WHERE phone = $1
+"""
+UNLINK_ACCOUNT_ELSEWHERE = (
+    "UPDATE members SET telegram_id = NULL WHERE telegram_id = $1 AND phone <> $2"
 )
-REFERRAL_COUNT = select(func.coalesce(func.sum(counts.c.referrals), 0)).where(
-    counts.c.member_id == bindparam("member_id")
-)
-PROFILE = (
-    select(
-        *MEMBER_COLUMNS,
-        _inviter.c.invite_code.label("inviter_code"),
-        _count_of_member.label("referral_count"),
-    )
-    .select_from(members.outerjoin(_inviter, _inviter.c.id == members.c.inviter_id))
-    .where(members.c.id == bindparam("member_id"))
-)
+UPSERT_MEMBER = f"""
+INSERT INTO members AS m (phone, invite_code, last_login_at, telegram_id)
+VALUES ($1, $2, $3, $4)
+ON CONFLICT (phone) DO UPDATE
+SET last_login_at = excluded.last_login_at, telegram_id = coalesce($4, m.telegram_id)
+RETURNING {MEMBER_COLUMNS}, (xmax = 0) AS created
+"""
+UNLINK_ACCOUNT = "UPDATE members SET telegram_id = NULL WHERE telegram_id = $1"
 
 # The code's owner and, up the chain, whoever invited them: the walk that detects cycles.
-INVITER_CHAIN = text(
-    """
-    WITH RECURSIVE chain(id, phone, telegram_id, inviter_id, invited_at, depth) AS (
-        SELECT id, phone, telegram_id, inviter_id, invited_at, 0
-        FROM members WHERE invite_code = :code
-      UNION ALL
-        SELECT m.id, m.phone, m.telegram_id, m.inviter_id, m.invited_at, c.depth + 1
-        FROM members m JOIN chain c ON m.id = c.inviter_id
-    )
-    SELECT id, phone, telegram_id, inviter_id, invited_at FROM chain ORDER BY depth
-    """
+INVITER_CHAIN = """
+WITH RECURSIVE chain(id, phone, telegram_id, inviter_id, invited_at, depth) AS (
+    SELECT id, phone, telegram_id, inviter_id, invited_at, 0
+    FROM members WHERE invite_code = $1
+  UNION ALL
+    SELECT m.id, m.phone, m.telegram_id, m.inviter_id, m.invited_at, c.depth + 1
+    FROM members m JOIN chain c ON m.id = c.inviter_id
 )
+SELECT id, phone, telegram_id, inviter_id, invited_at FROM chain ORDER BY depth
+"""
+LOCK_ACTIVATING_MEMBER = (
+    "SELECT inviter_id, invite_code FROM members WHERE id = $1 FOR NO KEY UPDATE"
+)
+LOCK_CHAIN_ROOT = "SELECT inviter_id FROM members WHERE id = $1 FOR SHARE"
+INVITE_CODE_OF = "SELECT invite_code FROM members WHERE id = $1"
+RECORD_INVITER = """
+UPDATE members SET inviter_id = $2, invited_at = $3 WHERE id = $1 AND inviter_id IS NULL
+"""
+COUNT_REFERRAL = """
+INSERT INTO referral_counts AS c (member_id, shard, referrals) VALUES ($1, $2, 1)
+ON CONFLICT (member_id, shard) DO UPDATE SET referrals = c.referrals + 1
+"""
 
 T = TypeVar("T")
 
@@ -107,14 +146,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _member(row: Any) -> Member:
+def _member(row: asyncpg.Record) -> Member:
     return Member(
-        id=row.id,
-        phone=row.phone,
-        invite_code=row.invite_code,
-        telegram_id=row.telegram_id,
-        inviter_id=row.inviter_id,
-        invited_at=row.invited_at,
+        id=row["id"],
+        phone=row["phone"],
+        invite_code=row["invite_code"],
+        telegram_id=row["telegram_id"],
+        inviter_id=row["inviter_id"],
+        invited_at=row["invited_at"],
     )
 
 
@@ -122,8 +161,16 @@ def _seconds_until(moment: datetime, now: datetime) -> int:
     return max(1, math.ceil((moment - now).total_seconds()))
 
 
+def _connection_lost(error: BaseException) -> bool:
+    """Whether an error means the connection (or the server) is gone, not the statement wrong."""
+    if isinstance(error, asyncpg.PostgresError):
+        return isinstance(error, asyncpg.PostgresConnectionError) or error.sqlstate[:2] == "57"
+    return isinstance(error, OSError | asyncpg.InterfaceError | TimeoutError)
+
+
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
+BEFORE_ANY_REFERRAL = (datetime.min.replace(tzinfo=UTC), 0)
 
 
 def encode_cursor(invited_at: datetime, member_id: int) -> str:
@@ -145,7 +192,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
 class ReferralService:
     def __init__(
         self,
-        engine: AsyncEngine,
+        connections: Connections,
         *,
         signing_key: bytes,
         delivery: CodeDelivery,
@@ -158,9 +205,7 @@ class ReferralService:
         clock: Callable[[], datetime] = utcnow,
         invite_code_factory: Callable[[], str] = new_invite_code,
     ) -> None:
-        self.engine = engine
-        # Single-statement reads need no transaction: no BEGIN and ROLLBACK round trips.
-        self._reads = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.connections = connections
         self.delivery = delivery
         self.code_length = code_length
         self.code_ttl = code_ttl
@@ -180,18 +225,35 @@ class ReferralService:
         """A member's phone as other members see it (masked unless configured otherwise)."""
         return phone if self.show_full_phones else mask_phone(phone)
 
-    async def _retrying(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-        """Run `work` in a transaction, again if it lost a deadlock or serialization race."""
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection; when one turns out dead (the server restarted or went away),
+        every pooled connection is replaced on its next use, so an outage fails few requests."""
+        try:
+            async with self.connections.acquire() as connection:
+                yield connection
+        except Exception as error:
+            if _connection_lost(error):
+                await self.connections.expire_connections()
+            raise
+
+    async def _retrying(self, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        """Run `work` in a transaction, again if it lost a deadlock, serialization or uniqueness
+        race (a drawn invite code that is taken ends the same way)."""
         for attempt in range(1, RETRIES + 1):
             try:
-                async with self.engine.begin() as connection:
+                async with self._connection() as connection, connection.transaction():
                     return await work(connection)
-            except DBAPIError as error:
-                sqlstate = getattr(error.orig, "sqlstate", None)
-                if sqlstate not in ("40P01", "40001", "23505") or attempt == RETRIES:
+            except asyncpg.PostgresError as error:
+                if error.sqlstate not in RETRIED_SQLSTATES or attempt == RETRIES:
                     raise
-                log.debug("transaction retried after %s", sqlstate)
+                log.debug("transaction retried after %s", error.sqlstate)
         raise AssertionError("unreachable")
+
+    async def ping(self) -> None:
+        """A round trip to the database; raises if it cannot be made."""
+        async with self._connection() as connection:
+            await connection.fetchval("SELECT 1")
 
     # Verification codes
 
@@ -202,16 +264,9 @@ class ReferralService:
             return CodeRequest(CodeRequestOutcome.INVALID_PHONE)
         now = self._clock()
         code = new_verification_code(self.code_length)
-        async with self.engine.begin() as connection:
+        async with self._connection() as connection, connection.transaction():
             # Creates the phone's row if needed and locks it: one request at a time per phone.
-            sent_at: list[datetime] = (
-                await connection.execute(
-                    insert(codes)
-                    .values(phone=phone)
-                    .on_conflict_do_update(index_elements=[codes.c.phone], set_={"phone": phone})
-                    .returning(codes.c.sent_at)
-                )
-            ).scalar_one()
+            sent_at: list[datetime] = await connection.fetchval(LOCK_CODE_ROW, phone)
             recent = sorted(moment for moment in sent_at if moment > now - HOUR)
             waits = []
             if recent and self.resend_cooldown:
@@ -224,16 +279,9 @@ class ReferralService:
             if waits:
                 outcome, until = max(waits, key=lambda wait: wait[1])
                 return CodeRequest(outcome, phone, retry_after=_seconds_until(until, now))
-            await connection.execute(
-                update(codes)
-                .where(codes.c.phone == phone)
-                .values(
-                    code_hash=hash_verification_code(self._key, phone, code),
-                    expires_at=now + timedelta(seconds=self.code_ttl),
-                    wrong_attempts=0,
-                    sent_at=[*recent, now],
-                )
-            )
+            code_hash = hash_verification_code(self._key, phone, code)
+            expires_at = now + timedelta(seconds=self.code_ttl)
+            await connection.execute(ISSUE_CODE, phone, code_hash, expires_at, [*recent, now])
         try:
             await self.delivery.deliver(phone, code, self.code_ttl)
         except DeliveryError as error:
@@ -259,35 +307,30 @@ class ReferralService:
             return Verification(VerifyOutcome.MALFORMED_CODE, phone)
         now = self._clock()
 
-        async def verify(connection: AsyncConnection) -> Verification:
-            stored = (
-                await connection.execute(
-                    select(codes.c.code_hash, codes.c.expires_at, codes.c.wrong_attempts)
-                    .where(codes.c.phone == phone)
-                    .with_for_update()
-                )
-            ).one_or_none()
-            if stored is None or stored.code_hash is None:
+        async def verify(connection: asyncpg.Connection) -> Verification:
+            stored = await connection.fetchrow(CODE_OF_PHONE, phone)
+            if stored is None or stored["code_hash"] is None:
                 return Verification(VerifyOutcome.NO_CODE, phone)
-            if stored.wrong_attempts >= MAX_WRONG_ATTEMPTS:
+            if stored["wrong_attempts"] >= MAX_WRONG_ATTEMPTS:
                 return Verification(VerifyOutcome.TOO_MANY_ATTEMPTS, phone)
-            if stored.expires_at <= now:
+            if stored["expires_at"] <= now:
                 return Verification(VerifyOutcome.EXPIRED, phone)
-            if not code_matches(self._key, phone, code, stored.code_hash):
-                attempts = stored.wrong_attempts + 1
-                await connection.execute(
-                    update(codes).where(codes.c.phone == phone).values(wrong_attempts=attempts)
-                )
+            if not code_matches(self._key, phone, code, stored["code_hash"]):
+                attempts = stored["wrong_attempts"] + 1
+                await connection.execute(COUNT_WRONG_ATTEMPT, phone, attempts)
                 left = MAX_WRONG_ATTEMPTS - attempts
                 outcome = VerifyOutcome.WRONG_CODE if left else VerifyOutcome.TOO_MANY_ATTEMPTS
                 return Verification(outcome, phone, attempts_left=left)
-            await connection.execute(
-                update(codes)
-                .where(codes.c.phone == phone)
-                .values(code_hash=None, expires_at=None, wrong_attempts=0)
+            await connection.execute(CONSUME_CODE, phone)
+            if telegram_id is not None:
+                # The account moves to this phone's member, away from whichever it was linked to.
+                await connection.execute(UNLINK_ACCOUNT_ELSEWHERE, telegram_id, phone)
+            # A drawn invite code that is taken fails the insert: the transaction runs again.
+            row = await connection.fetchrow(
+                UPSERT_MEMBER, phone, self._new_invite_code(), now, telegram_id
             )
-            member, created = await self._upsert_member(connection, phone, telegram_id, now)
-            return Verification(VerifyOutcome.VERIFIED, phone, member=member, created=created)
+            created = bool(row["created"])
+            return Verification(VerifyOutcome.VERIFIED, phone, member=_member(row), created=created)
 
         verification = await self._retrying(verify)
         if verification.member is not None:
@@ -298,68 +341,37 @@ class ReferralService:
             )
         return verification
 
-    async def _upsert_member(
-        self, connection: AsyncConnection, phone: str, telegram_id: int | None, now: datetime
-    ) -> tuple[Member, bool]:
-        if telegram_id is not None:
-            # The account moves to this phone's member, away from whichever it was linked to.
-            await connection.execute(
-                update(members)
-                .where(members.c.telegram_id == telegram_id, members.c.phone != phone)
-                .values(telegram_id=None)
-            )
-        changes: dict[str, Any] = {"last_login_at": now}
-        if telegram_id is not None:
-            changes["telegram_id"] = telegram_id
-        while True:
-            statement = (
-                insert(members)
-                .values(phone=phone, invite_code=self._new_invite_code(), **changes)
-                .on_conflict_do_update(index_elements=[members.c.phone], set_=changes)
-                .returning(*MEMBER_COLUMNS, text("(xmax = 0) AS created"))
-            )
-            try:
-                async with connection.begin_nested():
-                    row = (await connection.execute(statement)).one()
-            except IntegrityError as error:
-                if "uq_members_invite_code" not in str(error.orig):
-                    raise
-                continue  # the drawn invite code is taken: draw another
-            return _member(row), bool(row.created)
-
     # Members
 
-    async def _one_member(self, statement: Select[Any], **values: Any) -> Member | None:
-        async with self._reads.connect() as connection:
-            row = (await connection.execute(statement, values)).one_or_none()
+    async def _one_member(self, statement: str, value: Any) -> Member | None:
+        async with self._connection() as connection:
+            row = await connection.fetchrow(statement, value)
         return None if row is None else _member(row)
 
     async def member_by_telegram(self, telegram_id: int) -> Member | None:
         """The member linked to a Telegram account, if any."""
-        return await self._one_member(MEMBER_BY_TELEGRAM, telegram_id=telegram_id)
+        return await self._one_member(MEMBER_BY_TELEGRAM, telegram_id)
 
     async def member_by_invite_code(self, raw_code: str) -> Member | None:
         """The owner of an invite code, matched case-insensitively."""
         code = clean_invite_code(raw_code)
         if not is_invite_code(code):
             return None
-        return await self._one_member(MEMBER_BY_INVITE_CODE, invite_code=code)
+        return await self._one_member(MEMBER_BY_INVITE_CODE, code)
 
     async def profile(self, member_id: int) -> Profile | None:
         """A member with the code they activated and how many people joined with theirs."""
-        async with self._reads.connect() as connection:
-            row = (await connection.execute(PROFILE, {"member_id": member_id})).one_or_none()
+        async with self._connection() as connection:
+            row = await connection.fetchrow(PROFILE, member_id)
         if row is None:
             return None
-        return Profile(_member(row), row.inviter_code, row.referral_count)
+        return Profile(_member(row), row["inviter_code"], row["referral_count"])
 
     async def unlink_telegram(self, telegram_id: int) -> bool:
         """Forget which member a Telegram account belongs to; False if it was not linked."""
-        async with self.engine.begin() as connection:
-            result = await connection.execute(
-                update(members).where(members.c.telegram_id == telegram_id).values(telegram_id=None)
-            )
-        return bool(result.rowcount)
+        async with self._connection() as connection:
+            status: str = await connection.execute(UNLINK_ACCOUNT, telegram_id)
+        return status != "UPDATE 0"
 
     # Invitations
 
@@ -370,74 +382,45 @@ class ReferralService:
             return Activation(InviteOutcome.EMPTY)
         now = self._clock()
 
-        async def activate(connection: AsyncConnection) -> Activation:
+        async def activate(connection: asyncpg.Connection) -> Activation:
             while True:
-                chain = []
-                if is_invite_code(code):
-                    chain = list((await connection.execute(INVITER_CHAIN, {"code": code})).all())
+                chain = await connection.fetch(INVITER_CHAIN, code) if is_invite_code(code) else []
                 # Lock the member and the top of the code's chain, always in the order of ids so
                 # that two members activating each other's codes queue instead of deadlocking.
                 # Only a member without an inviter can gain one, so once the top is locked and
                 # still has none, the chain cannot grow into a cycle before we commit.
-                root = chain[-1].id if chain else None
+                root = chain[-1]["id"] if chain else None
                 me = None
                 root_inviter = None
                 for locked_id in sorted({member_id, root} - {None}):  # type: ignore[type-var]
                     if locked_id == member_id:
-                        me = (
-                            await connection.execute(
-                                select(members.c.inviter_id, members.c.invite_code)
-                                .where(members.c.id == member_id)
-                                .with_for_update(key_share=True)
-                            )
-                        ).one_or_none()
+                        me = await connection.fetchrow(LOCK_ACTIVATING_MEMBER, member_id)
                         if me is None:
                             return Activation(InviteOutcome.MEMBER_NOT_FOUND, code)
                     else:
-                        root_inviter = (
-                            await connection.execute(
-                                select(members.c.inviter_id)
-                                .where(members.c.id == locked_id)
-                                .with_for_update(read=True)
-                            )
-                        ).scalar_one_or_none()
+                        root_inviter = await connection.fetchval(LOCK_CHAIN_ROOT, locked_id)
                 assert me is not None
-                if me.inviter_id is not None:
-                    previous = (
-                        await connection.execute(
-                            select(members.c.invite_code).where(members.c.id == me.inviter_id)
-                        )
-                    ).scalar_one()
+                if me["inviter_id"] is not None:
+                    previous = await connection.fetchval(INVITE_CODE_OF, me["inviter_id"])
                     return Activation(InviteOutcome.ALREADY_ACTIVATED, previous)
-                if me.invite_code == code:
+                if me["invite_code"] == code:
                     return Activation(InviteOutcome.OWN_CODE, code)
                 if not chain:
                     return Activation(InviteOutcome.UNKNOWN, code)
-                if any(link.id == member_id for link in chain):
+                if any(link["id"] == member_id for link in chain):
                     return Activation(InviteOutcome.CYCLE, code)
                 if root_inviter is not None:
                     continue  # the top gained an inviter meanwhile: walk the longer chain
                 target = chain[0]
-                await connection.execute(
-                    update(members)
-                    .where(members.c.id == member_id, members.c.inviter_id.is_(None))
-                    .values(inviter_id=target.id, invited_at=now)
-                )
-                await connection.execute(
-                    insert(counts)
-                    .values(member_id=target.id, shard=member_id % COUNT_SHARDS, referrals=1)
-                    .on_conflict_do_update(
-                        index_elements=[counts.c.member_id, counts.c.shard],
-                        set_={"referrals": counts.c.referrals + 1},
-                    )
-                )
+                await connection.execute(RECORD_INVITER, member_id, target["id"], now)
+                await connection.execute(COUNT_REFERRAL, target["id"], member_id % COUNT_SHARDS)
                 inviter = Member(
-                    target.id,
-                    target.phone,
+                    target["id"],
+                    target["phone"],
                     code,
-                    target.telegram_id,
-                    target.inviter_id,
-                    target.invited_at,
+                    target["telegram_id"],
+                    target["inviter_id"],
+                    target["invited_at"],
                 )
                 return Activation(InviteOutcome.ACTIVATED, code, inviter)
 
@@ -460,42 +443,57 @@ class ReferralService:
         Keyset pagination over (invited_at, id): every page costs the same at any depth.
         Raises ValueError for a cursor that this service did not make.
         """
-        key = tuple_(members.c.invited_at, members.c.id)
-        total_column = REFERRAL_COUNT.scalar_subquery().label("total")
-        query = select(members.c.id, members.c.phone, members.c.invited_at, total_column).where(
-            members.c.inviter_id == inviter_id
-        )
+        _, page = await self._profile_and_page(inviter_id, after, before, limit)
+        return page
+
+    async def profile_and_referrals(
+        self, member_id: int, *, after: str | None = None, limit: int = 20
+    ) -> tuple[Profile, ReferralPage] | None:
+        """`profile` and the page of `referrals_page(after=...)`, read together in one round
+        trip; None if the member is gone. Raises ValueError for a cursor it did not make."""
+        profile, page = await self._profile_and_page(member_id, after, None, limit)
+        return None if profile is None else (profile, page)
+
+    async def _profile_and_page(
+        self, member_id: int, after: str | None, before: str | None, limit: int
+    ) -> tuple[Profile | None, ReferralPage]:
         if before is not None:
-            query = query.where(key < tuple_(*decode_cursor(before)))
-            query = query.order_by(members.c.invited_at.desc(), members.c.id.desc())
+            statement, key = PROFILE_AND_PAGE_BEFORE, decode_cursor(before)
         else:
-            if after is not None:
-                query = query.where(key > tuple_(*decode_cursor(after)))
-            query = query.order_by(members.c.invited_at, members.c.id)
-        values = {"member_id": inviter_id}
-        async with self._reads.connect() as connection:
-            rows = (await connection.execute(query.limit(limit + 1), values)).all()
-            if rows:  # the count came with the page, in the same round trip
-                total = rows[0].total
-            else:
-                total = (await connection.execute(REFERRAL_COUNT, values)).scalar_one()
-        more = len(rows) > limit
-        rows = list(rows[:limit])
+            statement = PROFILE_AND_PAGE_AFTER
+            key = BEFORE_ANY_REFERRAL if after is None else decode_cursor(after)
+        async with self._connection() as connection:
+            rows = await connection.fetch(statement, member_id, *key, limit + 1)
+        if not rows:
+            return None, ReferralPage([], 0, None, None)
+        top = rows[0]
+        profile = Profile(_member(top), top["inviter_code"], top["referral_count"])
+        found = [row for row in rows if row["referral_id"] is not None]
+        more = len(found) > limit
+        found = found[:limit]
         if before is not None:
-            rows.reverse()
-        referrals = [Referral(row.id, self.shown_phone(row.phone), row.invited_at) for row in rows]
+            found.reverse()
+        referrals = [
+            Referral(
+                row["referral_id"],
+                self.shown_phone(row["referral_phone"]),
+                row["referral_invited_at"],
+            )
+            for row in found
+        ]
         has_next = more if before is None else True
         has_previous = more if before is not None else after is not None
         first, last = (referrals[0], referrals[-1]) if referrals else (None, None)
-        return ReferralPage(
+        page = ReferralPage(
             referrals,
-            total,
+            profile.referral_count,
             encode_cursor(last.invited_at, last.member_id) if has_next and last else None,
             encode_cursor(first.invited_at, first.member_id) if has_previous and first else None,
         )
+        return profile, page
 
 
-def create_service(engine: AsyncEngine, settings: Settings) -> ReferralService:
+def create_service(connections: Connections, settings: Settings) -> ReferralService:
     """The service configured by the program's settings."""
     token = settings.telegram_gateway_token
     delivery = create_delivery(
@@ -505,7 +503,7 @@ def create_service(engine: AsyncEngine, settings: Settings) -> ReferralService:
         gateway_url=settings.telegram_gateway_url,
     )
     return ReferralService(
-        engine,
+        connections,
         signing_key=settings.signing_key(),
         delivery=delivery,
         code_length=settings.code_length,

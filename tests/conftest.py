@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.delivery import ChatDelivery
-from db.engine import create_engine, embedded_postgres, migrate
+from db.engine import asyncpg_dsn, create_engine, create_pool, embedded_postgres, migrate
 from db.results import Member
 from db.service import ReferralService, utcnow
 
@@ -42,10 +42,6 @@ def server_url() -> Iterator[str]:
         return
     with embedded_postgres(ROOT / ".data" / "test") as embedded_url:
         yield embedded_url
-
-
-def asyncpg_dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")
@@ -86,10 +82,21 @@ def clock() -> Clock:
     return Clock()
 
 
+@pytest.fixture(scope="session")
+async def pool(engine: AsyncEngine, database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """The connections the service runs on, as in the program (`engine` migrated the schema)."""
+    pool = await create_pool(database_url)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
 @pytest.fixture
-def service(clean_engine: AsyncEngine, clock: Clock) -> ReferralService:
+def service(clean_engine: AsyncEngine, pool: asyncpg.Pool, clock: Clock) -> ReferralService:
+    """The service over empty tables."""
     return ReferralService(
-        clean_engine, signing_key=b"test-secret", delivery=ChatDelivery(delay=0), clock=clock
+        pool, signing_key=b"test-secret", delivery=ChatDelivery(delay=0), clock=clock
     )
 
 

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from api import create_app
 from db.delivery import ChatDelivery
-from db.engine import create_engine
+from db.engine import create_pool
 from db.service import ReferralService
 from settings import Settings
 from tests.api.conftest import api_settings, http_client
@@ -22,13 +22,13 @@ async def test_health_is_ok_when_the_database_answers(client: httpx.AsyncClient)
 
 
 async def test_health_is_503_when_the_database_does_not(tmp_path: Path) -> None:
-    engine = create_engine("postgresql+asyncpg://nobody@127.0.0.1:9/nothing")
-    service = ReferralService(engine, signing_key=b"k", delivery=ChatDelivery(delay=0))
+    pool = await create_pool("postgresql://nobody@127.0.0.1:9/nothing", min_size=0)
+    service = ReferralService(pool, signing_key=b"k", delivery=ChatDelivery(delay=0))
     try:
         async with http_client(create_app(api_settings(tmp_path), service)) as client:
             response = await client.get("/healthz")
     finally:
-        await engine.dispose()
+        await pool.close()
     assert response.status_code == 503
     assert response.json() == {"message": "The database is unavailable."}
 

@@ -1,14 +1,16 @@
 """Property-based fuzzing from the OpenAPI document: no 5xx, and every answer as documented.
 
-Schemathesis calls the app from its own event loop thread, so the app here has an engine without
-a pool: each request opens its connection in the loop that uses it. The operations are walked with
+Schemathesis calls the app from its own event loop thread, so the app here has no pool: each
+request opens its connection in the loop that uses it. The operations are walked with
 `get_all_operations()` and Hypothesis directly: schemathesis' fixture-based pytest integration
 reads a pytest node attribute that pytest 9 no longer has.
 """
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+import asyncpg
 import pytest
 import schemathesis
 from fastapi import FastAPI
@@ -25,12 +27,12 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 from schemathesis.specs.openapi.schemas import OpenApiSchema
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api import create_app
 from api.tokens import AccessTokens
 from db.delivery import ChatDelivery
+from db.engine import asyncpg_dsn
 from db.service import ReferralService
 from tests.api.conftest import SECRET, TTL, api_settings
 from tests.conftest import join
@@ -46,17 +48,35 @@ CHECKS = [
 ]
 
 
+class ConnectionPerUse:
+    """A new connection for every use, in whichever event loop asks for it."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+
+    @asynccontextmanager
+    async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
+        connection = await asyncpg.connect(self.dsn)
+        try:
+            yield connection
+        finally:
+            await connection.close()
+
+    async def expire_connections(self) -> None:
+        """Nothing is kept."""
+
+
 @pytest.fixture
 async def fuzzed_app(
     database_url: str, clean_engine: AsyncEngine, tmp_path: Path
 ) -> AsyncIterator[FastAPI]:
     """The API over the test database (`clean_engine` empties it first)."""
-    engine = create_async_engine(database_url, poolclass=NullPool)
-    service = ReferralService(engine, signing_key=b"fuzz", delivery=ChatDelivery(delay=0))
-    try:
-        yield create_app(api_settings(tmp_path, api_address_hourly_limit=10**6), service)
-    finally:
-        await engine.dispose()
+    service = ReferralService(
+        ConnectionPerUse(asyncpg_dsn(database_url)),
+        signing_key=b"fuzz",
+        delivery=ChatDelivery(delay=0),
+    )
+    yield create_app(api_settings(tmp_path, api_address_hourly_limit=10**6), service)
 
 
 @pytest.fixture

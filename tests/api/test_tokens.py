@@ -8,7 +8,6 @@ from collections.abc import Callable
 import httpx
 import jwt
 import pytest
-from sqlalchemy import text
 
 from db.service import ReferralService
 from tests.api.conftest import SECRET, sign_in
@@ -93,8 +92,8 @@ async def test_token_of_a_deleted_member_is_404(
 ) -> None:
     token = await sign_in(client)
     member_id = int(jwt.decode(token, SECRET, algorithms=["HS256"])["sub"])
-    async with service.engine.begin() as connection:
-        await connection.execute(text("DELETE FROM members WHERE id = :id"), {"id": member_id})
+    async with service.connections.acquire() as connection:
+        await connection.execute("DELETE FROM members WHERE id = $1", member_id)
     headers = {"Authorization": f"Bearer {token}"}
     read = await client.get("/api/data/", headers=headers)
     assert read.status_code == 404

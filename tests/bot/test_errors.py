@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import create_dispatcher, texts
 from db.delivery import ChatDelivery
-from db.engine import create_engine
+from db.engine import create_pool
 from db.service import ReferralService
 from settings import Settings
 from tests.bot.conftest import MockedSession, People, Person, texts_of
@@ -81,14 +81,14 @@ async def relayed_service(
     """The service over a relay to the test database, which a test can cut and restore."""
     relay = DatabaseRelay(database_url)
     await relay.restore()
-    engine = create_engine(relay.url)
+    pool = await create_pool(relay.url)
     service = ReferralService(
-        engine, signing_key=b"test-secret", delivery=ChatDelivery(delay=0), clock=clock
+        pool, signing_key=b"test-secret", delivery=ChatDelivery(delay=0), clock=clock
     )
     try:
         yield service, relay
     finally:
-        await engine.dispose()
+        await pool.close()
         await relay.cut()
 
 

@@ -1,14 +1,17 @@
 """Flood control, the member lookup, and what a routine update costs."""
 
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 from aiogram import Dispatcher
-from sqlalchemy import event
+from asyncpg.connection import LoggedQuery
 
 from bot import texts
 from bot.middlewares.flood import FloodControl, FloodVerdict
+from db.engine import Connections
 from db.service import ReferralService
 from settings import Settings
 from tests.bot.conftest import People, Ticks, flood_control, texts_of
@@ -42,18 +45,36 @@ def test_flood_control_remembers_a_bounded_number_of_senders() -> None:
     assert control.check(0) is FloodVerdict.ADMIT  # long forgotten: starts afresh
 
 
+class RecordingConnections:
+    """The service's connections, each logging the statements run on it into `seen`."""
+
+    def __init__(self, inner: Connections) -> None:
+        self.inner = inner
+        self.seen: list[str] = []
+
+    def record(self, query: LoggedQuery) -> None:
+        self.seen.append(query.query)
+
+    @asynccontextmanager
+    async def acquire(self) -> AsyncIterator[Any]:
+        async with self.inner.acquire() as connection:
+            connection.add_query_logger(self.record)
+            try:
+                yield connection
+            finally:
+                connection.remove_query_logger(self.record)
+
+    async def expire_connections(self) -> None:
+        await self.inner.expire_connections()
+
+
 @pytest.fixture
 def statements(service: ReferralService) -> Iterator[list[str]]:
     """The SQL statements the service runs while the test goes on."""
-    seen: list[str] = []
-
-    def record(*args: object) -> None:
-        seen.append(str(args[2]))
-
-    engine = service.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    yield seen
-    event.remove(engine, "before_cursor_execute", record)
+    recording = RecordingConnections(service.connections)
+    service.connections = recording
+    yield recording.seen
+    service.connections = recording.inner
 
 
 async def test_the_member_is_looked_up_once_and_only_when_needed(

@@ -1,5 +1,4 @@
 import pytest
-from sqlalchemy import text
 
 from db.results import CodeRequestOutcome, VerifyOutcome
 from db.service import ReferralService
@@ -14,11 +13,11 @@ async def test_code_has_the_configured_length_and_is_stored_only_as_a_hash(
     request = await service.request_code(phone)
     assert request.outcome is CodeRequestOutcome.SENT
     assert request.code is not None and len(request.code) == 6 and request.code.isdigit()
-    async with service.engine.connect() as connection:
-        row = (await connection.execute(text("SELECT * FROM verification_codes"))).one()
-        everything = " ".join(str(value) for value in row)
+    async with service.connections.acquire() as connection:
+        row = await connection.fetchrow("SELECT * FROM verification_codes")
+        everything = " ".join(str(value) for value in row.values())
     assert request.code not in everything
-    assert len(row.code_hash) == 32
+    assert len(row["code_hash"]) == 32
 
 
 async def test_code_is_single_use(service: ReferralService) -> None:
@@ -127,8 +126,8 @@ async def test_limits_are_per_phone(service: ReferralService) -> None:
 async def test_invalid_phone_is_refused_and_nothing_is_stored(service: ReferralService) -> None:
     assert (await service.request_code("abcd")).outcome is CodeRequestOutcome.INVALID_PHONE
     assert (await service.verify_code("", "1234")).outcome is VerifyOutcome.INVALID_PHONE
-    async with service.engine.connect() as connection:
-        count = (await connection.execute(text("SELECT count(*) FROM verification_codes"))).scalar()
+    async with service.connections.acquire() as connection:
+        count = await connection.fetchval("SELECT count(*) FROM verification_codes")
     assert count == 0
 
 

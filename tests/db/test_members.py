@@ -1,7 +1,5 @@
 from collections.abc import Iterator
 
-from sqlalchemy import text
-
 from db.codes import INVITE_ALPHABET
 from db.results import VerifyOutcome
 from db.service import ReferralService
@@ -21,8 +19,8 @@ async def test_invite_code_collision_draws_again(service: ReferralService) -> No
     service._new_invite_code = lambda: next(draws)
     second = await join(service)
     assert second.invite_code == "ZZZZ22"
-    async with service.engine.connect() as connection:
-        count = (await connection.execute(text("SELECT count(*) FROM members"))).scalar()
+    async with service.connections.acquire() as connection:
+        count = await connection.fetchval("SELECT count(*) FROM members")
     assert count == 2
 
 

@@ -7,8 +7,7 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from db.engine import create_engine, downgrade, migrate
-from tests.conftest import asyncpg_dsn
+from db.engine import asyncpg_dsn, create_engine, downgrade, migrate
 
 
 @pytest.fixture
