@@ -50,37 +50,26 @@ RETRIED_SQLSTATES = ("40P01", "40001", "23505")
 
 # Statements, in the tables of db/models.py.
 
-MEMBER_COLUMNS = "id, phone, invite_code, telegram_id, inviter_id, invited_at"
-MEMBER_BY_TELEGRAM = f"SELECT {MEMBER_COLUMNS} FROM members WHERE telegram_id = $1"
-MEMBER_BY_INVITE_CODE = f"SELECT {MEMBER_COLUMNS} FROM members WHERE invite_code = $1"
-REFERRAL_COUNT = (
-    "SELECT coalesce(sum(referrals), 0) AS referral_count FROM referral_counts"
-    " WHERE member_id = m.id"
-)
-PROFILE = f"""
-SELECT m.id, m.phone, m.invite_code, m.telegram_id, m.inviter_id, m.invited_at,
-       i.invite_code AS inviter_code, c.referral_count
-FROM members AS m
-LEFT JOIN members AS i ON i.id = m.inviter_id
-CROSS JOIN LATERAL ({REFERRAL_COUNT}) AS c
-WHERE m.id = $1
+MEMBER_COLUMNS = "m.id, m.phone, m.invite_code, m.telegram_id, m.inviter_id, m.invited_at"
+MEMBER_BY_TELEGRAM = f"SELECT {MEMBER_COLUMNS} FROM members AS m WHERE m.telegram_id = $1"
+MEMBER_BY_INVITE_CODE = f"SELECT {MEMBER_COLUMNS} FROM members AS m WHERE m.invite_code = $1"
+PROFILE_COLUMNS = f"""
+{MEMBER_COLUMNS},
+(SELECT invite_code FROM members WHERE id = m.inviter_id) AS inviter_code,
+(SELECT coalesce(sum(referrals), 0) FROM referral_counts WHERE member_id = m.id) AS referral_count
 """
+PROFILE = f"SELECT {PROFILE_COLUMNS} FROM members AS m WHERE m.id = $1"
 # The profile and one page of referrals in one round trip: a row per referral (or one row with
 # empty referral columns). Keyset over (invited_at, id), read from ix_members_referrals alone.
 _PROFILE_AND_PAGE = f"""
-SELECT m.id, m.phone, m.invite_code, m.telegram_id, m.inviter_id, m.invited_at,
-       i.invite_code AS inviter_code, c.referral_count,
-       r.id AS referral_id, r.phone AS referral_phone, r.invited_at AS referral_invited_at
-FROM members AS m
-LEFT JOIN members AS i ON i.id = m.inviter_id
-CROSS JOIN LATERAL ({REFERRAL_COUNT}) AS c
-LEFT JOIN LATERAL (
+WITH p AS MATERIALIZED (SELECT {PROFILE_COLUMNS} FROM members AS m WHERE m.id = $1)
+SELECT p.*, r.id AS referral_id, r.phone AS referral_phone, r.invited_at AS referral_invited_at
+FROM p LEFT JOIN LATERAL (
     SELECT id, phone, invited_at FROM members
-    WHERE inviter_id = m.id AND (invited_at, id) {{beyond}} ($2, $3)
+    WHERE inviter_id = p.id AND (invited_at, id) {{beyond}} ($2, $3)
     ORDER BY invited_at {{order}}, id {{order}}
     LIMIT $4
 ) AS r ON true
-WHERE m.id = $1
 """
 PROFILE_AND_PAGE_AFTER = _PROFILE_AND_PAGE.format(beyond=">", order="ASC")
 PROFILE_AND_PAGE_BEFORE = _PROFILE_AND_PAGE.format(beyond="<", order="DESC")
