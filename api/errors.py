@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
 from api.replies import refusal
@@ -38,11 +38,11 @@ def describe_invalid_request(errors: Sequence[Any]) -> str:
     return "; ".join(dict.fromkeys(problems))
 
 
-async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+async def invalid_request(request: Request, error: RequestValidationError) -> Response:
     return refusal(400, describe_invalid_request(error.errors()))
 
 
-async def http_error(request: Request, error: HTTPException) -> JSONResponse:
+async def http_error(request: Request, error: HTTPException) -> Response:
     message = str(error.detail)
     if error.status_code == 404 and message == HTTPStatus.NOT_FOUND.phrase:
         message = f"Not found: {request.url.path}"
@@ -52,7 +52,7 @@ async def http_error(request: Request, error: HTTPException) -> JSONResponse:
     return refusal(error.status_code, message, headers=error.headers)
 
 
-async def internal_error(request: Request, error: Exception) -> JSONResponse:
+async def internal_error(request: Request, error: Exception) -> Response:
     log.error("%s %s failed", request.method, request.url.path, exc_info=error)
     return refusal(500, INTERNAL_ERROR)
 

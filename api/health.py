@@ -4,7 +4,7 @@ import asyncio
 import logging
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from api.deps import ServiceDep
 from api.models import HealthStatus
@@ -19,7 +19,7 @@ DATABASE_UNAVAILABLE = "The database is unavailable."
 
 
 @router.get("/healthz", include_in_schema=False)
-async def health(service: ServiceDep) -> JSONResponse:
+async def health(service: ServiceDep) -> Response:
     try:
         async with asyncio.timeout(TIMEOUT):
             await service.ping()

@@ -3,7 +3,7 @@
 from typing import assert_never
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from api.deps import ADDRESS_LIMIT, AddressCounted, ServiceDep, TokensDep
 from api.docs import COMMON_ERRORS, RETRY_AFTER, documented_error
@@ -29,7 +29,7 @@ EXPIRED = "The code has expired; log in again for a new one."
 TOO_MANY_ATTEMPTS = "Too many wrong codes; log in again for a new one."
 
 
-def code_request_reply(request: CodeRequest) -> JSONResponse:
+def code_request_reply(request: CodeRequest) -> Response:
     match request.outcome:
         case CodeRequestOutcome.SENT:
             assert request.phone is not None
@@ -57,7 +57,7 @@ def code_request_reply(request: CodeRequest) -> JSONResponse:
 
 def verification_reply(
     verification: Verification, *, tokens: AccessTokens, code_length: int
-) -> JSONResponse:
+) -> Response:
     match verification.outcome:
         case VerifyOutcome.VERIFIED:
             assert verification.member is not None
@@ -103,7 +103,7 @@ def verification_reply(
         **COMMON_ERRORS,
     },
 )
-async def login(body: LoginRequest, service: ServiceDep, _: AddressCounted) -> JSONResponse:
+async def login(body: LoginRequest, service: ServiceDep, _: AddressCounted) -> Response:
     """Sends a code to the phone (see CODE_DELIVERY); it is good for one successful verify."""
     return code_request_reply(await service.request_code(body.phone))
 
@@ -137,7 +137,7 @@ async def login(body: LoginRequest, service: ServiceDep, _: AddressCounted) -> J
 )
 async def verify(
     body: VerifyRequest, service: ServiceDep, tokens: TokensDep, _: AddressCounted
-) -> JSONResponse:
+) -> Response:
     """Checks the code the server issued for the phone; five wrong codes end it."""
     verification = await service.verify_code(body.phone, body.typed_code)
     return verification_reply(verification, tokens=tokens, code_length=service.code_length)

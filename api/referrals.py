@@ -3,7 +3,7 @@
 from typing import Annotated, assert_never
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from api.deps import NO_CREDENTIALS, MemberId, ServiceDep
 from api.docs import BEARER_CHALLENGE, COMMON_ERRORS, documented_error
@@ -41,7 +41,7 @@ PageCursor = Annotated[
 ]
 
 
-def activation_reply(activation: Activation) -> JSONResponse:
+def activation_reply(activation: Activation) -> Response:
     code = activation.code
     match activation.outcome:
         case InviteOutcome.ACTIVATED:
@@ -82,7 +82,7 @@ def activation_reply(activation: Activation) -> JSONResponse:
 )
 async def read_referral_data(
     member_id: MemberId, service: ServiceDep, cursor: PageCursor = None
-) -> JSONResponse:
+) -> Response:
     """`users` holds up to 100 phones; follow `next` (as `?cursor=`) for the rest."""
     try:
         found = await service.profile_and_referrals(member_id, after=cursor, limit=PAGE_SIZE)
@@ -139,6 +139,6 @@ async def read_referral_data(
 )
 async def register_invite_code(
     body: InviteCodeRequest, member_id: MemberId, service: ServiceDep
-) -> JSONResponse:
+) -> Response:
     """A member registers one code, ever: never their own, never one that would make a cycle."""
     return activation_reply(await service.activate_invite(member_id, body.ref_code))

@@ -2,16 +2,16 @@
 
 from collections.abc import Mapping
 
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import BaseModel
 
 from api.models import ErrorMessage
 
 
-def answer(
-    status: int, body: BaseModel, *, headers: Mapping[str, str] | None = None
-) -> JSONResponse:
-    return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
+def answer(status: int, body: BaseModel, *, headers: Mapping[str, str] | None = None) -> Response:
+    """`body` as compact JSON, serialised by pydantic-core in one step."""
+    content = body.model_dump_json()
+    return Response(content, status, headers, media_type="application/json")
 
 
 def refusal(
@@ -20,7 +20,7 @@ def refusal(
     *,
     retry_after: int | None = None,
     headers: Mapping[str, str] | None = None,
-) -> JSONResponse:
+) -> Response:
     """An error answer; `retry_after` (seconds) becomes the `Retry-After` header."""
     extra = dict(headers or {})
     if retry_after is not None:
