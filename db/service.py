@@ -74,27 +74,30 @@ FROM p LEFT JOIN LATERAL (
 PROFILE_AND_PAGE_AFTER = _PROFILE_AND_PAGE.format(beyond=">", order="ASC")
 PROFILE_AND_PAGE_BEFORE = _PROFILE_AND_PAGE.format(beyond="<", order="DESC")
 
-LOCK_CODE_ROW = """
-INSERT INTO verification_codes AS v (phone) VALUES ($1)
-ON CONFLICT (phone) DO UPDATE SET phone = v.phone
-RETURNING sent_at
-"""
+SENDS_OF_PHONE = "SELECT sent_at FROM verification_codes WHERE phone = $1"
+# Issued only if the phone's sends are still those the decision was made on ($5): of two requests
+# at the same moment, one issues and the other reads again, and is then within the cooldown.
 ISSUE_CODE = """
-UPDATE verification_codes
-SET code_hash = $2, expires_at = $3, wrong_attempts = 0, sent_at = $4
-WHERE phone = $1
+INSERT INTO verification_codes AS v (phone, code_hash, expires_at, wrong_attempts, sent_at)
+VALUES ($1, $2, $3, 0, $4)
+ON CONFLICT (phone) DO UPDATE
+SET code_hash = excluded.code_hash, expires_at = excluded.expires_at, wrong_attempts = 0,
+    sent_at = excluded.sent_at
+WHERE v.sent_at = $5
+RETURNING true
 """
 CODE_OF_PHONE = """
 SELECT code_hash, expires_at, wrong_attempts FROM verification_codes WHERE phone = $1 FOR UPDATE
 """
 COUNT_WRONG_ATTEMPT = "UPDATE verification_codes SET wrong_attempts = $2 WHERE phone = $1"
-CONSUME_CODE = """
-UPDATE verification_codes SET code_hash = NULL, expires_at = NULL, wrong_attempts = 0
-WHERE phone = $1
-"""
-UNLINK_ACCOUNT_ELSEWHERE = (
-    "UPDATE members SET telegram_id = NULL WHERE telegram_id = $1 AND phone <> $2"
+# The code is used up, and the Telegram account leaves whichever other member it was linked to.
+CONSUME_CODE_AND_UNLINK_ACCOUNT = """
+WITH consumed AS (
+    UPDATE verification_codes SET code_hash = NULL, expires_at = NULL, wrong_attempts = 0
+    WHERE phone = $1
 )
+UPDATE members SET telegram_id = NULL WHERE telegram_id = $2 AND phone <> $1
+"""
 UPSERT_MEMBER = f"""
 INSERT INTO members AS m (phone, invite_code, last_login_at, telegram_id)
 VALUES ($1, $2, $3, $4)
@@ -115,16 +118,20 @@ WITH RECURSIVE chain(id, phone, telegram_id, inviter_id, invited_at, depth) AS (
 )
 SELECT id, phone, telegram_id, inviter_id, invited_at FROM chain ORDER BY depth
 """
-LOCK_ACTIVATING_MEMBER = (
-    "SELECT inviter_id, invite_code FROM members WHERE id = $1 FOR NO KEY UPDATE"
-)
-LOCK_CHAIN_ROOT = "SELECT inviter_id FROM members WHERE id = $1 FOR SHARE"
-INVITE_CODE_OF = "SELECT invite_code FROM members WHERE id = $1"
-RECORD_INVITER = """
-UPDATE members SET inviter_id = $2, invited_at = $3 WHERE id = $1 AND inviter_id IS NULL
+LOCK_ACTIVATING_MEMBER = """
+SELECT m.inviter_id, m.invite_code,
+       (SELECT invite_code FROM members WHERE id = m.inviter_id) AS inviter_code
+FROM members AS m WHERE m.id = $1
+FOR NO KEY UPDATE OF m
 """
-COUNT_REFERRAL = """
-INSERT INTO referral_counts AS c (member_id, shard, referrals) VALUES ($1, $2, 1)
+LOCK_CHAIN_ROOT = "SELECT inviter_id FROM members WHERE id = $1 FOR SHARE"
+RECORD_INVITER = """
+WITH recorded AS (
+    UPDATE members SET inviter_id = $2, invited_at = $3 WHERE id = $1 AND inviter_id IS NULL
+    RETURNING inviter_id
+)
+INSERT INTO referral_counts AS c (member_id, shard, referrals)
+SELECT inviter_id, $4, 1 FROM recorded
 ON CONFLICT (member_id, shard) DO UPDATE SET referrals = c.referrals + 1
 """
 
@@ -253,24 +260,29 @@ class ReferralService:
             return CodeRequest(CodeRequestOutcome.INVALID_PHONE)
         now = self._clock()
         code = new_verification_code(self.code_length)
-        async with self._connection() as connection, connection.transaction():
-            # Creates the phone's row if needed and locks it: one request at a time per phone.
-            sent_at: list[datetime] = await connection.fetchval(LOCK_CODE_ROW, phone)
-            recent = sorted(moment for moment in sent_at if moment > now - HOUR)
-            waits = []
-            if recent and self.resend_cooldown:
-                cooldown_ends = recent[-1] + timedelta(seconds=self.resend_cooldown)
-                if cooldown_ends > now:
-                    waits.append((CodeRequestOutcome.COOLDOWN, cooldown_ends))
-            if len(recent) >= self.hourly_limit:
-                window_frees = recent[len(recent) - self.hourly_limit] + HOUR
-                waits.append((CodeRequestOutcome.HOURLY_LIMIT, window_frees))
-            if waits:
-                outcome, until = max(waits, key=lambda wait: wait[1])
-                return CodeRequest(outcome, phone, retry_after=_seconds_until(until, now))
-            code_hash = hash_verification_code(self._key, phone, code)
-            expires_at = now + timedelta(seconds=self.code_ttl)
-            await connection.execute(ISSUE_CODE, phone, code_hash, expires_at, [*recent, now])
+        code_hash = hash_verification_code(self._key, phone, code)
+        expires_at = now + timedelta(seconds=self.code_ttl)
+        async with self._connection() as connection:
+            issued = False
+            while not issued:
+                sent_at: list[datetime] = await connection.fetchval(SENDS_OF_PHONE, phone) or []
+                recent = sorted(moment for moment in sent_at if moment > now - HOUR)
+                waits = []
+                if recent and self.resend_cooldown:
+                    cooldown_ends = recent[-1] + timedelta(seconds=self.resend_cooldown)
+                    if cooldown_ends > now:
+                        waits.append((CodeRequestOutcome.COOLDOWN, cooldown_ends))
+                if len(recent) >= self.hourly_limit:
+                    window_frees = recent[len(recent) - self.hourly_limit] + HOUR
+                    waits.append((CodeRequestOutcome.HOURLY_LIMIT, window_frees))
+                if waits:
+                    outcome, until = max(waits, key=lambda wait: wait[1])
+                    return CodeRequest(outcome, phone, retry_after=_seconds_until(until, now))
+                issued = bool(
+                    await connection.fetchval(
+                        ISSUE_CODE, phone, code_hash, expires_at, [*recent, now], sent_at
+                    )
+                )
         try:
             await self.delivery.deliver(phone, code, self.code_ttl)
         except DeliveryError as error:
@@ -310,10 +322,7 @@ class ReferralService:
                 left = MAX_WRONG_ATTEMPTS - attempts
                 outcome = VerifyOutcome.WRONG_CODE if left else VerifyOutcome.TOO_MANY_ATTEMPTS
                 return Verification(outcome, phone, attempts_left=left)
-            await connection.execute(CONSUME_CODE, phone)
-            if telegram_id is not None:
-                # The account moves to this phone's member, away from whichever it was linked to.
-                await connection.execute(UNLINK_ACCOUNT_ELSEWHERE, telegram_id, phone)
+            await connection.execute(CONSUME_CODE_AND_UNLINK_ACCOUNT, phone, telegram_id)
             # A drawn invite code that is taken fails the insert: the transaction runs again.
             row = await connection.fetchrow(
                 UPSERT_MEMBER, phone, self._new_invite_code(), now, telegram_id
@@ -390,8 +399,7 @@ class ReferralService:
                         root_inviter = await connection.fetchval(LOCK_CHAIN_ROOT, locked_id)
                 assert me is not None
                 if me["inviter_id"] is not None:
-                    previous = await connection.fetchval(INVITE_CODE_OF, me["inviter_id"])
-                    return Activation(InviteOutcome.ALREADY_ACTIVATED, previous)
+                    return Activation(InviteOutcome.ALREADY_ACTIVATED, me["inviter_code"])
                 if me["invite_code"] == code:
                     return Activation(InviteOutcome.OWN_CODE, code)
                 if not chain:
@@ -401,8 +409,8 @@ class ReferralService:
                 if root_inviter is not None:
                     continue  # the top gained an inviter meanwhile: walk the longer chain
                 target = chain[0]
-                await connection.execute(RECORD_INVITER, member_id, target["id"], now)
-                await connection.execute(COUNT_REFERRAL, target["id"], member_id % COUNT_SHARDS)
+                shard = member_id % COUNT_SHARDS
+                await connection.execute(RECORD_INVITER, member_id, target["id"], now, shard)
                 inviter = Member(
                     target["id"],
                     target["phone"],

@@ -1,3 +1,6 @@
+import asyncio
+from collections import Counter
+
 import pytest
 
 from db.results import CodeRequestOutcome, VerifyOutcome
@@ -133,3 +136,27 @@ async def test_invalid_phone_is_refused_and_nothing_is_stored(service: ReferralS
 
 async def test_verify_without_a_requested_code(service: ReferralService) -> None:
     assert (await service.verify_code(new_phone(), "1234")).outcome is VerifyOutcome.NO_CODE
+
+
+async def test_simultaneous_requests_for_one_phone_send_one_code(
+    service: ReferralService, clock: Clock
+) -> None:
+    seen_before = new_phone()
+    await service.request_code(seen_before)
+    clock.advance(61)  # past the cooldown: the next request may send
+    for phone in (new_phone(), seen_before):
+        requests = await asyncio.gather(*(service.request_code(phone) for _ in range(12)))
+        outcomes = Counter(request.outcome for request in requests)
+        assert outcomes == {CodeRequestOutcome.SENT: 1, CodeRequestOutcome.COOLDOWN: 11}
+
+
+async def test_simultaneous_guesses_count_every_wrong_attempt(service: ReferralService) -> None:
+    phone = new_phone()
+    code = (await service.request_code(phone)).code
+    assert code is not None
+    wrong = f"{(int(code) + 1) % 10_000:04d}"
+    guesses = await asyncio.gather(*(service.verify_code(phone, wrong) for _ in range(20)))
+    left = sorted(guess.attempts_left for guess in guesses if guess.attempts_left)
+    assert left == [1, 2, 3, 4]  # each wrong attempt counted once, in turn
+    assert Counter(guess.outcome for guess in guesses)[VerifyOutcome.TOO_MANY_ATTEMPTS] == 16
+    assert (await service.verify_code(phone, code)).outcome is VerifyOutcome.TOO_MANY_ATTEMPTS
