@@ -11,7 +11,7 @@ from aiogram.methods.base import Response
 from aiogram.types import Message
 
 from bot.commands import register_commands
-from bot.handlers import create_routers
+from bot.handlers import include_handlers
 from bot.middlewares import FloodControl, FloodMiddleware, MemberMiddleware
 from bot.retry import RetryAfterMiddleware
 from db.service import ReferralService
@@ -61,6 +61,6 @@ def create_dispatcher(
     member = MemberMiddleware()
     dispatcher.message.middleware(member)
     dispatcher.callback_query.middleware(member)
-    dispatcher.include_routers(*create_routers())
+    include_handlers(dispatcher)
     dispatcher.startup.register(register_commands)
     return dispatcher

@@ -1,6 +1,7 @@
-"""The bot's routers, one per feature, in the order they are tried."""
+"""The bot's handlers: group chats on the dispatcher itself, then one router per feature, in the
+order they are tried."""
 
-from aiogram import Router
+from aiogram import Dispatcher
 
 from bot.handlers import (
     common,
@@ -13,14 +14,21 @@ from bot.handlers import (
 )
 
 
-def create_routers() -> list[Router]:
-    """Fresh routers (a router joins one dispatcher only): groups first, fallbacks last."""
-    return [
-        errors.create_router(),
-        groups.create_router(),
-        common.create_router(),
+def include_handlers(dispatcher: Dispatcher) -> None:
+    """Group messages are taken before any router; the routers are fresh (a router joins one
+    dispatcher only).
+
+    aiogram passes a message through the routers one by one, each costing more than a handler,
+    so the busiest come first: a member's own commands, then joining (three updates per newcomer).
+    Their handlers and filters never overlap, so the order changes nothing else: fallbacks after
+    everything, and errors last, where no message goes but every error still arrives.
+    """
+    groups.register(dispatcher)
+    dispatcher.include_routers(
         referrals.create_router(),
-        invitations.create_router(),
         verification.create_router(),
+        invitations.create_router(),
+        common.create_router(),
         fallbacks.create_router(),
-    ]
+        errors.create_router(),
+    )

@@ -1,9 +1,17 @@
-"""Whatever no other handler took: unknown messages and buttons whose moment has passed."""
+"""Whatever no other handler took: anything but the contact during the phone step, unknown
+messages, and buttons whose moment has passed."""
 
 from aiogram import Router
 from aiogram.types import CallbackQuery, Message
 
-from bot import texts
+from bot import keyboards, texts
+from bot.states import Verification
+
+
+async def remind_to_use_button(message: Message) -> None:
+    """A typed number (or anything else) where the contact was asked for: only the button proves
+    that the number is the sender's own."""
+    await message.answer(texts.USE_THE_BUTTON, reply_markup=keyboards.contact_request())
 
 
 async def not_understood(message: Message) -> None:
@@ -17,6 +25,7 @@ async def button_expired(callback: CallbackQuery) -> None:
 
 def create_router() -> Router:
     router = Router(name=__name__)
+    router.message.register(remind_to_use_button, Verification.phone)
     router.message.register(not_understood)
     router.callback_query.register(button_expired)
     return router

@@ -97,10 +97,6 @@ async def accept_contact(
     await message.answer(text, reply_markup=markup)
 
 
-async def remind_to_use_button(message: Message) -> None:
-    await message.answer(texts.USE_THE_BUTTON, reply_markup=keyboards.contact_request())
-
-
 async def check_code(
     message: Message,
     text: str,
@@ -172,7 +168,6 @@ def create_router() -> Router:
     router = Router(name=__name__)
     router.message.register(start, CommandStart(), flags=MEMBER_OPTIONAL)
     router.message.register(accept_contact, shared_contact)
-    router.message.register(remind_to_use_button, Verification.phone)
     router.message.register(check_code, Verification.code, typed_text)
     router.callback_query.register(send_new_code, Verification.code, NewCodeRequest.filter())
     return router
