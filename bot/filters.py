@@ -1,5 +1,6 @@
 """Filters as coroutines: aiogram runs a plain callable, magic `F` filters included, in a worker
-thread (`asyncio.to_thread`), which cost more than the rest of the routing of an update."""
+thread (`asyncio.to_thread`), which cost more than the rest of the routing of an update. A bare
+`State` is such a callable too: states are filtered with `StateFilter(...)`, which is awaited."""
 
 from aiogram.enums import ChatType
 from aiogram.types import Message

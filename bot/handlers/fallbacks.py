@@ -2,6 +2,7 @@
 messages, and buttons whose moment has passed."""
 
 from aiogram import Router
+from aiogram.filters import StateFilter
 from aiogram.types import CallbackQuery, Message
 
 from bot import keyboards, texts
@@ -25,7 +26,7 @@ async def button_expired(callback: CallbackQuery) -> None:
 
 def create_router() -> Router:
     router = Router(name=__name__)
-    router.message.register(remind_to_use_button, Verification.phone)
+    router.message.register(remind_to_use_button, StateFilter(Verification.phone))
     router.message.register(not_understood)
     router.callback_query.register(button_expired)
     return router

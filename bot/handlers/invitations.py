@@ -1,7 +1,7 @@
 """Invite codes: `/invite CODE`, `/invite` then the code, and Yes/No after a deep link."""
 
 from aiogram import Bot, F, Router
-from aiogram.filters import Command, CommandObject
+from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
@@ -110,7 +110,7 @@ def create_router() -> Router:
     router.message.register(invite, Command("invite"), flags=MEMBER_REQUIRED)
     router.message.register(
         invite_code_typed,
-        Invitation.code,
+        StateFilter(Invitation.code),
         typed_text,
         flags=MEMBER_REQUIRED,
     )

@@ -1,7 +1,7 @@
 """Joining: `/start` (with or without a deep link), the shared contact, the code, the welcome."""
 
 from aiogram import Bot, Router
-from aiogram.filters import CommandObject, CommandStart
+from aiogram.filters import CommandObject, CommandStart, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import (
     CallbackQuery,
@@ -168,6 +168,8 @@ def create_router() -> Router:
     router = Router(name=__name__)
     router.message.register(start, CommandStart(), flags=MEMBER_OPTIONAL)
     router.message.register(accept_contact, shared_contact)
-    router.message.register(check_code, Verification.code, typed_text)
-    router.callback_query.register(send_new_code, Verification.code, NewCodeRequest.filter())
+    router.message.register(check_code, StateFilter(Verification.code), typed_text)
+    router.callback_query.register(
+        send_new_code, StateFilter(Verification.code), NewCodeRequest.filter()
+    )
     return router

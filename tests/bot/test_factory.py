@@ -68,3 +68,12 @@ async def test_verification_codes_are_never_logged(
         code = shown_code(await newcomer.share_contact())
         await newcomer.send(code)
     assert not re.search(rf"\b{code}\b", caplog.text)
+
+
+def test_no_filter_waits_for_a_worker_thread(dispatcher: Dispatcher) -> None:
+    """aiogram runs a filter that is not a coroutine (a magic `F`, a bare `State`) in a thread."""
+    for router in dispatcher.chain_tail:
+        for observer in router.observers.values():
+            for handler in observer.handlers:
+                for event_filter in handler.filters or []:
+                    assert event_filter.awaitable, (router.name, handler.callback.__name__)
