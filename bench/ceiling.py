@@ -17,6 +17,7 @@ from aiogram.enums import ParseMode
 from aiogram.types import Message, Update
 from fastapi import FastAPI, Request, Response
 
+from api.app import NO_TELEMETRY
 from bot.webhook import SECRET_HEADER
 from main import Shutdown, http_server, serve
 from settings import load_settings
@@ -29,7 +30,7 @@ async def answer(message: Message) -> None:
 
 
 def create_ceiling_app(*, bot: Bot, dispatcher: Dispatcher, path: str, secret: str) -> FastAPI:
-    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(telemetry=NO_TELEMETRY, docs_url=None, redoc_url=None, openapi_url=None)
     expected = secret.encode()
 
     @app.post(path)
