@@ -142,10 +142,19 @@ async def serve(server: uvicorn.Server, shutdown: Shutdown) -> None:
         raise SystemExit(f"cannot serve HTTP on {server.config.host}:{server.config.port}")
 
 
+def settle_gc() -> None:
+    """Once started: what start-up built is kept out of collections for good (`gc.freeze()`), and
+    the young generation is collected every 10,000 allocations instead of 700. An update
+    allocates thousands of short-lived objects (pydantic models, aiogram's context), so the default
+    ran a collection every update or two: in the bench this cut CPU per update by 5-25%."""
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
+
+
 async def run_api(settings: Settings, service: ReferralService, shutdown: Shutdown) -> None:
     server = http_server(settings, create_app(settings, service))
     log.info("HTTP API on %s:%d", settings.web_host, settings.web_port)
-    gc.freeze()
+    settle_gc()
     await serve(server, shutdown)
 
 
@@ -199,7 +208,7 @@ async def run_webhook(
     )
     server = http_server(settings, create_app(settings, service, routers=[webhook]))
     await dispatcher.emit_startup(bot=bot)
-    gc.freeze()
+    settle_gc()
     log.info("webhook and HTTP API on %s:%d", settings.web_host, settings.web_port)
     try:
         await serve(server, shutdown)
@@ -220,7 +229,7 @@ async def run_polling(
         dispatcher.start_polling(bot, handle_signals=False, close_bot_session=False)
     )
     polling.add_done_callback(lambda _: shutdown.request())  # polling died: stop serving too
-    gc.freeze()
+    settle_gc()
     log.info("long polling, HTTP API on %s:%d", settings.web_host, settings.web_port)
     try:
         await serve(server, shutdown)
