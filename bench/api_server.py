@@ -3,7 +3,6 @@ answers a constant JSON body of `BENCH_BODY_BYTES` bytes, served by `main.http_s
 program: `python -m bench.api_server` with DATABASE_URL, WEB_HOST and WEB_PORT in the environment.
 """
 
-import gc
 import os
 
 import uvloop
@@ -12,7 +11,7 @@ from fastapi import APIRouter, Response
 from api import create_app
 from db.engine import create_pool
 from db.service import create_service
-from main import Shutdown, http_server, serve
+from main import Shutdown, http_server, serve, settle_gc
 from settings import load_settings
 
 CONSTANT_PATH = "/bench/constant"
@@ -41,7 +40,7 @@ async def run() -> None:
     pool = await create_pool(settings.database_url)
     service = create_service(pool, settings)
     app = create_app(settings, service, routers=[constant_route(body)])
-    gc.freeze()
+    settle_gc()  # the same application as the program, run the same way
     try:
         await serve(http_server(settings, app), shutdown)
     finally:
