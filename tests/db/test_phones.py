@@ -1,6 +1,7 @@
+import phonenumbers
 import pytest
 
-from db.phones import mask_phone, normalise_phone
+from db.phones import _stored, mask_phone, normalise_phone
 from db.service import ReferralService
 from tests.conftest import join
 
@@ -41,3 +42,18 @@ async def test_spellings_of_one_number_are_one_member(service: ReferralService) 
     once_more = await join(service, "79123456789")
     assert first.id == again.id == once_more.id
     assert first.phone == "+79123456789"
+
+
+def test_masking_reads_stored_phones_as_the_library_does() -> None:
+    """Every region's example numbers of every type, as stored (E.164), mask as if parsed."""
+    numbers = {
+        phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+        for region in phonenumbers.SUPPORTED_REGIONS
+        for kind in (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE)
+        if (example := phonenumbers.example_number_for_type(region, kind)) is not None
+    }
+    assert len(numbers) > 400
+    for e164 in numbers:
+        parsed = phonenumbers.parse(e164)
+        assert _stored(e164) == parsed, e164
+        assert mask_phone(e164).endswith(e164[-2:])
