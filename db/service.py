@@ -107,33 +107,8 @@ RETURNING {MEMBER_COLUMNS}, (xmax = 0) AS created
 """
 UNLINK_ACCOUNT = "UPDATE members SET telegram_id = NULL WHERE telegram_id = $1"
 
-# The code's owner and, up the chain, whoever invited them: the walk that detects cycles.
-INVITER_CHAIN = """
-WITH RECURSIVE chain(id, phone, telegram_id, inviter_id, invited_at, depth) AS (
-    SELECT id, phone, telegram_id, inviter_id, invited_at, 0
-    FROM members WHERE invite_code = $1
-  UNION ALL
-    SELECT m.id, m.phone, m.telegram_id, m.inviter_id, m.invited_at, c.depth + 1
-    FROM members m JOIN chain c ON m.id = c.inviter_id
-)
-SELECT id, phone, telegram_id, inviter_id, invited_at FROM chain ORDER BY depth
-"""
-LOCK_ACTIVATING_MEMBER = """
-SELECT m.inviter_id, m.invite_code,
-       (SELECT invite_code FROM members WHERE id = m.inviter_id) AS inviter_code
-FROM members AS m WHERE m.id = $1
-FOR NO KEY UPDATE OF m
-"""
-LOCK_CHAIN_ROOT = "SELECT inviter_id FROM members WHERE id = $1 FOR SHARE"
-RECORD_INVITER = """
-WITH recorded AS (
-    UPDATE members SET inviter_id = $2, invited_at = $3 WHERE id = $1 AND inviter_id IS NULL
-    RETURNING inviter_id
-)
-INSERT INTO referral_counts AS c (member_id, shard, referrals)
-SELECT inviter_id, $4, 1 FROM recorded
-ON CONFLICT (member_id, shard) DO UPDATE SET referrals = c.referrals + 1
-"""
+# The invitation rule, in one round trip: migrations/versions/0003_activate_invite_function.py.
+ACTIVATE_INVITE = "SELECT * FROM activate_invite($1, $2, $3, $4)"
 
 T = TypeVar("T")
 
@@ -233,13 +208,19 @@ class ReferralService:
                 await self.connections.expire_connections()
             raise
 
-    async def _retrying(self, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-        """Run `work` in a transaction, again if it lost a deadlock, serialization or uniqueness
-        race (a drawn invite code that is taken ends the same way)."""
+    async def _retrying(
+        self, work: Callable[[asyncpg.Connection], Awaitable[T]], *, transaction: bool = True
+    ) -> T:
+        """Run `work` in a transaction (or, for one statement, in its own), again if it lost a
+        deadlock, serialization or uniqueness race (a drawn invite code that is taken ends the
+        same way)."""
         for attempt in range(1, RETRIES + 1):
             try:
-                async with self._connection() as connection, connection.transaction():
-                    return await work(connection)
+                async with self._connection() as connection:
+                    if not transaction:
+                        return await work(connection)
+                    async with connection.transaction():
+                        return await work(connection)
             except asyncpg.PostgresError as error:
                 if error.sqlstate not in RETRIED_SQLSTATES or attempt == RETRIES:
                     raise
@@ -374,58 +355,38 @@ class ReferralService:
     # Invitations
 
     async def activate_invite(self, member_id: int, raw_code: str) -> Activation:
-        """Record who invited the member: once ever, never their own code, never a cycle."""
+        """Record who invited the member: once ever, never their own code, never a cycle.
+
+        The rule runs in the database, as the function `activate_invite` (migration 0003): it
+        walks the code's chain of inviters, locks the member and the top of the chain in the
+        order of their ids (so that two members activating each other's codes queue instead of
+        deadlocking), refuses in this order: member gone, already activated, own code, unknown
+        code, cycle; then records the inviter and counts the referral."""
         code = clean_invite_code(raw_code)
         if not code:
             return Activation(InviteOutcome.EMPTY)
-        now = self._clock()
-
-        async def activate(connection: asyncpg.Connection) -> Activation:
-            while True:
-                chain = await connection.fetch(INVITER_CHAIN, code) if is_invite_code(code) else []
-                # Lock the member and the top of the code's chain, always in the order of ids so
-                # that two members activating each other's codes queue instead of deadlocking.
-                # Only a member without an inviter can gain one, so once the top is locked and
-                # still has none, the chain cannot grow into a cycle before we commit.
-                root = chain[-1]["id"] if chain else None
-                me = None
-                root_inviter = None
-                for locked_id in sorted({member_id, root} - {None}):  # type: ignore[type-var]
-                    if locked_id == member_id:
-                        me = await connection.fetchrow(LOCK_ACTIVATING_MEMBER, member_id)
-                        if me is None:
-                            return Activation(InviteOutcome.MEMBER_NOT_FOUND, code)
-                    else:
-                        root_inviter = await connection.fetchval(LOCK_CHAIN_ROOT, locked_id)
-                assert me is not None
-                if me["inviter_id"] is not None:
-                    return Activation(InviteOutcome.ALREADY_ACTIVATED, me["inviter_code"])
-                if me["invite_code"] == code:
-                    return Activation(InviteOutcome.OWN_CODE, code)
-                if not chain:
-                    return Activation(InviteOutcome.UNKNOWN, code)
-                if any(link["id"] == member_id for link in chain):
-                    return Activation(InviteOutcome.CYCLE, code)
-                if root_inviter is not None:
-                    continue  # the top gained an inviter meanwhile: walk the longer chain
-                target = chain[0]
-                shard = member_id % COUNT_SHARDS
-                await connection.execute(RECORD_INVITER, member_id, target["id"], now, shard)
-                inviter = Member(
-                    target["id"],
-                    target["phone"],
-                    code,
-                    target["telegram_id"],
-                    target["inviter_id"],
-                    target["invited_at"],
-                )
-                return Activation(InviteOutcome.ACTIVATED, code, inviter)
-
-        activation = await self._retrying(activate)
-        if activation.outcome is InviteOutcome.ACTIVATED:
-            assert activation.inviter is not None
-            log.info("member %d activated the code of member %d", member_id, activation.inviter.id)
-        return activation
+        shaped = code if is_invite_code(code) else None  # a malformed code matches nobody
+        row = await self._retrying(
+            lambda connection: connection.fetchrow(
+                ACTIVATE_INVITE, member_id, shaped, self._clock(), COUNT_SHARDS
+            ),
+            transaction=False,
+        )
+        outcome = InviteOutcome(row["outcome"])
+        if outcome is InviteOutcome.ALREADY_ACTIVATED:
+            return Activation(outcome, row["found_code"])
+        if outcome is not InviteOutcome.ACTIVATED:
+            return Activation(outcome, code)
+        inviter = Member(
+            row["inviter_id"],
+            row["inviter_phone"],
+            code,
+            row["inviter_telegram_id"],
+            row["inviter_inviter_id"],
+            row["inviter_invited_at"],
+        )
+        log.info("member %d activated the code of member %d", member_id, inviter.id)
+        return Activation(outcome, code, inviter)
 
     async def referrals_page(
         self,
