@@ -1,4 +1,5 @@
-"""The referral service: every rule of membership, codes and invitations, in one place.
+"""The referral service: every rule of membership, codes and invitations, in one place (the
+invitation rule runs as the database function `activate_invite` that this module calls).
 
 Each public method is one statement or one short transaction; only this module commits. Front ends
 (the bot, the HTTP API) call it and translate its typed results. Statements go to asyncpg
