@@ -57,7 +57,7 @@ async def open_database(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
         url = settings.database_url
         if url is None:
             url = stack.enter_context(embedded_postgres(settings.data_dir))
-        engine = create_engine(url, pool_size=1)
+        engine = create_engine(url)
         try:
             await migrate(engine)
         finally:

@@ -14,6 +14,7 @@ from alembic.config import Config
 from sqlalchemy import Connection
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
 log = logging.getLogger(__name__)
 
@@ -54,15 +55,10 @@ async def create_pool(url: str, *, min_size: int = 2, max_size: int = 20) -> asy
     )
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    return create_async_engine(
-        url,
-        pool_size=pool_size,
-        max_overflow=pool_size,
-        # No pre-ping (a round trip per checkout): a dropped connection fails one request, and
-        # SQLAlchemy then replaces the whole pool, so the next one reconnects.
-        pool_recycle=1800,
-    )
+def create_engine(url: str) -> AsyncEngine:
+    """The engine migrations run on (and tests and the bench's seed, for their own statements);
+    the service does not use it. Without a pool: it is used a few times, not per request."""
+    return create_async_engine(url, poolclass=NullPool)
 
 
 @contextmanager

@@ -137,7 +137,7 @@ def _connection_lost(error: BaseException) -> bool:
     """Whether an error means the connection (or the server) is gone, not the statement wrong."""
     if isinstance(error, asyncpg.PostgresError):
         return isinstance(error, asyncpg.PostgresConnectionError) or error.sqlstate[:2] == "57"
-    return isinstance(error, OSError | asyncpg.InterfaceError | TimeoutError)
+    return isinstance(error, OSError | asyncpg.InterfaceError)  # TimeoutError is an OSError
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
