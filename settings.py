@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     web_host: str = "0.0.0.0"
     web_port: int = Field(8080, ge=0, le=65535)
 
-    code_delivery: Literal["chat", "log", "telegram_gateway"] = "chat"
+    code_delivery: Literal["chat", "log", "telegram_gateway"] = "log"
     code_chat_delay: float = Field(1.0, ge=0, le=10)
     telegram_gateway_token: SecretStr | None = None
     telegram_gateway_url: str = "https://gatewayapi.telegram.org"
@@ -104,6 +104,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 "TELEGRAM_GATEWAY_TOKEN: required when CODE_DELIVERY is telegram_gateway"
             )
+        if self.code_delivery == "telegram_gateway" and not 30 <= self.code_ttl <= 3600:
+            raise ValueError(
+                "CODE_TTL: must be 30-3600 seconds with CODE_DELIVERY=telegram_gateway "
+                f"(the Gateway's limits; got {self.code_ttl})"
+            )
         return self
 
     def signing_key(self) -> bytes:
@@ -116,6 +121,14 @@ class Settings(BaseSettings):
             path.write_text(secrets.token_urlsafe(48))
             path.chmod(0o600)
         return path.read_text().strip().encode()
+
+
+URL_PASSWORD = re.compile(r"(://[^/@:]*:)[^/@]*@")
+
+
+def _without_password(given: Any) -> Any:
+    """A setting's value as it may be shown: a URL's password (DATABASE_URL, REDIS_URL) hidden."""
+    return URL_PASSWORD.sub(r"\1***@", given) if isinstance(given, str) else given
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -132,6 +145,6 @@ def load_settings(**overrides: Any) -> Settings:
         shown = (
             ""
             if isinstance(given, dict) or name.endswith(("TOKEN", "KEY", "SECRET"))
-            else (f" (got {given!r})")
+            else (f" (got {_without_password(given)!r})")
         )
         raise SettingsError(f"setting {name}: {message}{shown}") from None

@@ -3,10 +3,27 @@
 import hashlib
 import hmac
 import secrets
+import unicodedata
 
 INVITE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 INVITE_LENGTH = 6
 INVITE_CODE_SHAPE = f"{INVITE_LENGTH} characters: letters A-Z and digits 2-9, without 0, O, 1 and I"
+
+
+def ascii_digits(text: str) -> str:
+    """`text` with every decimal digit as its ASCII digit (Arabic-Indic, Devanagari, full-width
+    and the rest: any keyboard's digits mean the same code) and full-width letters as ASCII ones,
+    stripped of surrounding space."""
+    text = unicodedata.normalize("NFKC", text.strip())
+    if text.isascii():
+        return text
+    return "".join(str(unicodedata.decimal(ch)) if ch.isdecimal() else ch for ch in text)
+
+
+def clean_verification_code(raw: str) -> str | None:
+    """The typed code as ASCII digits, or None if it is not digits at all."""
+    code = ascii_digits(raw)
+    return code if code.isascii() and code.isdigit() else None
 
 
 def new_verification_code(length: int) -> str:
@@ -20,7 +37,7 @@ def hash_verification_code(key: bytes, phone: str, code: str) -> bytes:
 
 def code_matches(key: bytes, phone: str, code: str, stored_hash: bytes) -> bool:
     """Constant-time comparison of a typed code with the stored hash."""
-    return hmac.compare_digest(hash_verification_code(key, phone, code.strip()), stored_hash)
+    return hmac.compare_digest(hash_verification_code(key, phone, code), stored_hash)
 
 
 def new_invite_code() -> str:
@@ -28,8 +45,8 @@ def new_invite_code() -> str:
 
 
 def clean_invite_code(raw: str) -> str:
-    """The form invite codes are stored in: stripped and upper-case."""
-    return raw.strip().upper()
+    """The form invite codes are stored in: stripped, ASCII digits, upper-case."""
+    return ascii_digits(raw).upper()
 
 
 def is_invite_code(code: str) -> bool:

@@ -7,6 +7,8 @@ from typing import Any, Protocol
 
 import aiohttp
 
+from db.phones import mask_phone
+
 log = logging.getLogger(__name__)
 
 
@@ -44,7 +46,7 @@ class LogDelivery:
     shows_code = False
 
     async def deliver(self, phone: str, code: str, ttl: int) -> None:
-        log.warning("verification code for %s: %s (valid %d s)", phone, code, ttl)
+        log.warning("verification code for %s: %s (valid %d s)", mask_phone(phone), code, ttl)
 
     async def close(self) -> None:
         pass
@@ -72,7 +74,7 @@ class TelegramGatewayDelivery:
             raise DeliveryError(f"Telegram Gateway unreachable: {error!r}") from error
         if not body.get("ok"):
             raise DeliveryError(f"Telegram Gateway refused: {body.get('error', 'no reason')}")
-        log.info("verification code sent through Telegram Gateway to %s", phone)
+        log.info("verification code sent through Telegram Gateway to %s", mask_phone(phone))
 
     async def close(self) -> None:
         if self._session is not None:

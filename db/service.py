@@ -18,6 +18,7 @@ import asyncpg
 
 from db.codes import (
     clean_invite_code,
+    clean_verification_code,
     code_matches,
     hash_verification_code,
     is_invite_code,
@@ -75,7 +76,9 @@ FROM p LEFT JOIN LATERAL (
 PROFILE_AND_PAGE_AFTER = _PROFILE_AND_PAGE.format(beyond=">", order="ASC")
 PROFILE_AND_PAGE_BEFORE = _PROFILE_AND_PAGE.format(beyond="<", order="DESC")
 
-SENDS_OF_PHONE = "SELECT sent_at FROM verification_codes WHERE phone = $1"
+SENDS_OF_PHONE = """
+SELECT sent_at, code_hash, expires_at, wrong_attempts FROM verification_codes WHERE phone = $1
+"""
 # Issued only if the phone's sends are still those the decision was made on ($5): of two requests
 # at the same moment, one issues and the other reads again, and is then within the cooldown.
 ISSUE_CODE = """
@@ -89,6 +92,13 @@ RETURNING true
 """
 CODE_OF_PHONE = """
 SELECT code_hash, expires_at, wrong_attempts FROM verification_codes WHERE phone = $1 FOR UPDATE
+"""
+# A code that could not be delivered was never sent: the phone's code and sends are as they were
+# before it, unless another code has been issued since.
+UNDO_UNDELIVERED_CODE = """
+UPDATE verification_codes
+SET code_hash = $3, expires_at = $4, wrong_attempts = $5, sent_at = $6
+WHERE phone = $1 AND sent_at = $2
 """
 COUNT_WRONG_ATTEMPT = "UPDATE verification_codes SET wrong_attempts = $2 WHERE phone = $1"
 # The code is used up, and the Telegram account leaves whichever other member it was linked to.
@@ -247,7 +257,8 @@ class ReferralService:
         async with self._connection() as connection:
             issued = False
             while not issued:
-                sent_at: list[datetime] = await connection.fetchval(SENDS_OF_PHONE, phone) or []
+                before = await connection.fetchrow(SENDS_OF_PHONE, phone)
+                sent_at: list[datetime] = before["sent_at"] if before else []
                 recent = sorted(moment for moment in sent_at if moment > now - HOUR)
                 waits = []
                 if recent and self.resend_cooldown:
@@ -260,15 +271,23 @@ class ReferralService:
                 if waits:
                     outcome, until = max(waits, key=lambda wait: wait[1])
                     return CodeRequest(outcome, phone, retry_after=_seconds_until(until, now))
+                sends = [*recent, now]
                 issued = bool(
                     await connection.fetchval(
-                        ISSUE_CODE, phone, code_hash, expires_at, [*recent, now], sent_at
+                        ISSUE_CODE, phone, code_hash, expires_at, sends, sent_at
                     )
                 )
         try:
             await self.delivery.deliver(phone, code, self.code_ttl)
         except DeliveryError as error:
             log.error("verification code for %s not delivered: %s", mask_phone(phone), error)
+            previous = (
+                (before["code_hash"], before["expires_at"], before["wrong_attempts"], sent_at)
+                if before
+                else (None, None, 0, [])
+            )
+            async with self._connection() as connection:
+                await connection.execute(UNDO_UNDELIVERED_CODE, phone, sends, *previous)
             return CodeRequest(CodeRequestOutcome.DELIVERY_FAILED, phone)
         return CodeRequest(
             CodeRequestOutcome.SENT,
@@ -285,9 +304,10 @@ class ReferralService:
         phone = self.normalise_phone(raw_phone)
         if phone is None:
             return Verification(VerifyOutcome.INVALID_PHONE)
-        code = code.strip()
-        if len(code) != self.code_length or not code.isdigit():
+        typed = clean_verification_code(code)
+        if typed is None or len(typed) != self.code_length:
             return Verification(VerifyOutcome.MALFORMED_CODE, phone)
+        code = typed
         now = self._clock()
 
         async def verify(connection: asyncpg.Connection) -> Verification:

@@ -10,6 +10,18 @@ from settings import SettingsError, load_settings
         ({"CODE_LENGTH": "four"}, "CODE_LENGTH"),
         ({"CODE_DELIVERY": "sms"}, "CODE_DELIVERY"),
         ({"CODE_DELIVERY": "telegram_gateway"}, "TELEGRAM_GATEWAY_TOKEN"),
+        (
+            {
+                "CODE_DELIVERY": "telegram_gateway",
+                "TELEGRAM_GATEWAY_TOKEN": "t",
+                "CODE_TTL": "3601",
+            },
+            "CODE_TTL",
+        ),
+        (
+            {"CODE_DELIVERY": "telegram_gateway", "TELEGRAM_GATEWAY_TOKEN": "t", "CODE_TTL": "29"},
+            "CODE_TTL",
+        ),
         ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
         ({"WEBHOOK_URL": "https://example.org/hook"}, "WEBHOOK_SECRET"),
         ({"WEBHOOK_URL": "https://e.org/h", "WEBHOOK_SECRET": "has space"}, "WEBHOOK_SECRET"),
@@ -39,6 +51,23 @@ def test_secrets_are_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "top secret" not in str(error.value)
 
 
+def test_a_malformed_database_url_is_shown_without_its_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "mysql://admin:hunter2-secret@db.example:3306/app")
+    with pytest.raises(SettingsError) as error:
+        load_settings(_env_file=None)
+    assert "hunter2" not in str(error.value)
+    assert "admin:***@db.example" in str(error.value)
+
+
+def test_gateway_ttl_within_its_limits_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CODE_DELIVERY", "telegram_gateway")
+    monkeypatch.setenv("TELEGRAM_GATEWAY_TOKEN", "token")
+    monkeypatch.setenv("CODE_TTL", "3600")
+    assert load_settings(_env_file=None).code_ttl == 3600
+
+
 def test_defaults_and_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ADMIN_IDS", "1, 2")
     monkeypatch.setenv("DATABASE_URL", "postgres://user@host/db")
@@ -49,6 +78,7 @@ def test_defaults_and_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.log_level == "DEBUG"
     assert settings.code_length == 4 and settings.code_ttl == 300
     assert settings.code_resend_cooldown == 60 and settings.code_hourly_limit == 5
+    assert settings.code_delivery == "log"  # "chat" hands any phone's code to whoever asks
 
 
 def test_generated_secret_key_is_kept(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:

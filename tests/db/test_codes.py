@@ -160,3 +160,32 @@ async def test_simultaneous_guesses_count_every_wrong_attempt(service: ReferralS
     assert left == [1, 2, 3, 4]  # each wrong attempt counted once, in turn
     assert Counter(guess.outcome for guess in guesses)[VerifyOutcome.TOO_MANY_ATTEMPTS] == 16
     assert (await service.verify_code(phone, code)).outcome is VerifyOutcome.TOO_MANY_ATTEMPTS
+
+
+ARABIC_INDIC = {ord("0") + d: 0x0660 + d for d in range(10)}
+FULL_WIDTH = {ord("0") + d: 0xFF10 + d for d in range(10)}
+
+
+@pytest.mark.parametrize("digits", [ARABIC_INDIC, FULL_WIDTH], ids=["arabic-indic", "full-width"])
+async def test_code_typed_in_other_digits_is_the_same_code(
+    service: ReferralService, digits: dict[int, int]
+) -> None:
+    phone = new_phone()
+    issued = await service.request_code(phone)
+    assert issued.code is not None
+    wrong = str((int(issued.code[0]) + 1) % 10) + issued.code[1:]
+    refused = await service.verify_code(phone, wrong.translate(digits))
+    assert refused.outcome is VerifyOutcome.WRONG_CODE
+    assert refused.attempts_left == 4
+    verified = await service.verify_code(phone, f" {issued.code.translate(digits)} ")
+    assert verified.outcome is VerifyOutcome.VERIFIED
+
+
+@pytest.mark.parametrize("typed", ["12a4", "12a4".translate(FULL_WIDTH), "\u2160\u2161", "12 34"])
+async def test_what_is_not_digits_costs_no_attempt(service: ReferralService, typed: str) -> None:
+    phone = new_phone()
+    issued = await service.request_code(phone)
+    assert issued.code is not None
+    assert (await service.verify_code(phone, typed)).outcome is VerifyOutcome.MALFORMED_CODE
+    verified = await service.verify_code(phone, issued.code)
+    assert verified.outcome is VerifyOutcome.VERIFIED

@@ -100,3 +100,42 @@ async def test_log_delivery_writes_the_code_only_to_the_log(
         request = await service.request_code(new_phone())
     assert request.code is None
     assert any("verification code for" in record.getMessage() for record in caplog.records)
+
+
+async def test_gateway_send_is_logged_with_the_phone_masked(
+    service: ReferralService, gateway: tuple[FakeGateway, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    _, url = gateway
+    service.delivery = delivery = TelegramGatewayDelivery(TOKEN, url)
+    phone = new_phone()
+    with caplog.at_level(logging.DEBUG):
+        await service.request_code(phone)
+    await delivery.close()
+    assert any("Telegram Gateway" in record.getMessage() for record in caplog.records)
+    assert not any(phone[1:] in record.getMessage() for record in caplog.records)
+
+
+async def test_a_failed_delivery_is_not_a_send(
+    service: ReferralService, gateway: tuple[FakeGateway, str]
+) -> None:
+    """No cooldown and no hourly quota spent for a code that never came; an earlier code that
+    did come still works."""
+    fake, url = gateway
+    service.delivery = delivery = TelegramGatewayDelivery(TOKEN, url)
+    try:
+        phone = new_phone()
+        assert (await service.request_code(phone)).outcome is CodeRequestOutcome.SENT
+        delivered = fake.requests[-1]["code"]
+        service.resend_cooldown = 0
+        fake.refuse_with = "FLOOD_WAIT"
+        for _ in range(service.hourly_limit + 2):
+            refused = await service.request_code(phone)
+            assert refused.outcome is CodeRequestOutcome.DELIVERY_FAILED
+        fake.refuse_with = None
+        assert (await service.verify_code(phone, delivered)).member is not None
+        for _ in range(service.hourly_limit - 1):
+            assert (await service.request_code(phone)).outcome is CodeRequestOutcome.SENT
+        over = await service.request_code(phone)
+    finally:
+        await delivery.close()
+    assert over.outcome is CodeRequestOutcome.HOURLY_LIMIT
