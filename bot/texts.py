@@ -61,9 +61,19 @@ MEMBER_START = "Welcome back! What would you like to do?"
 BUTTON_EXPIRED = "This button is no longer active."
 
 
+QUOTED_INPUT_LIMIT = 32  # characters of what somebody typed that a reply repeats
+
+
+def quoted(typed: str) -> str:
+    """What somebody typed, as a reply may repeat it: cut to a sane length, HTML-escaped."""
+    if len(typed) > QUOTED_INPUT_LIMIT:
+        typed = typed[: QUOTED_INPUT_LIMIT - 1] + "…"
+    return escape(typed)
+
+
 def invite_remembered(invite_code: str) -> str:
     return (
-        f"You came with the invite code <code>{escape(invite_code)}</code>: "
+        f"You came with the invite code <code>{quoted(invite_code)}</code>: "
         "it is applied once your number is confirmed."
     )
 
@@ -166,10 +176,10 @@ def activation(outcome: InviteOutcome, code: str, inviter_phone: str | None) -> 
         InviteOutcome.EMPTY: "No code given. Send /invite CODE, or /invite and then the code.",
         InviteOutcome.OWN_CODE: "That is your own code. Enter the code of the person who "
         "invited you.",
-        InviteOutcome.UNKNOWN: f"No member has the code <code>{escape(code)}</code>. "
+        InviteOutcome.UNKNOWN: f"No member has the code <code>{quoted(code)}</code>. "
         f"An invite code is {INVITE_CODE_SHAPE}.",
         InviteOutcome.ALREADY_ACTIVATED: f"You already joined with the code "
-        f"<code>{escape(code)}</code>; it cannot be changed.",
+        f"<code>{quoted(code)}</code>; it cannot be changed.",
         InviteOutcome.CYCLE: "You cannot use this code: its owner joined through you.",
         InviteOutcome.MEMBER_NOT_FOUND: SHARE_PHONE_FIRST,
     }[outcome]

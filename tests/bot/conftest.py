@@ -57,6 +57,9 @@ def _parses_as_telegram_html(text: str) -> bool:
     return collector.tags <= TELEGRAM_HTML_TAGS and not re.search(r"<(?![/a-z-])", text)
 
 
+MESSAGE_LIMIT = 4096  # characters of a message's text that Telegram accepts
+
+
 @dataclass
 class Call:
     method: TelegramMethod[Any]
@@ -102,6 +105,8 @@ class MockedSession(BaseSession):
         html = hasattr(method, "parse_mode")  # callback answers are plain text
         if html and text is not None and not _parses_as_telegram_html(text):
             raise TelegramBadRequest(method=method, message="Bad Request: can't parse entities")
+        if text is not None and len(text) > MESSAGE_LIMIT:
+            raise TelegramBadRequest(method=method, message="Bad Request: message is too long")
         if isinstance(method, SendMessage | EditMessageText | EditMessageReplyMarkup):
             message_id = getattr(method, "message_id", None) or next(self._message_ids)
             chat = Chat(id=int(method.chat_id or 0), type="private")
@@ -125,7 +130,8 @@ class MockedSession(BaseSession):
 
 
 _update_ids = count(1)
-_user_ids = count(1001)
+# Telegram ids have long outgrown 32 bits: every person in these tests has one above 2^32.
+_user_ids = count(2**32 + 1001)
 
 
 def user(user_id: int) -> dict[str, Any]:

@@ -9,8 +9,10 @@ from aiogram.methods import SetMyCommands
 from aiogram.types import BotCommandScopeAllPrivateChats
 from pydantic import SecretStr
 
-from bot import create_bot
+from bot import create_bot, create_dispatcher
 from bot.commands import register_commands
+from bot.middlewares import FloodMiddleware
+from db.service import ReferralService
 from settings import Settings, SettingsError
 from tests.bot.conftest import MockedSession, People, shown_code
 
@@ -77,3 +79,13 @@ def test_no_filter_waits_for_a_worker_thread(dispatcher: Dispatcher) -> None:
             for handler in observer.handlers:
                 for event_filter in handler.filters or []:
                     assert event_filter.awaitable, (router.name, handler.callback.__name__)
+
+
+@pytest.mark.parametrize(("rate", "flood_control"), [(3.0, True), (0.0, False)])
+async def test_flood_rate_zero_turns_flood_control_off(
+    service: ReferralService, rate: float, flood_control: bool
+) -> None:
+    settings = Settings(_env_file=None, bot_token=SecretStr("42:TEST"), flood_rate=rate)
+    dispatcher = create_dispatcher(service=service, settings=settings)
+    middlewares = dispatcher.update.outer_middleware
+    assert any(isinstance(m, FloodMiddleware) for m in middlewares) is flood_control

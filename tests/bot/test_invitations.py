@@ -67,6 +67,17 @@ async def test_each_refusal_of_invite_has_its_own_message(
     ]
 
 
+async def test_a_very_long_code_is_quoted_only_in_part(people: People, member_of: MemberOf) -> None:
+    alice = people()
+    await member_of(alice)
+    typed = "Q" * 4000
+    [answer] = texts_of(await alice.send(f"/invite {typed}"))
+    assert answer.startswith(f"No member has the code <code>{'Q' * 31}…</code>.")
+    await alice.send("/invite")
+    [answer] = texts_of(await alice.send("<" * 4000))
+    assert answer.startswith(f"No member has the code <code>{'&lt;' * 31}…</code>.")
+
+
 async def test_invite_alone_asks_for_the_code_in_the_next_message(
     people: People, member_of: MemberOf
 ) -> None:

@@ -1,12 +1,14 @@
 """Joining through the bot: `/start`, the contact, the code, the welcome."""
 
+from urllib.parse import parse_qs, urlsplit
+
 from aiogram.methods import AnswerCallbackQuery, SendMessage
 from aiogram.types import ReplyKeyboardMarkup, ReplyKeyboardRemove
 
 from bot import texts
 from db.phones import mask_phone
 from db.service import ReferralService
-from tests.bot.conftest import People, inline_buttons, shown_code, texts_of
+from tests.bot.conftest import BOT_USERNAME, People, inline_buttons, shown_code, texts_of
 from tests.conftest import Clock, join
 
 
@@ -48,11 +50,24 @@ async def test_newcomer_through_a_deep_link_becomes_the_link_owners_referral(
     assert member is not None and member.inviter_id == inviter.id
 
 
-async def test_the_menu_share_button_and_the_code_step_keyboard(people: People) -> None:
+async def test_the_menu_share_button_and_the_code_step_keyboard(
+    people: People, service: ReferralService
+) -> None:
     newcomer = people()
-    welcome = await newcomer.verify()
+    await newcomer.send("/start")
+    [code_step] = await newcomer.share_contact()
+    assert isinstance(code_step, SendMessage) and code_step.text.startswith("We sent a 4-digit")
+    assert code_step.reply_markup is None  # typing the code: no buttons in the way
+
+    welcome = await newcomer.send(shown_code([code_step]))
+    member = await service.member_by_telegram(newcomer.id)
+    assert member is not None
     share = inline_buttons(welcome[-1])[-1]
-    assert share.url is not None and share.url.startswith("https://t.me/share/url?url=https%3A")
+    assert share.text == "Share" and share.url is not None
+    link = f"https://t.me/{BOT_USERNAME}?start={member.invite_code}"
+    query = parse_qs(urlsplit(share.url).query)
+    assert share.url.startswith("https://t.me/share/url?") and query["url"] == [link]
+    assert member.invite_code in query["text"][0]
 
 
 async def test_a_contact_that_is_not_the_senders_own_is_refused(
