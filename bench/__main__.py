@@ -1,5 +1,5 @@
 """`uv run python -m bench [--quick]`: measure the program against its ceiling, print the table,
-write bench/results/latest.json."""
+write the figures as JSON (a complete full run: bench/results/latest.json)."""
 
 import argparse
 import asyncio

@@ -184,10 +184,17 @@ def as_json(result: BenchResult) -> dict[str, Any]:
     }
 
 
+def results_path(*, complete: bool, quick: bool) -> Path:
+    """`bench/results/latest.json` for a complete full run, the one the README's table shows; a
+    quick run goes to `.data/bench/quick.json` and a partial one (a subset, no memory run, a
+    profiled run) to `.data/bench/partial.json`, leaving the last complete full run alone."""
+    if not complete:
+        return BENCH_DIR / "partial.json"
+    return BENCH_DIR / "quick.json" if quick else RESULTS_DIR / "latest.json"
+
+
 def write_json(result: BenchResult, *, complete: bool) -> Path:
-    """`bench/results/latest.json` for a complete run; a partial one (a subset, no memory run,
-    a profiled run) goes to `.data/bench/partial.json` and leaves the last complete one alone."""
-    path = RESULTS_DIR / "latest.json" if complete else BENCH_DIR / "partial.json"
+    path = results_path(complete=complete, quick=result.plan.quick)
     path.parent.mkdir(parents=True, exist_ok=True)
     unfinished = path.with_suffix(".json.tmp")
     unfinished.write_text(json.dumps(as_json(result), indent=2) + "\n")
