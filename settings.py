@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     flood_burst: int = Field(6, ge=1)
     admin_ids: Annotated[list[int], NoDecode] = []
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    default_language: Literal["en", "ru"] = "en"
+    privacy_contact: str | None = None
+    privacy_policy_url: str | None = None
 
     @field_validator("database_url")
     @classmethod
@@ -62,7 +65,9 @@ class Settings(BaseSettings):
             raise ValueError("must start with postgresql:// or postgresql+asyncpg://")
         return f"postgresql+asyncpg://{rest}"
 
-    @field_validator("telegram_api_url", "webhook_url", "redis_url")
+    @field_validator(
+        "telegram_api_url", "webhook_url", "redis_url", "privacy_contact", "privacy_policy_url"
+    )
     @classmethod
     def _empty_is_unset(cls, value: str | None) -> str | None:
         return value or None
@@ -74,6 +79,11 @@ class Settings(BaseSettings):
         if region not in phonenumbers.SUPPORTED_REGIONS:
             raise ValueError("must be a two-letter region code such as RU, GB or US")
         return region
+
+    @field_validator("default_language", mode="before")
+    @classmethod
+    def _lower_language(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -98,6 +108,8 @@ class Settings(BaseSettings):
     def _dependent_settings(self) -> Settings:
         if self.webhook_url and not self.webhook_secret:
             raise ValueError("WEBHOOK_SECRET: required when WEBHOOK_URL is set")
+        if self.privacy_policy_url and not self.privacy_policy_url.startswith("https://"):
+            raise ValueError("PRIVACY_POLICY_URL: must be an https:// address")
         if self.webhook_url and not self.webhook_url.startswith(("https://", "http://")):
             raise ValueError("WEBHOOK_URL: must be an http(s) URL")
         if self.code_delivery == "telegram_gateway" and not self.telegram_gateway_token:

@@ -8,15 +8,18 @@ from dataclasses import dataclass, field
 import aiohttp
 
 from bench.telegram_double import BotApiDouble, BotMessage
-from bot import texts
 from bot.webhook import SECRET_HEADER
+from locales import create_i18n
+
+# The bench's simulated users speak English (the program's default language).
+ENGLISH = create_i18n("en")
 
 # Replies that mean the update was not served as asked, by name.
 REFUSALS = {
-    texts.FLOOD: "flood control answered",
-    texts.APOLOGY: "apology (the update failed)",
-    texts.SHARE_PHONE_FIRST: "refused as a guest",
-    texts.NOT_UNDERSTOOD: "not understood",
+    ENGLISH.gettext("flood"): "flood control answered",
+    ENGLISH.gettext("apology"): "apology (the update failed)",
+    ENGLISH.gettext("share-phone-first"): "refused as a guest",
+    ENGLISH.gettext("not-understood"): "not understood",
 }
 
 

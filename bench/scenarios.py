@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from api.tokens import AccessTokens
-from bench.client import ApiClient, BotClient, Sample
+from bench.client import ENGLISH, ApiClient, BotClient, Sample
 from bench.pools import IdleUsers, UserPool
 from bench.processes import ServerProcess
 from bench.seed import (
@@ -29,9 +29,7 @@ from bench.seed import (
 )
 from bench.telegram_double import BotMessage
 from bench.updates import contact_update, text_update
-from bot import texts
 from db.phones import mask_phone
-from db.results import InviteOutcome
 
 NEWCOMER_BASE = 5_000_000_000  # Telegram ids of newcomers (journey), linked to no member yet
 MEMORY_BASE = 6_000_000_000  # Telegram ids of the newcomers of the memory run
@@ -151,7 +149,7 @@ class Activation(Scenario):
         code = invite_code_of(owner)
         user = telegram_id(member)
         exchange = await self.target.bot.send(user, text_update(user, f"/invite {code}"))
-        joined = texts.activation(InviteOutcome.ACTIVATED, code, mask_phone(phone_of(owner)))
+        joined = ENGLISH.gettext("activation-done").format(phone=mask_phone(phone_of(owner)))
         sample = exchange.sample(lambda replies: replies[0].text == joined, judge=self.target.judge)
         if self.target.judge and sample.error is None:
             self.notifications += 1
@@ -169,14 +167,13 @@ class Journey(Scenario):
         super().__init__(target)
         self.newcomers = UserPool(0, 10_000_000)
         self.code = invite_code_of(CHANNEL_INVITER)
-        self.joined = texts.activation(
-            InviteOutcome.ACTIVATED, self.code, mask_phone(phone_of(CHANNEL_INVITER))
-        )
+        inviter_phone = mask_phone(phone_of(CHANNEL_INVITER))
+        self.joined = ENGLISH.gettext("activation-done").format(phone=inviter_phone)
 
     def lands_in_menu(self, replies: list[BotMessage]) -> bool:
         said = {reply.text for reply in replies}
-        menu = any(reply.text == texts.MENU and reply.markup() for reply in replies)
-        return menu and texts.WELCOME_NEW in said and self.joined in said
+        menu = any(reply.text == ENGLISH.gettext("menu") and reply.markup() for reply in replies)
+        return menu and ENGLISH.gettext("welcome-new") in said and self.joined in said
 
     async def __call__(self) -> list[Sample]:
         number = self.newcomers.take()

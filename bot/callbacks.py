@@ -34,3 +34,15 @@ class JoinAnswer(CallbackData, prefix="join"):
 
 class NewCodeRequest(CallbackData, prefix="newcode"):
     """`newcode`: send a new verification code to the phone being verified."""
+
+
+class LanguageChoice(CallbackData, prefix="lang"):
+    """`lang:ru`: speak this language from now on."""
+
+    language: str
+
+
+class ErasureAnswer(CallbackData, prefix="erase"):
+    """`erase:1` erases the member's data, `erase:0` keeps it."""
+
+    confirm: bool

@@ -9,12 +9,15 @@ from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.methods.base import Response
 from aiogram.types import Message
+from aiogram.utils.i18n import I18n
 
 from bot.commands import register_commands
 from bot.handlers import include_handlers
 from bot.middlewares import FloodControl, FloodMiddleware, MemberMiddleware
+from bot.middlewares.language import ChosenLanguage, TelegramLanguage
 from bot.retry import RetryAfterMiddleware
 from db.service import ReferralService
+from locales import create_i18n
 from settings import Settings, SettingsError
 
 # aiogram reads every answer into `Response[T]`, a pydantic generic that pydantic keeps only
@@ -47,20 +50,29 @@ def create_dispatcher(
     settings: Settings,
     storage: BaseStorage | None = None,
     events_isolation: BaseEventIsolation | None = None,
+    i18n: I18n | None = None,
 ) -> Dispatcher:
-    """The dispatcher with every router; handlers get `service` and `settings` by name."""
+    """The dispatcher with every router; handlers get `service`, `settings` and `i18n` by name."""
+    i18n = i18n or create_i18n(settings.default_language)
     dispatcher = Dispatcher(
         storage=MemoryStorage() if storage is None else storage,
         events_isolation=events_isolation,
         service=service,
         settings=settings,
+        i18n=i18n,
     )
+    dispatcher.update.outer_middleware(TelegramLanguage(i18n))
     if settings.flood_rate:  # FLOOD_RATE=0 turns flood control off
         control = FloodControl(rate=settings.flood_rate, burst=settings.flood_burst)
         dispatcher.update.outer_middleware(FloodMiddleware(control))
-    member = MemberMiddleware()
-    dispatcher.message.middleware(member)
-    dispatcher.callback_query.middleware(member)
+    member, language = MemberMiddleware(), ChosenLanguage(i18n)
+    for observer in (dispatcher.message, dispatcher.callback_query):
+        observer.middleware(member)
+        observer.middleware(language)
     include_handlers(dispatcher)
-    dispatcher.startup.register(register_commands)
+
+    async def register_menus(bot: Bot) -> None:
+        await register_commands(bot, i18n)
+
+    dispatcher.startup.register(register_menus)
     return dispatcher

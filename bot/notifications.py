@@ -4,8 +4,9 @@ import logging
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
+from aiogram.utils.i18n import get_i18n
 
-from bot import texts
+from bot.texts import _
 from db.results import Activation, Member
 from db.service import ReferralService
 
@@ -15,14 +16,16 @@ log = logging.getLogger(__name__)
 async def notify_inviter(
     bot: Bot, service: ReferralService, activation: Activation, referral: Member
 ) -> None:
-    """Tell the inviter that `referral` joined with their code; a failure is only logged."""
+    """Tell the inviter, in their language, that `referral` joined with their code; a failure
+    is only logged."""
     inviter = activation.inviter
     if inviter is None or inviter.telegram_id is None:
         return
+    i18n = get_i18n()
+    with i18n.use_locale(inviter.language or i18n.default_locale):
+        text = _("new-referral", phone=service.shown_phone(referral.phone))
     try:
-        await bot.send_message(
-            inviter.telegram_id, texts.new_referral(service.shown_phone(referral.phone))
-        )
+        await bot.send_message(inviter.telegram_id, text)
     except TelegramAPIError as error:  # blocked (403), rate limit, network: the join stands
         reason = error.message.replace(bot.token, "<token>")
         log.warning("inviter %d not notified: %s: %s", inviter.id, type(error).__name__, reason)

@@ -36,8 +36,9 @@ class Member(Base):
     __tablename__ = "members"
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    phone: Mapped[str] = mapped_column(String(16), unique=True)
-    invite_code: Mapped[str] = mapped_column(String(6), unique=True)
+    # Both NULL once the member is erased (`erased_at`): the row stays for the referral graph.
+    phone: Mapped[str | None] = mapped_column(String(16), unique=True)
+    invite_code: Mapped[str | None] = mapped_column(String(6), unique=True)
     telegram_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
     inviter_id: Mapped[int | None] = mapped_column(
         BigInteger, ForeignKey("members.id", ondelete="SET NULL")
@@ -47,10 +48,16 @@ class Member(Base):
     last_login_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+    language: Mapped[str | None] = mapped_column(String(8))  # the member's choice, if they made one
+    erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
         CheckConstraint("inviter_id <> id", name="not_own_inviter"),
         CheckConstraint("(inviter_id IS NULL) = (invited_at IS NULL)", name="invited_with_time"),
+        CheckConstraint(
+            "(erased_at IS NULL) = (phone IS NOT NULL AND invite_code IS NOT NULL)",
+            name="erased_or_identified",
+        ),
         # "My referrals" in activation order, counted and paged by keyset from this index alone.
         Index(
             "ix_members_referrals",

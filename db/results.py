@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -13,6 +14,7 @@ class Member:
     telegram_id: int | None
     inviter_id: int | None
     invited_at: datetime | None
+    language: str | None = None  # the member's own choice; None: none made
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +80,7 @@ class Activation:
 @dataclass(frozen=True, slots=True)
 class Referral:
     member_id: int
-    phone: str  # masked unless REFERRAL_PHONE_VISIBILITY=full
+    phone: str | None  # masked unless REFERRAL_PHONE_VISIBILITY=full; None: an erased member
     invited_at: datetime
 
 
@@ -88,3 +90,39 @@ class ReferralPage:
     total: int
     next_cursor: str | None  # pass as `after` for the following page
     previous_cursor: str | None  # pass as `before` for the page in front of this one
+
+
+@dataclass(frozen=True, slots=True)
+class MemberData:
+    """Everything kept about a member, as they may download it (`/mydata`)."""
+
+    phone: str
+    invite_code: str
+    telegram_id: int | None
+    inviter_code: str | None  # None also when the inviter erased their data
+    invited_at: datetime | None
+    joined_at: datetime
+    last_login_at: datetime
+    language: str | None
+    referrals: list[Referral]  # every one, phones masked
+
+    def as_document(self) -> dict[str, Any]:
+        """The JSON document a member downloads, the same from the bot and the API."""
+        return {
+            "phone": self.phone,
+            "telegram_id": self.telegram_id,
+            "invite_code": self.invite_code,
+            "inviter_code": self.inviter_code,
+            "invited_at": _iso(self.invited_at),
+            "joined_at": _iso(self.joined_at),
+            "last_login_at": _iso(self.last_login_at),
+            "language": self.language,
+            "referrals": [
+                {"phone": referral.phone, "invited_at": _iso(referral.invited_at)}
+                for referral in self.referrals
+            ],
+        }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()

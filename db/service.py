@@ -35,6 +35,7 @@ from db.results import (
     CodeRequestOutcome,
     InviteOutcome,
     Member,
+    MemberData,
     Profile,
     Referral,
     ReferralPage,
@@ -52,7 +53,9 @@ RETRIED_SQLSTATES = ("40P01", "40001", "23505")
 
 # Statements, in the tables of db/models.py.
 
-MEMBER_COLUMNS = "m.id, m.phone, m.invite_code, m.telegram_id, m.inviter_id, m.invited_at"
+MEMBER_COLUMNS = (
+    "m.id, m.phone, m.invite_code, m.telegram_id, m.inviter_id, m.invited_at, m.language"
+)
 MEMBER_BY_TELEGRAM = f"SELECT {MEMBER_COLUMNS} FROM members AS m WHERE m.telegram_id = $1"
 MEMBER_BY_INVITE_CODE = f"SELECT {MEMBER_COLUMNS} FROM members AS m WHERE m.invite_code = $1"
 PROFILE_COLUMNS = f"""
@@ -60,11 +63,13 @@ PROFILE_COLUMNS = f"""
 (SELECT invite_code FROM members WHERE id = m.inviter_id) AS inviter_code,
 (SELECT coalesce(sum(referrals), 0) FROM referral_counts WHERE member_id = m.id) AS referral_count
 """
-PROFILE = f"SELECT {PROFILE_COLUMNS} FROM members AS m WHERE m.id = $1"
+PROFILE = f"SELECT {PROFILE_COLUMNS} FROM members AS m WHERE m.id = $1 AND m.erased_at IS NULL"
 # The profile and one page of referrals in one round trip: a row per referral (or one row with
 # empty referral columns). Keyset over (invited_at, id), read from ix_members_referrals alone.
 _PROFILE_AND_PAGE = f"""
-WITH p AS MATERIALIZED (SELECT {PROFILE_COLUMNS} FROM members AS m WHERE m.id = $1)
+WITH p AS MATERIALIZED (
+    SELECT {PROFILE_COLUMNS} FROM members AS m WHERE m.id = $1 AND m.erased_at IS NULL
+)
 SELECT p.*, r.id AS referral_id, r.phone AS referral_phone, r.invited_at AS referral_invited_at
 FROM p LEFT JOIN LATERAL (
     SELECT id, phone, invited_at FROM members
@@ -110,13 +115,38 @@ WITH consumed AS (
 UPDATE members SET telegram_id = NULL WHERE telegram_id = $2 AND phone <> $1
 """
 UPSERT_MEMBER = f"""
-INSERT INTO members AS m (phone, invite_code, last_login_at, telegram_id)
-VALUES ($1, $2, $3, $4)
+INSERT INTO members AS m (phone, invite_code, last_login_at, telegram_id, language)
+VALUES ($1, $2, $3, $4, coalesce($5, $6))
 ON CONFLICT (phone) DO UPDATE
-SET last_login_at = excluded.last_login_at, telegram_id = coalesce($4, m.telegram_id)
+SET last_login_at = excluded.last_login_at, telegram_id = coalesce($4, m.telegram_id),
+    language = coalesce($5, m.language, $6)
 RETURNING {MEMBER_COLUMNS}, (xmax = 0) AS created
 """
 UNLINK_ACCOUNT = "UPDATE members SET telegram_id = NULL WHERE telegram_id = $1"
+SET_LANGUAGE = "UPDATE members SET language = $2 WHERE id = $1 AND erased_at IS NULL"
+# Erasure: the member's row keeps only what makes the referral graph true (its id, who invited it
+# and when); the phone's verification code row goes too. One statement, so one transaction.
+ERASE_MEMBER = """
+WITH erased AS (
+    UPDATE members AS m
+    SET phone = NULL, invite_code = NULL, telegram_id = NULL, language = NULL, erased_at = $2
+    FROM (SELECT id, phone FROM members WHERE id = $1 AND erased_at IS NULL FOR UPDATE) AS old
+    WHERE m.id = old.id
+    RETURNING old.phone
+), codes AS (
+    DELETE FROM verification_codes WHERE phone IN (SELECT phone FROM erased)
+)
+SELECT count(*) FROM erased
+"""
+MEMBER_DATA = """
+SELECT m.phone, m.invite_code, m.telegram_id, m.invited_at, m.created_at, m.last_login_at,
+       m.language,
+       (SELECT invite_code FROM members WHERE id = m.inviter_id) AS inviter_code
+FROM members AS m WHERE m.id = $1 AND m.erased_at IS NULL
+"""
+ALL_REFERRALS = """
+SELECT id, phone, invited_at FROM members WHERE inviter_id = $1 ORDER BY invited_at, id
+"""
 
 # The invitation rule, in one round trip: migrations/versions/0003_activate_invite_function.py.
 ACTIVATE_INVITE = "SELECT * FROM activate_invite($1, $2, $3, $4)"
@@ -136,6 +166,7 @@ def _member(row: asyncpg.Record) -> Member:
         telegram_id=row["telegram_id"],
         inviter_id=row["inviter_id"],
         invited_at=row["invited_at"],
+        language=row["language"],
     )
 
 
@@ -203,8 +234,11 @@ class ReferralService:
         """E.164 form of a typed or shared phone number, or None if it cannot be a number."""
         return normalise_phone(raw, self.default_region)
 
-    def shown_phone(self, phone: str) -> str:
-        """A member's phone as other members see it (masked unless configured otherwise)."""
+    def shown_phone(self, phone: str | None) -> str | None:
+        """A member's phone as other members see it (masked unless configured otherwise); None
+        for an erased member."""
+        if phone is None:
+            return None
         return phone if self.show_full_phones else mask_phone(phone)
 
     @asynccontextmanager
@@ -298,9 +332,17 @@ class ReferralService:
         )
 
     async def verify_code(
-        self, raw_phone: str, code: str, *, telegram_id: int | None = None
+        self,
+        raw_phone: str,
+        code: str,
+        *,
+        telegram_id: int | None = None,
+        language: str | None = None,
+        usual_language: str | None = None,
     ) -> Verification:
-        """Check a phone's code; on success create or return its member (linking `telegram_id`)."""
+        """Check a phone's code; on success create or return its member (linking `telegram_id`).
+        `language` is one the person chose: it is kept; `usual_language` (say Telegram's) is kept
+        only where the member has none yet."""
         phone = self.normalise_phone(raw_phone)
         if phone is None:
             return Verification(VerifyOutcome.INVALID_PHONE)
@@ -327,7 +369,13 @@ class ReferralService:
             await connection.execute(CONSUME_CODE_AND_UNLINK_ACCOUNT, phone, telegram_id)
             # A drawn invite code that is taken fails the insert: the transaction runs again.
             row = await connection.fetchrow(
-                UPSERT_MEMBER, phone, self._new_invite_code(), now, telegram_id
+                UPSERT_MEMBER,
+                phone,
+                self._new_invite_code(),
+                now,
+                telegram_id,
+                language,
+                usual_language,
             )
             created = bool(row["created"])
             return Verification(VerifyOutcome.VERIFIED, phone, member=_member(row), created=created)
@@ -373,6 +421,47 @@ class ReferralService:
             status: str = await connection.execute(UNLINK_ACCOUNT, telegram_id)
         return status != "UPDATE 0"
 
+    async def set_language(self, member_id: int, language: str) -> None:
+        """Keep the language the member chose."""
+        async with self._connection() as connection:
+            await connection.execute(SET_LANGUAGE, member_id, language)
+
+    # Privacy
+
+    async def member_data(self, member_id: int) -> MemberData | None:
+        """Everything kept about a member, for them to download; None if erased or gone."""
+        async with self._connection() as connection, connection.transaction(readonly=True):
+            row = await connection.fetchrow(MEMBER_DATA, member_id)
+            referrals = await connection.fetch(ALL_REFERRALS, member_id) if row else []
+        if row is None:
+            return None
+        return MemberData(
+            phone=row["phone"],
+            invite_code=row["invite_code"],
+            telegram_id=row["telegram_id"],
+            inviter_code=row["inviter_code"],
+            invited_at=row["invited_at"],
+            joined_at=row["created_at"],
+            last_login_at=row["last_login_at"],
+            language=row["language"],
+            referrals=[
+                Referral(
+                    r["id"], None if r["phone"] is None else mask_phone(r["phone"]), r["invited_at"]
+                )
+                for r in referrals
+            ],
+        )
+
+    async def erase_member(self, member_id: int) -> bool:
+        """Erase a member in one transaction: phone, invite code (it stops working), Telegram
+        link and language go; who invited whom stays, anonymised, so nobody's count drops.
+        False if there was nobody to erase."""
+        async with self._connection() as connection:
+            erased = bool(await connection.fetchval(ERASE_MEMBER, member_id, self._clock()))
+        if erased:
+            log.info("member %d erased their data", member_id)
+        return erased
+
     # Invitations
 
     async def activate_invite(self, member_id: int, raw_code: str) -> Activation:
@@ -405,6 +494,7 @@ class ReferralService:
             row["inviter_telegram_id"],
             row["inviter_inviter_id"],
             row["inviter_invited_at"],
+            row["inviter_language"],
         )
         log.info("member %d activated the code of member %d", member_id, inviter.id)
         return Activation(outcome, code, inviter)

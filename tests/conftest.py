@@ -16,8 +16,19 @@ from db.delivery import ChatDelivery
 from db.engine import asyncpg_dsn, create_engine, create_pool, embedded_postgres, migrate
 from db.results import Member
 from db.service import ReferralService, utcnow
+from locales import create_i18n
 
 ROOT = Path(__file__).resolve().parent.parent
+ENGLISH = create_i18n("en")
+
+
+def en(message_id: str, **values: object) -> str:
+    """A message of the English catalog, its placeholders filled (`{shape}`, what an invite code
+    looks like, by itself): what an English speaker reads."""
+    text = ENGLISH.gettext(message_id, locale="en")
+    if "{shape}" in text:
+        values.setdefault("shape", ENGLISH.gettext("invite-code-shape", locale="en"))
+    return text.format(**values) if values else text
 
 
 class Clock:

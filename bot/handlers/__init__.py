@@ -9,6 +9,8 @@ from bot.handlers import (
     fallbacks,
     groups,
     invitations,
+    language,
+    privacy,
     referrals,
     verification,
 )
@@ -29,6 +31,8 @@ def include_handlers(dispatcher: Dispatcher) -> None:
         verification.create_router(),
         invitations.create_router(),
         common.create_router(),
+        language.create_router(),
+        privacy.create_router(),
         fallbacks.create_router(),
         errors.create_router(),
     )

@@ -12,6 +12,7 @@ from bot.handlers.replies import edit_pressed_message
 from bot.middlewares import MEMBER_REQUIRED
 from bot.notifications import notify_inviter
 from bot.states import Invitation
+from bot.texts import _
 from db.phones import mask_phone
 from db.results import Activation, InviteOutcome, Member
 from db.service import ReferralService
@@ -35,13 +36,13 @@ async def offer_invite(
 ) -> None:
     """Ask a member who came through somebody's link whether to join with that code."""
     if member.inviter_id is not None:
-        await message.answer(texts.ALREADY_HAS_INVITER)
+        await message.answer(_("already-has-inviter"))
     elif code == member.invite_code:
-        await message.answer(texts.OWN_LINK)
+        await message.answer(_("own-link"))
     elif (owner := await service.member_by_invite_code(code)) is None:
         await message.answer(texts.activation(InviteOutcome.UNKNOWN, code, None))
     else:
-        question = texts.confirm_join(mask_phone(owner.phone))
+        question = _("confirm-join", phone=mask_phone(owner.phone))
         await message.answer(question, reply_markup=keyboards.join_question(code))
 
 
@@ -58,10 +59,10 @@ async def invite(
         activation = await join(message, service, member, command.args)
         await notify_inviter(bot, service, activation, member)
     elif member.inviter_id is not None:
-        await message.answer(texts.ALREADY_HAS_INVITER)
+        await message.answer(_("already-has-inviter"))
     else:
         await state.set_state(Invitation.code)
-        await message.answer(texts.ASK_INVITE_CODE)
+        await message.answer(texts.ask_invite_code())
 
 
 async def invite_from_menu(callback: CallbackQuery, state: FSMContext, member: Member) -> None:
@@ -69,10 +70,10 @@ async def invite_from_menu(callback: CallbackQuery, state: FSMContext, member: M
     if callback.message is None:
         return
     if member.inviter_id is not None:
-        await callback.message.answer(texts.ALREADY_HAS_INVITER)
+        await callback.message.answer(_("already-has-inviter"))
         return
     await state.set_state(Invitation.code)
-    await callback.message.answer(texts.ASK_INVITE_CODE)
+    await callback.message.answer(texts.ask_invite_code())
 
 
 async def invite_code_typed(
@@ -98,7 +99,7 @@ async def answer_join_question(
     """Yes activates the link's code (a stale Yes gets the service's refusal); No only answers."""
     await callback.answer()
     if not callback_data.accept:
-        await edit_pressed_message(callback, texts.JOIN_DECLINED)
+        await edit_pressed_message(callback, _("join-declined"))
         return
     activation = await service.activate_invite(member.id, callback_data.code)
     await edit_pressed_message(callback, describe(activation))

@@ -9,6 +9,7 @@ from bot.callbacks import MenuChoice, MenuItem, ReferralsPageTurn
 from bot.deep_links import member_link, share_url
 from bot.handlers.replies import edit_pressed_message
 from bot.middlewares import MEMBER_REQUIRED
+from bot.texts import _
 from db.phones import mask_phone
 from db.results import Member, ReferralPage
 from db.service import ReferralService
@@ -84,7 +85,7 @@ async def show_profile(message: Message, service: ReferralService, member: Membe
     """`/me`: masked phone, own code, the activated code, how many joined with it."""
     profile = await service.profile(member.id)
     if profile is None:
-        await message.answer(texts.SHARE_PHONE_FIRST)
+        await message.answer(_("share-phone-first"))
         return
     await message.answer(
         texts.profile(

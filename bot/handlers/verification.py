@@ -11,6 +11,7 @@ from aiogram.types import (
     ReplyKeyboardRemove,
     User,
 )
+from aiogram.utils.i18n import get_i18n
 
 from bot import keyboards, texts
 from bot.callbacks import NewCodeRequest
@@ -18,8 +19,10 @@ from bot.deep_links import StartPayload, member_link, read_start_payload, share_
 from bot.filters import shared_contact, typed_text
 from bot.handlers.invitations import join, offer_invite
 from bot.middlewares import MEMBER_OPTIONAL
+from bot.middlewares.language import CHOSEN_LANGUAGE
 from bot.notifications import notify_inviter
 from bot.states import Verification
+from bot.texts import _
 from db.results import CodeRequest, CodeRequestOutcome, Member, VerifyOutcome
 from db.results import Verification as Verified
 from db.service import ReferralService
@@ -27,8 +30,9 @@ from db.service import ReferralService
 DEAD_CODE = {VerifyOutcome.EXPIRED, VerifyOutcome.TOO_MANY_ATTEMPTS, VerifyOutcome.NO_CODE}
 
 
-async def send_menu(bot: Bot, chat_id: int, member: Member, text: str = texts.MENU) -> None:
+async def send_menu(bot: Bot, chat_id: int, member: Member, text: str | None = None) -> None:
     """The main menu: My code, My referrals, Enter an invite code, Share."""
+    text = text or _("menu")
     link = await member_link(bot, member.invite_code)
     share = share_url(link, texts.share_text(member.invite_code))
     await bot.send_message(chat_id, text, reply_markup=keyboards.main_menu(share))
@@ -58,21 +62,24 @@ async def start(
         return
     await state.clear()
     if payload.malformed:
-        await message.answer(texts.MALFORMED_LINK)
-    await send_menu(bot, message.chat.id, member, texts.MEMBER_START)
+        await message.answer(_("malformed-link"))
+    await send_menu(bot, message.chat.id, member, _("member-start"))
     if payload.invite_code:
         await offer_invite(message, service, member, payload.invite_code)
 
 
 async def greet_newcomer(message: Message, state: FSMContext, payload: StartPayload) -> None:
-    """Ask for the contact, remembering the link's invite code until the phone is verified."""
+    """Ask for the contact, remembering the link's invite code (and a language the newcomer
+    chose) until the phone is verified."""
+    language = (await state.get_data()).get(CHOSEN_LANGUAGE)
     await state.set_state(Verification.phone)
-    await state.set_data({"invite_code": payload.invite_code} if payload.invite_code else {})
-    lines = [texts.GREETING]
+    data = {"invite_code": payload.invite_code, CHOSEN_LANGUAGE: language}
+    await state.set_data({key: value for key, value in data.items() if value})
+    lines = [_("greeting")]
     if payload.invite_code:
         lines.append(texts.invite_remembered(payload.invite_code))
     if payload.malformed:
-        lines.append(texts.MALFORMED_LINK)
+        lines.append(_("malformed-link"))
     await message.answer("\n\n".join(lines), reply_markup=keyboards.contact_request())
 
 
@@ -85,7 +92,7 @@ async def accept_contact(
 ) -> None:
     """Send a code to the sender's own number; anybody else's contact is refused."""
     if contact.user_id != event_from_user.id:
-        await message.answer(texts.FOREIGN_CONTACT, reply_markup=keyboards.contact_request())
+        await message.answer(_("foreign-contact"), reply_markup=keyboards.contact_request())
         return
     request = await service.request_code(contact.phone_number)
     if request.phone is None:
@@ -108,7 +115,11 @@ async def check_code(
     """The code step: welcome on success, otherwise say why (attempts left, expired, dead)."""
     data = await state.get_data()
     verification = await service.verify_code(
-        data.get("phone", ""), text, telegram_id=event_from_user.id
+        data.get("phone", ""),
+        text,
+        telegram_id=event_from_user.id,
+        language=data.get(CHOSEN_LANGUAGE),
+        usual_language=get_i18n().current_locale,  # their Telegram's, for notices to them
     )
     if verification.member is None:
         await reject_code(message, state, verification, service.code_length)
@@ -139,7 +150,7 @@ async def welcome(
     """Remove the contact keyboard, greet, apply the link's code of a new member, show the menu."""
     member = verification.member
     assert member is not None
-    greeting = texts.WELCOME_NEW if verification.created else texts.WELCOME_BACK
+    greeting = _("welcome-new") if verification.created else _("welcome-back")
     await message.answer(greeting, reply_markup=ReplyKeyboardRemove())
     activation = None
     if invite_code and verification.created:

@@ -12,7 +12,7 @@ from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import TelegramObject, Update, User
 
-from bot import texts
+from bot.texts import _
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
@@ -93,6 +93,6 @@ class FloodMiddleware(BaseMiddleware):
 
 async def warn(update: Update) -> None:
     if update.callback_query is not None:
-        await update.callback_query.answer(texts.FLOOD)
+        await update.callback_query.answer(_("flood"))
     elif update.message is not None and update.message.chat.type == ChatType.PRIVATE:
-        await update.message.answer(texts.FLOOD)
+        await update.message.answer(_("flood"))

@@ -1,12 +1,12 @@
 """The bot in process: a session that answers like Telegram, the real service, people who chat."""
 
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from itertools import count
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 from aiogram import Bot, Dispatcher
@@ -16,12 +16,14 @@ from aiogram.methods import (
     EditMessageReplyMarkup,
     EditMessageText,
     GetMe,
+    SendDocument,
     SendMessage,
     TelegramMethod,
 )
 from aiogram.methods.base import TelegramType
 from aiogram.types import (
     Chat,
+    Document,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
@@ -107,6 +109,16 @@ class MockedSession(BaseSession):
             raise TelegramBadRequest(method=method, message="Bad Request: can't parse entities")
         if text is not None and len(text) > MESSAGE_LIMIT:
             raise TelegramBadRequest(method=method, message="Bad Request: message is too long")
+        if isinstance(method, SendDocument):
+            chat = Chat(id=int(method.chat_id), type="private")
+            document = Document(file_id=f"document-{len(self.calls)}", file_unique_id="d")
+            return Message(
+                message_id=next(self._message_ids),
+                date=datetime.now(UTC),
+                chat=chat,
+                document=document,
+                caption=method.caption,
+            )
         if isinstance(method, SendMessage | EditMessageText | EditMessageReplyMarkup):
             message_id = getattr(method, "message_id", None) or next(self._message_ids)
             chat = Chat(id=int(method.chat_id or 0), type="private")
@@ -134,38 +146,51 @@ _update_ids = count(1)
 _user_ids = count(2**32 + 1001)
 
 
-def user(user_id: int) -> dict[str, Any]:
-    return {"id": user_id, "is_bot": False, "first_name": f"User {user_id}"}
+def user(user_id: int, language_code: str | None = None) -> dict[str, Any]:
+    sender = {"id": user_id, "is_bot": False, "first_name": f"User {user_id}"}
+    return sender | ({"language_code": language_code} if language_code else {})
 
 
 def message_update(
-    user_id: int, text: str, *, chat: dict[str, Any] | None = None
+    user_id: int,
+    text: str,
+    *,
+    chat: dict[str, Any] | None = None,
+    language_code: str | None = None,
 ) -> dict[str, Any]:
     chat = chat or {"id": user_id, "type": "private"}
     message = {
         "message_id": next(_update_ids),
         "date": 1_700_000_000,
         "chat": chat,
-        "from": user(user_id),
+        "from": user(user_id, language_code),
     }
     return {"update_id": next(_update_ids), "message": {**message, "text": text}}
 
 
-def contact_update(user_id: int, phone: str, contact_user_id: int | None) -> dict[str, Any]:
+def contact_update(
+    user_id: int, phone: str, contact_user_id: int | None, language_code: str | None = None
+) -> dict[str, Any]:
     contact = {"phone_number": phone, "first_name": "Contact", "user_id": contact_user_id}
-    update = message_update(user_id, "")
+    update = message_update(user_id, "", language_code=language_code)
     del update["message"]["text"]
     update["message"]["contact"] = contact
     return update
 
 
-def callback_update(user_id: int, data: str, message_id: int) -> dict[str, Any]:
+def callback_update(
+    user_id: int, data: str, message_id: int, language_code: str | None = None
+) -> dict[str, Any]:
     message = {
         "message_id": message_id,
         "date": 1_700_000_000,
         "chat": {"id": user_id, "type": "private"},
     }
-    query = {"id": str(next(_update_ids)), "from": user(user_id), "chat_instance": "1"}
+    query = {
+        "id": str(next(_update_ids)),
+        "from": user(user_id, language_code),
+        "chat_instance": "1",
+    }
     return {
         "update_id": next(_update_ids),
         "callback_query": {**query, "message": message, "data": data},
@@ -187,7 +212,7 @@ def inline_buttons(method: TelegramMethod[Any]) -> list[InlineKeyboardButton]:
 def shown_code(requests: Sequence[TelegramMethod[Any]]) -> str:
     """The verification code the bot showed in the chat (`chat` delivery)."""
     for text in reversed(texts_of(requests)):
-        if found := re.search(r"Your code: <code>(\d+)</code>", text):
+        if found := re.search(r": <code>(\d+)</code> \(", text):
             return found.group(1)
     raise AssertionError(f"no code shown in {texts_of(requests)}")
 
@@ -195,11 +220,19 @@ def shown_code(requests: Sequence[TelegramMethod[Any]]) -> str:
 class Person:
     """Somebody chatting with the bot in private; each action returns the bot's API calls."""
 
-    def __init__(self, dispatcher: Dispatcher, bot: Bot, user_id: int, phone: str) -> None:
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        bot: Bot,
+        user_id: int,
+        phone: str,
+        language_code: str | None = None,
+    ) -> None:
         self.dispatcher = dispatcher
         self.bot = bot
         self.id = user_id
         self.phone = phone
+        self.language_code = language_code  # of their Telegram app
 
     @property
     def session(self) -> MockedSession:
@@ -216,15 +249,17 @@ class Person:
     async def send(
         self, text: str, *, chat: dict[str, Any] | None = None
     ) -> list[TelegramMethod[Any]]:
-        return await self.feed(message_update(self.id, text, chat=chat))
+        return await self.feed(
+            message_update(self.id, text, chat=chat, language_code=self.language_code)
+        )
 
     async def share_contact(self) -> list[TelegramMethod[Any]]:
         """Press the button that shares one's own contact."""
-        return await self.feed(contact_update(self.id, self.phone, self.id))
+        return await self.feed(contact_update(self.id, self.phone, self.id, self.language_code))
 
     async def share_contact_of(self, phone: str, user_id: int | None) -> list[TelegramMethod[Any]]:
         """Share somebody else's contact (`user_id` is None for a contact without an account)."""
-        return await self.feed(contact_update(self.id, phone, user_id))
+        return await self.feed(contact_update(self.id, phone, user_id, self.language_code))
 
     async def press(
         self, button_text: str, *, message_id: int | None = None
@@ -238,7 +273,9 @@ class Person:
                 continue
             for button in inline_buttons(call.method):
                 if button.text == button_text and button.callback_data is not None:
-                    update = callback_update(self.id, button.callback_data, shown.message_id)
+                    update = callback_update(
+                        self.id, button.callback_data, shown.message_id, self.language_code
+                    )
                     return await self.feed(update)
         raise AssertionError(f"no button {button_text!r} in the chat of {self.id}")
 
@@ -321,14 +358,16 @@ async def dispatcher(
         await dispatcher.emit_shutdown(bot=bot)
 
 
-People = Callable[[], Person]
+class People(Protocol):
+    def __call__(self, language_code: str | None = None) -> Person: ...
 
 
 @pytest.fixture
 def people(dispatcher: Dispatcher, bot: Bot) -> People:
-    """Makes a new person, with a Telegram id and a phone of their own, each call."""
+    """Makes a new person, with a Telegram id and a phone of their own, each call; their
+    Telegram app speaks `language_code` (None: Telegram did not say)."""
 
-    def new_person() -> Person:
-        return Person(dispatcher, bot, next(_user_ids), new_phone())
+    def new_person(language_code: str | None = None) -> Person:
+        return Person(dispatcher, bot, next(_user_ids), new_phone(), language_code)
 
     return new_person

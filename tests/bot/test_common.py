@@ -3,10 +3,9 @@
 from aiogram.methods import AnswerCallbackQuery, SendMessage
 from aiogram.types import ReplyKeyboardRemove
 
-from bot import texts
 from db.service import ReferralService
 from tests.bot.conftest import People, callback_update, texts_of
-from tests.conftest import join
+from tests.conftest import en, join
 
 
 async def test_help_lists_the_commands(people: People) -> None:
@@ -19,10 +18,10 @@ async def test_member_commands_before_verification_ask_for_the_phone(people: Peo
     guest = people()
     await guest.send("/start")
     for command in ("/code", "/refs", "/me", "/invite ABCDEF", "/invite"):
-        assert texts_of(await guest.send(command)) == [texts.SHARE_PHONE_FIRST]
+        assert texts_of(await guest.send(command)) == [en("share-phone-first")]
     pressed = await guest.feed(callback_update(guest.id, "menu:refs", 1))
     assert isinstance(pressed[0], AnswerCallbackQuery)
-    assert pressed[0].text == texts.SHARE_PHONE_FIRST and pressed[0].show_alert
+    assert pressed[0].text == en("share-phone-first") and pressed[0].show_alert
 
 
 async def test_logout_unlinks_this_telegram_account(
@@ -32,27 +31,27 @@ async def test_logout_unlinks_this_telegram_account(
     await join(service, member.phone, telegram_id=member.id)
 
     logged_out = await member.send("/logout")
-    assert texts_of(logged_out) == [texts.LOGGED_OUT]
+    assert texts_of(logged_out) == [en("logged-out")]
     assert isinstance(logged_out[0], SendMessage)
     assert isinstance(logged_out[0].reply_markup, ReplyKeyboardRemove)
     assert await service.member_by_telegram(member.id) is None
-    assert texts_of(await member.send("/code")) == [texts.SHARE_PHONE_FIRST]
-    assert texts_of(await member.send("/logout")) == [texts.NOT_LOGGED_IN]
+    assert texts_of(await member.send("/code")) == [en("share-phone-first")]
+    assert texts_of(await member.send("/logout")) == [en("not-logged-in")]
 
 
 async def test_cancel_with_nothing_to_cancel(people: People) -> None:
-    assert texts_of(await people().send("/cancel")) == [texts.NOTHING_TO_CANCEL]
+    assert texts_of(await people().send("/cancel")) == [en("nothing-to-cancel")]
 
 
 async def test_anything_else_is_not_understood(people: People) -> None:
-    assert texts_of(await people().send("what is this?")) == [texts.NOT_UNDERSTOOD]
-    assert texts_of(await people().send("/unknown")) == [texts.NOT_UNDERSTOOD]
+    assert texts_of(await people().send("what is this?")) == [en("not-understood")]
+    assert texts_of(await people().send("/unknown")) == [en("not-understood")]
 
 
 async def test_in_a_group_the_bot_answers_commands_and_mentions_only(people: People) -> None:
     someone = people()
     group = {"id": -100500, "type": "supergroup", "title": "Friends"}
-    answer = texts.private_only("test_referral_bot")
+    answer = en("private-only", username="test_referral_bot")
 
     for addressed in ("/start", "/code@test_referral_bot", "hi @Test_Referral_Bot"):
         calls = await someone.send(addressed, chat=group)

@@ -14,13 +14,13 @@ from aiogram.types import Message
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot import create_dispatcher, texts
+from bot import create_dispatcher
 from db.delivery import ChatDelivery
 from db.engine import create_pool
 from db.service import ReferralService
 from settings import Settings
 from tests.bot.conftest import MockedSession, People, Person, texts_of
-from tests.conftest import Clock, join, new_phone
+from tests.conftest import Clock, en, join, new_phone
 
 
 class DatabaseRelay:
@@ -110,8 +110,8 @@ async def test_a_database_outage_gets_an_apology_and_the_bot_recovers(
         also = texts_of(await member.send("/help"))  # needs no database: answered as usual
     await relay.restore()
 
-    assert during == [[texts.APOLOGY]] * 2
-    assert also == [texts.HELP]
+    assert during == [[en("apology")]] * 2
+    assert also == [en("help")]
     lines = [record for record in caplog.records if record.name.startswith("bot")]
     assert [record.levelno for record in lines] == [logging.ERROR] * 2
     assert all(record.exc_info is not None for record in lines)
@@ -128,10 +128,10 @@ async def test_a_failing_handler_gets_an_apology_and_the_next_update_works(
     dispatcher.message.register(broken, Command("broken"))
     someone = people()
     with caplog.at_level(logging.ERROR):
-        assert texts_of(await someone.send("/broken")) == [texts.APOLOGY]
+        assert texts_of(await someone.send("/broken")) == [en("apology")]
     [line] = caplog.records
     assert line.exc_info is not None and line.exc_info[0] is RuntimeError
-    assert texts_of(await someone.send("/help")) == [texts.HELP]
+    assert texts_of(await someone.send("/help")) == [en("help")]
 
 
 async def test_a_user_who_blocked_the_bot_gets_no_apology(
@@ -153,12 +153,15 @@ async def test_when_telegram_fails_the_answer_and_the_apology_the_update_fails(
         session.fail_next(TelegramServerError(SendMessage(chat_id=0, text=""), "Bad Gateway"))
     with pytest.raises(TelegramServerError):  # a webhook answers 500: Telegram delivers it again
         await someone.send("/help")
-    assert texts_of(await someone.send("/help")) == [texts.HELP]
+    assert texts_of(await someone.send("/help")) == [en("help")]
 
 
 async def test_a_short_flood_wait_is_waited_out(people: People, session: MockedSession) -> None:
     someone = people()
     session.fail_next(TelegramRetryAfter(SendMessage(chat_id=0, text=""), "Too Many Requests", 1))
     calls = await someone.send("/help")
-    assert texts_of(calls) == [texts.HELP, texts.HELP]  # refused, then sent after a second
+    assert texts_of(calls) == [
+        en("help"),
+        en("help"),
+    ]  # refused, then sent after a second
     assert isinstance(session.calls[-1].result, Message)

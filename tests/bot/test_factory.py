@@ -13,25 +13,26 @@ from bot import create_bot, create_dispatcher
 from bot.commands import register_commands
 from bot.middlewares import FloodMiddleware
 from db.service import ReferralService
+from locales import create_i18n
 from settings import Settings, SettingsError
 from tests.bot.conftest import MockedSession, People, shown_code
 
 
-async def test_the_command_menu_is_registered_at_start_up(
+async def test_the_command_menu_is_registered_at_start_up_in_each_language(
     dispatcher: Dispatcher, session: MockedSession
 ) -> None:
-    [menu] = [method for method in session.requests if isinstance(method, SetMyCommands)]
-    assert [command.command for command in menu.commands] == [
-        "start",
-        "code",
-        "refs",
-        "invite",
-        "me",
-        "help",
-        "cancel",
-        "logout",
-    ]
-    assert isinstance(menu.scope, BotCommandScopeAllPrivateChats)
+    english, russian = [method for method in session.requests if isinstance(method, SetMyCommands)]
+    names = [
+        "start", "code", "refs", "invite", "me", "language", "privacy", "mydata", "delete",
+        "help", "cancel", "logout",
+    ]  # fmt: skip
+    for menu in (english, russian):
+        assert [command.command for command in menu.commands] == names
+        assert isinstance(menu.scope, BotCommandScopeAllPrivateChats)
+    assert english.language_code is None  # the default language's menu, for everyone
+    assert english.commands[0].description == "Start, or log in again"
+    assert russian.language_code == "ru"
+    assert russian.commands[0].description == "Начать или войти снова"
 
 
 async def test_a_failed_command_menu_does_not_stop_start_up(
@@ -40,7 +41,7 @@ async def test_a_failed_command_menu_does_not_stop_start_up(
     from aiogram.exceptions import TelegramNetworkError
 
     session.fail_next(TelegramNetworkError(SetMyCommands(commands=[]), "unreachable"))
-    await register_commands(bot)
+    await register_commands(bot, create_i18n("en"))
     assert [r.levelno for r in caplog.records] == [logging.WARNING]
 
 

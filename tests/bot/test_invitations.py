@@ -7,13 +7,12 @@ import pytest
 from aiogram.exceptions import TelegramForbiddenError, TelegramRetryAfter
 from aiogram.methods import EditMessageText, SendMessage
 
-from bot import texts
 from db.codes import INVITE_CODE_SHAPE
 from db.phones import mask_phone
 from db.results import Member
 from db.service import ReferralService
 from tests.bot.conftest import MockedSession, People, Person, inline_buttons, texts_of
-from tests.conftest import join
+from tests.conftest import en, join
 
 MemberOf = Callable[[Person], Awaitable[Member]]
 
@@ -85,13 +84,13 @@ async def test_invite_alone_asks_for_the_code_in_the_next_message(
     inviter = await member_of(owner)
     await member_of(newcomer)
 
-    assert texts_of(await newcomer.send("/invite")) == [texts.ASK_INVITE_CODE]
+    assert texts_of(await newcomer.send("/invite")) == [en("ask-invite-code")]
     assert texts_of(await newcomer.send("   "))[0].startswith("No code given.")
     await newcomer.send("/invite")
     answer = await newcomer.send(inviter.invite_code)
     assert texts_of(answer)[0].startswith("Done! You joined with the code of")
-    assert texts_of(await newcomer.send("hello")) == [texts.NOT_UNDERSTOOD]  # the step is over
-    assert texts_of(await newcomer.send("/invite")) == [texts.ALREADY_HAS_INVITER]
+    assert texts_of(await newcomer.send("hello")) == [en("not-understood")]  # the step is over
+    assert texts_of(await newcomer.send("/invite")) == [en("already-has-inviter")]
 
 
 async def test_the_menu_button_asks_for_the_code(people: People, member_of: MemberOf) -> None:
@@ -99,7 +98,9 @@ async def test_the_menu_button_asks_for_the_code(people: People, member_of: Memb
     inviter = await member_of(owner)
     await newcomer.verify()
 
-    assert texts_of(await newcomer.press("Enter an invite code"))[-1] == texts.ASK_INVITE_CODE
+    assert texts_of(await newcomer.press("Enter an invite code"))[-1] == en(
+        "ask-invite-code", shape=en("invite-code-shape")
+    )
     assert texts_of(await newcomer.send(inviter.invite_code))[0].startswith("Done!")
 
 
@@ -136,7 +137,7 @@ async def test_no_does_not_activate(
     await member_of(visitor)
 
     await visitor.send(f"/start {inviter.invite_code}")
-    assert texts_of(await visitor.press("No")) == [texts.JOIN_DECLINED]
+    assert texts_of(await visitor.press("No")) == [en("join-declined")]
     member = await service.member_by_telegram(visitor.id)
     assert member is not None and member.inviter_id is None
 
@@ -165,11 +166,11 @@ async def test_links_that_cannot_be_offered(people: People, member_of: MemberOf)
     inviter = await member_of(owner)
     await member_of(visitor)
 
-    assert texts_of(await owner.send(f"/start {inviter.invite_code}"))[-1] == texts.OWN_LINK
+    assert texts_of(await owner.send(f"/start {inviter.invite_code}"))[-1] == en("own-link")
     assert texts_of(await visitor.send("/start ABCDEF"))[-1].startswith("No member has the code")
     await visitor.send(f"/invite {inviter.invite_code}")
     again = await visitor.send(f"/start {inviter.invite_code}")
-    assert texts_of(again)[-1] == texts.ALREADY_HAS_INVITER
+    assert texts_of(again)[-1] == en("already-has-inviter")
 
 
 @pytest.mark.parametrize(

@@ -4,12 +4,11 @@ from urllib.parse import parse_qs, urlparse
 
 from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage
 
-from bot import texts
 from db.phones import mask_phone
 from db.results import Member
 from db.service import ReferralService
 from tests.bot.conftest import People, callback_update, inline_buttons, texts_of
-from tests.conftest import join
+from tests.conftest import en, join
 
 
 async def referrals_of(service: ReferralService, inviter: Member, how_many: int) -> None:
@@ -32,7 +31,7 @@ async def test_code_shows_the_deep_link_and_a_share_button(
     assert share.text == "Share" and share.url is not None
     assert share.url.startswith("https://t.me/share/url?url=https%3A%2F%2Ft.me%2Ftest_referral_bot")
     query = parse_qs(urlparse(share.url).query)
-    assert query == {"url": [link], "text": [texts.share_text(member.invite_code)]}
+    assert query == {"url": [link], "text": [en("share-text", code=member.invite_code)]}
 
 
 async def test_refs_pages_forward_and_back(people: People, service: ReferralService) -> None:
@@ -80,7 +79,7 @@ async def test_an_old_page_button_shows_the_first_page(
 async def test_refs_without_referrals(people: People, service: ReferralService) -> None:
     owner = people()
     await join(service, owner.phone, telegram_id=owner.id)
-    assert texts_of(await owner.send("/refs")) == [texts.NO_REFERRALS]
+    assert texts_of(await owner.send("/refs")) == [en("no-referrals")]
 
 
 async def test_me_shows_the_masked_phone_the_codes_and_the_count(
@@ -107,4 +106,4 @@ async def test_the_menu_buttons_show_the_code_and_the_referrals(people: People) 
     code = await member.press("My code")
     assert isinstance(code[0], AnswerCallbackQuery)
     assert "https://t.me/test_referral_bot?start=" in texts_of(code)[-1]
-    assert texts_of(await member.press("My referrals"))[-1] == texts.NO_REFERRALS
+    assert texts_of(await member.press("My referrals"))[-1] == en("no-referrals")

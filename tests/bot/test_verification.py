@@ -5,11 +5,10 @@ from urllib.parse import parse_qs, urlsplit
 from aiogram.methods import AnswerCallbackQuery, SendMessage
 from aiogram.types import ReplyKeyboardMarkup, ReplyKeyboardRemove
 
-from bot import texts
 from db.phones import mask_phone
 from db.service import ReferralService
 from tests.bot.conftest import BOT_USERNAME, People, inline_buttons, shown_code, texts_of
-from tests.conftest import Clock, join
+from tests.conftest import Clock, en, join
 
 
 def wrong(code: str) -> str:
@@ -36,7 +35,7 @@ async def test_newcomer_through_a_deep_link_becomes_the_link_owners_referral(
     sent = [method for method in welcome if isinstance(method, SendMessage)]
     notice = [method for method in sent if method.chat_id == owner.id]
     sent = [method for method in sent if method.chat_id == newcomer.id]
-    assert sent[0].text == texts.WELCOME_NEW
+    assert sent[0].text == en("welcome-new")
     assert isinstance(sent[0].reply_markup, ReplyKeyboardRemove)
     assert sent[1].text == f"Done! You joined with the code of {mask_phone(owner.phone)}."
     assert [b.text for b in inline_buttons(sent[2])] == [
@@ -78,7 +77,7 @@ async def test_a_contact_that_is_not_the_senders_own_is_refused(
 
     for owner in (stranger.id, None):
         refusal = await newcomer.share_contact_of(stranger.phone, owner)
-        assert texts_of(refusal) == [texts.FOREIGN_CONTACT]
+        assert texts_of(refusal) == [en("foreign-contact")]
         assert isinstance(refusal[0], SendMessage)
         assert isinstance(refusal[0].reply_markup, ReplyKeyboardMarkup)
     request = await service.request_code(stranger.phone)
@@ -89,7 +88,7 @@ async def test_a_typed_phone_number_gets_a_reminder_to_use_the_button(people: Pe
     newcomer = people()
     await newcomer.send("/start")
     reminder = await newcomer.send(newcomer.phone)
-    assert texts_of(reminder) == [texts.USE_THE_BUTTON]
+    assert texts_of(reminder) == [en("use-the-button")]
     assert isinstance(reminder[0], SendMessage)
     assert isinstance(reminder[0].reply_markup, ReplyKeyboardMarkup)
 
@@ -105,7 +104,7 @@ async def test_an_expired_code_offers_a_new_one(people: People, clock: Clock) ->
     assert [button.text for button in inline_buttons(expired[0])] == ["Send a new code"]
 
     new_code = shown_code(await newcomer.press("Send a new code"))
-    assert texts_of(await newcomer.send(new_code))[0] == texts.WELCOME_NEW
+    assert texts_of(await newcomer.send(new_code))[0] == en("welcome-new")
 
 
 async def test_five_wrong_attempts_kill_the_code(people: People) -> None:
@@ -138,7 +137,7 @@ async def test_send_a_new_code_honours_the_cooldown(people: People, clock: Clock
     after = await newcomer.press("Send a new code")
     assert isinstance(after[0], AnswerCallbackQuery) and after[0].text is None
     new_code = shown_code(after)
-    assert texts_of(await newcomer.send(new_code))[0] == texts.WELCOME_NEW
+    assert texts_of(await newcomer.send(new_code))[0] == en("welcome-new")
 
 
 async def test_send_a_new_code_after_verification_is_harmless(people: People, clock: Clock) -> None:
@@ -151,7 +150,7 @@ async def test_send_a_new_code_after_verification_is_harmless(people: People, cl
 
     stale = await newcomer.press("Send a new code")
     assert len(stale) == 1 and isinstance(stale[0], AnswerCallbackQuery)
-    assert stale[0].text == texts.BUTTON_EXPIRED
+    assert stale[0].text == en("button-expired")
 
 
 async def test_a_member_logging_in_again_is_welcomed_back(
@@ -161,7 +160,7 @@ async def test_a_member_logging_in_again_is_welcomed_back(
     await join(service, returning.phone)
     clock.advance(60)  # the resend cooldown of that first code
     welcome = await returning.verify()
-    assert texts_of(welcome)[:2] == [texts.WELCOME_BACK, texts.MENU]
+    assert texts_of(welcome)[:2] == [en("welcome-back"), en("menu")]
 
 
 async def test_telegram_affiliate_and_malformed_payloads_are_ignored_politely(
@@ -169,12 +168,12 @@ async def test_telegram_affiliate_and_malformed_payloads_are_ignored_politely(
 ) -> None:
     affiliate, malformed = people(), people()
     greeting = texts_of(await affiliate.send("/start _tgr_AbCdEf123"))
-    assert greeting == [texts.GREETING]
+    assert greeting == [en("greeting")]
     greeting = texts_of(await malformed.send("/start not-a-code!"))
-    assert greeting == [texts.GREETING + "\n\n" + texts.MALFORMED_LINK]
+    assert greeting == [en("greeting") + "\n\n" + en("malformed-link")]
 
     welcome = await malformed.send(shown_code(await malformed.share_contact()))
-    assert texts_of(welcome) == [texts.WELCOME_NEW, texts.MENU]
+    assert texts_of(welcome) == [en("welcome-new"), en("menu")]
     member = await service.member_by_telegram(malformed.id)
     assert member is not None and member.inviter_id is None
 
@@ -183,7 +182,7 @@ async def test_cancel_leaves_the_verification_step(people: People) -> None:
     newcomer = people()
     await newcomer.send("/start")
     cancelled = await newcomer.send("/cancel")
-    assert texts_of(cancelled) == [texts.CANCELLED]
+    assert texts_of(cancelled) == [en("cancelled")]
     assert isinstance(cancelled[0], SendMessage)
     assert isinstance(cancelled[0].reply_markup, ReplyKeyboardRemove)
-    assert texts_of(await newcomer.send(newcomer.phone)) == [texts.NOT_UNDERSTOOD]
+    assert texts_of(await newcomer.send(newcomer.phone)) == [en("not-understood")]

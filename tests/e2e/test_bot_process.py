@@ -10,8 +10,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot import texts
-from tests.conftest import new_phone
+from bot.texts import COMMANDS
+from tests.conftest import en, new_phone
 from tests.e2e.conftest import ROOT, WEBHOOK_SECRET, BotProcess, DatabaseProxy
 from tests.e2e.telegram_double import TelegramDouble, User
 
@@ -31,7 +31,7 @@ def has(fragment: str) -> Callable[[dict[str, Any]], bool]:
 async def join(double: TelegramDouble, user: User, payload: str = "") -> str:
     """The whole journey of a newcomer in the chat; returns their invite code."""
     await double.send_text(user, f"/start {payload}".strip())
-    await double.wait_for_message(user.id, has(texts.GREETING[:20]))
+    await double.wait_for_message(user.id, has(en("greeting")[:20]))
     keyboard = double.reply_keyboard(user.id)
     assert keyboard and keyboard["keyboard"][0][0]["request_contact"] is True
     await double.send_contact(user, new_phone())
@@ -41,7 +41,7 @@ async def join(double: TelegramDouble, user: User, payload: str = "") -> str:
     await double.send_text(user, "0000" if code.group(1) != "0000" else "1111")
     await double.wait_for_message(user.id, has("Wrong code. Attempts left: 4"))
     await double.send_text(user, code.group(1))
-    await double.wait_for_message(user.id, has(texts.WELCOME_NEW))
+    await double.wait_for_message(user.id, has(en("welcome-new")))
     await double.send_text(user, "/code")
     card = await double.wait_for_message(user.id, has("Your invite code"))
     invite = INVITE_CODE.search(text_of(card))
@@ -72,8 +72,11 @@ async def test_polling_journey(
     log = bot.log()
     assert "CODE_DELIVERY=chat shows codes to whoever asks: not for production" in log
     assert "Update id=" not in log, "no line per routine update at INFO"
-    [menu] = double.bot_calls("setMyCommands")
-    assert [command["command"] for command in menu["params"]["commands"]] == list(texts.COMMANDS)
+    default, russian = double.bot_calls("setMyCommands")
+    for menu in (default, russian):
+        assert [command["command"] for command in menu["params"]["commands"]] == list(COMMANDS)
+    assert "language_code" not in default["params"]
+    assert russian["params"]["language_code"] == "ru"
 
 
 async def test_webhook_journey_registered_only_when_asked(
@@ -130,7 +133,7 @@ async def test_webhook_refuses_a_wrong_secret_and_handles_a_repeat_once(
     assert await post_update(bot.webhook_url, update, WEBHOOK_SECRET) == 200
     assert await post_update(bot.webhook_url, update, WEBHOOK_SECRET) == 200
     await asyncio.sleep(0.3)
-    answers = [m for m in double.messages(user.id) if texts.HELP[:30] in text_of(m)]
+    answers = [m for m in double.messages(user.id) if en("help")[:30] in text_of(m)]
     assert len(answers) == 1, "the update was handled once, and only with the right secret"
 
 
@@ -144,12 +147,12 @@ async def test_webhook_failed_update_is_redelivered_and_then_handled(
     # The answer and the apology both fail on Telegram's side: the update answers 500.
     double.fail_next("sendMessage", 500, "Internal Server Error", times=2, chat_id=user.id)
     update_id = await double.send_text(user, "/help")
-    await double.wait_for_message(user.id, has(texts.HELP[:30]))
+    await double.wait_for_message(user.id, has(en("help")[:30]))
     await double.wait_until_acknowledged([update_id])
     statuses = [d["status"] for d in double.deliveries if d["update_id"] == update_id]
     assert statuses[0] == 500 and statuses[-1] == 200, statuses
     await asyncio.sleep(0.3)
-    assert len([m for m in double.messages(user.id) if texts.HELP[:30] in text_of(m)]) == 1
+    assert len([m for m in double.messages(user.id) if en("help")[:30] in text_of(m)]) == 1
 
 
 async def test_two_instances_share_one_conversation(
@@ -175,7 +178,7 @@ async def test_rate_limit_is_waited_out_and_a_blocked_inviter_changes_nothing(
         "sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1, chat_id=friend.id
     )
     await double.send_text(friend, "/help")
-    await double.wait_for_message(friend.id, has(texts.HELP[:30]))
+    await double.wait_for_message(friend.id, has(en("help")[:30]))
     refused = [c for c in double.bot_calls("sendMessage") if c.get("error_code") == 429]
     assert refused, "the double refused the first attempt"
     double.block_bot(inviter.id)
@@ -196,7 +199,7 @@ async def test_database_outage_gets_apologies_and_recovers(
     await proxy.shut()
     for _ in range(2):
         await double.send_text(user, "/code")
-        await double.wait_for_message(user.id, has(texts.APOLOGY))
+        await double.wait_for_message(user.id, has(en("apology")))
     async with aiohttp.ClientSession() as http, http.get(f"{bot.url}/healthz") as response:
         assert response.status == 503
     await proxy.open()
@@ -231,7 +234,7 @@ async def test_ignored_payloads_still_greet(
     await start_bot(bot_env)
     user = double.new_user("Curious")
     await double.send_text(user, f"/start {payload}")
-    await double.wait_for_message(user.id, has(texts.GREETING[:20]))
+    await double.wait_for_message(user.id, has(en("greeting")[:20]))
 
 
 async def test_a_token_telegram_refuses_stops_start_up_with_one_line(
