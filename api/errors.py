@@ -1,4 +1,5 @@
-"""Errors at the edge: every failure leaves as JSON `{"message": ...}`, never HTML or a traceback.
+"""Errors at the edge: every failure leaves as JSON `{"message": ...}`, never HTML or a traceback,
+and leaves the client's connection open.
 
 Malformed requests are 400, as in the original API (FastAPI would say 422).
 """
@@ -12,8 +13,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.replies import refusal
+from api.routing import allowed_methods
+from db.outages import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +25,8 @@ NOT_JSON = "The request body is not valid JSON."
 NOT_AN_OBJECT = "The request body must be a JSON object sent as Content-Type: application/json."
 NO_BODY = "The request body is missing: send a JSON object as Content-Type: application/json."
 INTERNAL_ERROR = "Internal error"
+OUTAGE_RETRY_AFTER = 5  # seconds: about what a restart of the database or a failover takes
+DATABASE_UNAVAILABLE = "The database is unavailable; try again in {seconds} s."
 
 
 def describe_invalid_request(errors: Sequence[Any]) -> str:
@@ -47,17 +53,50 @@ async def http_error(request: Request, error: HTTPException) -> Response:
     if error.status_code == 404 and message == HTTPStatus.NOT_FOUND.phrase:
         message = f"Not found: {request.url.path}"
     elif error.status_code == 405:
-        allowed = (error.headers or {}).get("Allow", "")
+        # Starlette names the methods of the first route at the path; the others count too.
+        allowed = ", ".join(allowed_methods(request.app.router.routes, request.scope))
         message = f"Method {request.method} is not allowed here; allowed: {allowed}."
+        return refusal(405, message, headers={**(error.headers or {}), "Allow": allowed})
     return refusal(error.status_code, message, headers=error.headers)
 
 
-async def internal_error(request: Request, error: Exception) -> Response:
-    log.error("%s %s failed", request.method, request.url.path, exc_info=error)
-    return refusal(500, INTERNAL_ERROR)
+async def database_unavailable(request: Request, error: DatabaseUnavailable) -> Response:
+    message = DATABASE_UNAVAILABLE.format(seconds=OUTAGE_RETRY_AFTER)
+    return refusal(503, message, retry_after=OUTAGE_RETRY_AFTER)
+
+
+class UnexpectedErrors:
+    """ASGI middleware: an unexpected error is logged once and answered 500.
+
+    Starlette's last resort (an `Exception` handler) answers too, but then raises the error again
+    for the server, and uvicorn logs it a second time and closes the client's connection: under
+    load, every failed request cost its client the keep-alive connection."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched_send)
+        except Exception as error:
+            if started:
+                raise  # half an answer is out: only closing the connection can end it
+            log.error("%s %s failed", scope["method"], scope["path"], exc_info=error)
+            await refusal(500, INTERNAL_ERROR)(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     app.exception_handler(RequestValidationError)(invalid_request)
     app.exception_handler(HTTPException)(http_error)
-    app.exception_handler(Exception)(internal_error)
+    app.exception_handler(DatabaseUnavailable)(database_unavailable)
+    app.add_middleware(UnexpectedErrors)  # added last, so outermost of the app's middleware

@@ -1,6 +1,5 @@
 """GET /healthz: whether this process can reach its database."""
 
-import asyncio
 import logging
 
 from fastapi import APIRouter
@@ -9,6 +8,7 @@ from fastapi.responses import Response
 from api.deps import ServiceDep
 from api.models import HealthStatus
 from api.replies import answer, refusal
+from db.outages import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -21,8 +21,9 @@ DATABASE_UNAVAILABLE = "The database is unavailable."
 @router.get("/healthz", include_in_schema=False)
 async def health(service: ServiceDep) -> Response:
     try:
-        async with asyncio.timeout(TIMEOUT):
-            await service.ping()
+        await service.ping(timeout=TIMEOUT)
+    except DatabaseUnavailable:
+        return refusal(503, DATABASE_UNAVAILABLE)  # the service logs each outage once
     except Exception as error:  # whatever the cause, the answer is "not healthy"
         log.warning("health check failed: %r", error)
         return refusal(503, DATABASE_UNAVAILABLE)

@@ -7,6 +7,7 @@ from fastapi.responses import Response
 
 from api.deps import ADDRESS_LIMIT, AddressCounted, ServiceDep, TokensDep
 from api.docs import COMMON_ERRORS, RETRY_AFTER, documented_error
+from api.errors import DATABASE_UNAVAILABLE, OUTAGE_RETRY_AFTER
 from api.models import AccessGranted, CodeSent, LoginRequest, VerifyRequest
 from api.replies import answer, refusal
 from api.routing import slash_optional
@@ -26,7 +27,7 @@ MALFORMED_CODE = "The code is {length} digits."
 WRONG_CODE = "Invalid code. {left} attempts left."
 NO_CODE = "No code is waiting for this phone (never requested, or already used); log in again."
 EXPIRED = "The code has expired; log in again for a new one."
-TOO_MANY_ATTEMPTS = "Too many wrong codes; log in again for a new one."
+TOO_MANY_ATTEMPTS = "Too many wrong codes; log in again for a new one (possible in {seconds} s)."
 
 
 def code_request_reply(request: CodeRequest) -> Response:
@@ -77,7 +78,8 @@ def verification_reply(
         case VerifyOutcome.EXPIRED:
             return refusal(400, EXPIRED)
         case VerifyOutcome.TOO_MANY_ATTEMPTS:
-            return refusal(429, TOO_MANY_ATTEMPTS)
+            message = TOO_MANY_ATTEMPTS.format(seconds=verification.retry_after)
+            return refusal(429, message, retry_after=verification.retry_after)
         case _:
             assert_never(verification.outcome)
 
@@ -99,8 +101,13 @@ def verification_reply(
             hourly_limit=HOURLY_LIMIT.format(seconds=1260),
             address_limit=ADDRESS_LIMIT.format(seconds=1260),
         ),
-        503: documented_error("The delivery gateway failed.", delivery_failed=DELIVERY_FAILED),
         **COMMON_ERRORS,
+        503: documented_error(
+            "The delivery gateway failed, or the database is unavailable.",
+            headers=RETRY_AFTER,
+            delivery_failed=DELIVERY_FAILED,
+            database_unavailable=DATABASE_UNAVAILABLE.format(seconds=OUTAGE_RETRY_AFTER),
+        ),
     },
 )
 async def login(body: LoginRequest, service: ServiceDep, _: AddressCounted) -> Response:
@@ -129,7 +136,7 @@ async def login(body: LoginRequest, service: ServiceDep, _: AddressCounted) -> R
         429: documented_error(
             "Too many wrong codes (request a new one), or too many requests from this address.",
             headers=RETRY_AFTER,
-            too_many_attempts=TOO_MANY_ATTEMPTS,
+            too_many_attempts=TOO_MANY_ATTEMPTS.format(seconds=42),
             address_limit=ADDRESS_LIMIT.format(seconds=1260),
         ),
         **COMMON_ERRORS,

@@ -1,11 +1,15 @@
-"""Routes at the original API's paths, which end in a slash, answered without the slash too."""
+"""Routes at the original API's paths, which end in a slash, answered without the slash too; and
+the methods a path allows."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from fastapi import APIRouter
+from starlette.routing import BaseRoute, Match
+from starlette.types import Scope
 
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 def slash_optional(
@@ -40,3 +44,14 @@ def slash_optional(
         return endpoint
 
     return register
+
+
+def allowed_methods(routes: Sequence[BaseRoute], scope: Scope) -> list[str]:
+    """The methods that the routes answer at the request's path, for the `Allow` header of a 405:
+    a path served by several routes (GET and POST /api/data/) allows the methods of them all.
+    Asked of the routes themselves, so an included router's routes count as well."""
+    return [
+        method
+        for method in METHODS
+        if any(route.matches({**scope, "method": method})[0] is Match.FULL for route in routes)
+    ]

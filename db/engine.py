@@ -19,6 +19,9 @@ from sqlalchemy.pool import NullPool
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
+# Seconds a statement of the service may take: each looks up or changes a few rows by key, which
+# normally takes a millisecond.
+STATEMENT_TIMEOUT = 5
 
 
 class Connections(Protocol):
@@ -49,9 +52,17 @@ async def create_pool(url: str, *, min_size: int = 2, max_size: int = 20) -> asy
         max_size=max_size,
         reset=_keep_session,
         max_inactive_connection_lifetime=300,
-        # Every statement of the service is a lookup by key, for which the generic plan is the
-        # plan; left to itself PostgreSQL kept planning some anew on each run (0.4 ms each).
-        server_settings={"plan_cache_mode": "force_generic_plan"},
+        # A statement that takes longer fails (503 in the API) instead of holding its request and
+        # its connection: the server cancels it itself; if the server hangs (a stopped process, a
+        # lost network), the client gives up a second later, and connecting is bounded alike.
+        command_timeout=STATEMENT_TIMEOUT + 1,
+        timeout=STATEMENT_TIMEOUT + 1,
+        server_settings={
+            "statement_timeout": f"{STATEMENT_TIMEOUT}s",
+            # Every statement of the service is a lookup by key, for which the generic plan is
+            # the plan; left to itself PostgreSQL kept planning some anew on each run (0.4 ms).
+            "plan_cache_mode": "force_generic_plan",
+        },
     )
 
 

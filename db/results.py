@@ -58,6 +58,7 @@ class Verification:
     member: Member | None = None
     created: bool = False  # a new membership, not a returning member
     attempts_left: int = 0
+    retry_after: int = 0  # for TOO_MANY_ATTEMPTS, seconds until a new code may be requested
 
 
 class InviteOutcome(Enum):

@@ -7,6 +7,7 @@ directly, as prepared statements that each pooled connection keeps: this is the 
 update, and SQLAlchemy's execution layer cost several times the driver's own time (see README).
 """
 
+import asyncio
 import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -28,6 +29,7 @@ from db.codes import (
 from db.delivery import CodeDelivery, DeliveryError, create_delivery
 from db.engine import Connections
 from db.models import COUNT_SHARDS
+from db.outages import Outages
 from db.phones import mask_phone, normalise_phone
 from db.results import (
     Activation,
@@ -96,7 +98,8 @@ WHERE v.sent_at = $5
 RETURNING true
 """
 CODE_OF_PHONE = """
-SELECT code_hash, expires_at, wrong_attempts FROM verification_codes WHERE phone = $1 FOR UPDATE
+SELECT code_hash, expires_at, wrong_attempts, sent_at FROM verification_codes
+WHERE phone = $1 FOR UPDATE
 """
 # A code that could not be delivered was never sent: the phone's code and sends are as they were
 # before it, unless another code has been issued since.
@@ -176,9 +179,17 @@ def _seconds_until(moment: datetime, now: datetime) -> int:
 
 def _connection_lost(error: BaseException) -> bool:
     """Whether an error means the connection (or the server) is gone, not the statement wrong."""
+    if isinstance(error, asyncpg.QueryCanceledError):
+        return False  # statement_timeout: the server is there, only slow
     if isinstance(error, asyncpg.PostgresError):
         return isinstance(error, asyncpg.PostgresConnectionError) or error.sqlstate[:2] == "57"
     return isinstance(error, OSError | asyncpg.InterfaceError)  # TimeoutError is an OSError
+
+
+def _database_unavailable(error: BaseException) -> bool:
+    """Whether an error means the request may work later: the database is out of reach or did
+    not answer in time."""
+    return isinstance(error, asyncpg.QueryCanceledError) or _connection_lost(error)
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -229,6 +240,7 @@ class ReferralService:
         self._key = signing_key
         self._clock = clock
         self._new_invite_code = invite_code_factory
+        self.outages = Outages()
 
     def normalise_phone(self, raw: str) -> str | None:
         """E.164 form of a typed or shared phone number, or None if it cannot be a number."""
@@ -243,15 +255,28 @@ class ReferralService:
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
-        """A pooled connection; when one turns out dead (the server restarted or went away),
-        every pooled connection is replaced on its next use, so an outage fails few requests."""
+        """A pooled connection; DatabaseUnavailable when the database is out of reach or does
+        not answer in time. When a connection turns out dead (the server restarted or went
+        away), every pooled connection is replaced on its next use, so an outage fails few
+        requests."""
+        epoch = self.outages.epoch
         try:
             async with self.connections.acquire() as connection:
-                yield connection
+                try:
+                    yield connection
+                except (TimeoutError, asyncio.CancelledError):
+                    # A statement was interrupted. asyncpg would hold the connection until the
+                    # server confirmed the cancellation, which a hung server never does (a health
+                    # probe waited as long as the server hung); a new connection costs less.
+                    connection.terminate()
+                    raise
         except Exception as error:
+            if not _database_unavailable(error):
+                raise
             if _connection_lost(error):
                 await self.connections.expire_connections()
-            raise
+            raise self.outages.failed(error, epoch) from error
+        self.outages.answered(epoch)
 
     async def _retrying(
         self, work: Callable[[asyncpg.Connection], Awaitable[T]], *, transaction: bool = True
@@ -272,10 +297,15 @@ class ReferralService:
                 log.debug("transaction retried after %s", error.sqlstate)
         raise AssertionError("unreachable")
 
-    async def ping(self) -> None:
-        """A round trip to the database; raises if it cannot be made."""
-        async with self._connection() as connection:
-            await connection.fetchval("SELECT 1")
+    # The timeout is applied here rather than by the caller: running out of it is an outage.
+    async def ping(self, *, timeout: float) -> None:  # noqa: ASYNC109
+        """A round trip to the database within `timeout` seconds; raises DatabaseUnavailable."""
+        epoch = self.outages.epoch
+        try:
+            async with asyncio.timeout(timeout), self._connection() as connection:
+                await connection.fetchval("SELECT 1")
+        except TimeoutError as error:  # no connection free, or no answer, in time
+            raise self.outages.failed(error, epoch) from error
 
     # Verification codes
 
@@ -294,16 +324,9 @@ class ReferralService:
                 before = await connection.fetchrow(SENDS_OF_PHONE, phone)
                 sent_at: list[datetime] = before["sent_at"] if before else []
                 recent = sorted(moment for moment in sent_at if moment > now - HOUR)
-                waits = []
-                if recent and self.resend_cooldown:
-                    cooldown_ends = recent[-1] + timedelta(seconds=self.resend_cooldown)
-                    if cooldown_ends > now:
-                        waits.append((CodeRequestOutcome.COOLDOWN, cooldown_ends))
-                if len(recent) >= self.hourly_limit:
-                    window_frees = recent[len(recent) - self.hourly_limit] + HOUR
-                    waits.append((CodeRequestOutcome.HOURLY_LIMIT, window_frees))
-                if waits:
-                    outcome, until = max(waits, key=lambda wait: wait[1])
+                wait = self._wait_for_next_code(recent, now)
+                if wait is not None:
+                    outcome, until = wait
                     return CodeRequest(outcome, phone, retry_after=_seconds_until(until, now))
                 sends = [*recent, now]
                 issued = bool(
@@ -331,6 +354,28 @@ class ReferralService:
             expires_in=self.code_ttl,
         )
 
+    def _wait_for_next_code(
+        self, recent: list[datetime], now: datetime
+    ) -> tuple[CodeRequestOutcome, datetime] | None:
+        """Which limit holds back a new code for a phone that was sent codes at `recent` (in
+        order, within the hour), and until when; None if a code may be sent now."""
+        waits = []
+        if recent and self.resend_cooldown:
+            cooldown_ends = recent[-1] + timedelta(seconds=self.resend_cooldown)
+            if cooldown_ends > now:
+                waits.append((CodeRequestOutcome.COOLDOWN, cooldown_ends))
+        if len(recent) >= self.hourly_limit:
+            window_frees = recent[len(recent) - self.hourly_limit] + HOUR
+            waits.append((CodeRequestOutcome.HOURLY_LIMIT, window_frees))
+        return max(waits, key=lambda wait: wait[1]) if waits else None
+
+    def _next_code_in(self, sent_at: list[datetime] | None, now: datetime) -> int:
+        """Seconds until a new code may be requested for a phone sent codes at `sent_at`; at
+        least 1, as Retry-After is documented."""
+        recent = sorted(moment for moment in sent_at or [] if moment > now - HOUR)
+        wait = self._wait_for_next_code(recent, now)
+        return _seconds_until(wait[1], now) if wait else 1
+
     async def verify_code(
         self,
         raw_phone: str,
@@ -357,15 +402,20 @@ class ReferralService:
             if stored is None or stored["code_hash"] is None:
                 return Verification(VerifyOutcome.NO_CODE, phone)
             if stored["wrong_attempts"] >= MAX_WRONG_ATTEMPTS:
-                return Verification(VerifyOutcome.TOO_MANY_ATTEMPTS, phone)
+                next_code_in = self._next_code_in(stored["sent_at"], now)
+                outcome = VerifyOutcome.TOO_MANY_ATTEMPTS
+                return Verification(outcome, phone, retry_after=next_code_in)
             if stored["expires_at"] <= now:
                 return Verification(VerifyOutcome.EXPIRED, phone)
             if not code_matches(self._key, phone, code, stored["code_hash"]):
                 attempts = stored["wrong_attempts"] + 1
                 await connection.execute(COUNT_WRONG_ATTEMPT, phone, attempts)
                 left = MAX_WRONG_ATTEMPTS - attempts
-                outcome = VerifyOutcome.WRONG_CODE if left else VerifyOutcome.TOO_MANY_ATTEMPTS
-                return Verification(outcome, phone, attempts_left=left)
+                if not left:
+                    next_code_in = self._next_code_in(stored["sent_at"], now)
+                    outcome = VerifyOutcome.TOO_MANY_ATTEMPTS
+                    return Verification(outcome, phone, retry_after=next_code_in)
+                return Verification(VerifyOutcome.WRONG_CODE, phone, attempts_left=left)
             await connection.execute(CONSUME_CODE_AND_UNLINK_ACCOUNT, phone, telegram_id)
             # A drawn invite code that is taken fails the insert: the transaction runs again.
             row = await connection.fetchrow(

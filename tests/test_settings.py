@@ -30,6 +30,7 @@ from settings import SettingsError, load_settings
         ({"REFERRAL_PHONE_VISIBILITY": "partial"}, "REFERRAL_PHONE_VISIBILITY"),
         ({"WEB_PORT": "70000"}, "WEB_PORT"),
         ({"SECRET_KEY": "too-short"}, "SECRET_KEY"),
+        ({"FORWARDED_ALLOW_IPS": "10.0.0.1, proxy.local"}, "FORWARDED_ALLOW_IPS"),
     ],
 )
 def test_bad_setting_is_one_line_naming_it(
@@ -79,6 +80,16 @@ def test_defaults_and_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.code_length == 4 and settings.code_ttl == 300
     assert settings.code_resend_cooldown == 60 and settings.code_hourly_limit == 5
     assert settings.code_delivery == "log"  # "chat" hands any phone's code to whoever asks
+    assert settings.forwarded_allow_ips is None
+
+
+@pytest.mark.parametrize(
+    ("given", "read"),
+    [("", None), (" 10.0.0.1, 10.1.0.0/16 ,::1", "10.0.0.1,10.1.0.0/16,::1"), ("*", "*")],
+)
+def test_trusted_proxies(monkeypatch: pytest.MonkeyPatch, given: str, read: str | None) -> None:
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", given)
+    assert load_settings(_env_file=None).forwarded_allow_ips == read
 
 
 def test_generated_secret_key_is_kept(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,5 +1,6 @@
 """The application itself: health, the OpenAPI document, ReDoc, and the caller's lifespan."""
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -7,12 +8,12 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from api import create_app
+from api import create_app, health
 from db.delivery import ChatDelivery
 from db.engine import create_pool
 from db.service import ReferralService
 from settings import Settings
-from tests.api.conftest import api_settings, http_client
+from tests.api.conftest import api_settings, http_client, hung_database
 
 
 async def test_health_is_ok_when_the_database_answers(client: httpx.AsyncClient) -> None:
@@ -31,6 +32,20 @@ async def test_health_is_503_when_the_database_does_not(tmp_path: Path) -> None:
         await pool.close()
     assert response.status_code == 503
     assert response.json() == {"message": "The database is unavailable."}
+
+
+async def test_health_answers_in_its_own_time_while_the_database_hangs(
+    lone_connection_service: ReferralService, tmp_path: Path
+) -> None:
+    app = create_app(api_settings(tmp_path), lone_connection_service)
+    async with http_client(app) as client:
+        async with hung_database(lone_connection_service, for_seconds=10):
+            started = time.monotonic()
+            response = await client.get("/healthz")
+            waited = time.monotonic() - started
+        assert response.status_code == 503
+        assert waited < health.TIMEOUT + 1
+        assert (await client.get("/healthz")).status_code == 200
 
 
 async def test_openapi_lists_the_four_operations(client: httpx.AsyncClient) -> None:

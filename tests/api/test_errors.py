@@ -1,15 +1,30 @@
 """Whatever arrives, the answer is JSON `{"message": ...}` with a fitting status, never a 500."""
 
+import logging
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import httpx
 import pytest
 from fastapi import APIRouter
 
 from api import create_app
+from api.tokens import AccessTokens
+from db.delivery import ChatDelivery
+from db.engine import STATEMENT_TIMEOUT, create_pool
 from db.service import ReferralService
-from tests.api.conftest import api_settings, bearer, http_client, sign_in
+from tests.api.conftest import (
+    SECRET,
+    TTL,
+    api_settings,
+    bearer,
+    http_client,
+    hung_database,
+    served,
+    sign_in,
+)
 from tests.conftest import new_phone
 
 TEN_MEGABYTES = 10 * 1024 * 1024
@@ -151,21 +166,31 @@ async def test_unknown_path_is_404(client: httpx.AsyncClient, path: str) -> None
     assert_json_error(await client.get(path), 404)
 
 
-@pytest.mark.parametrize(
-    ("method", "path"),
-    [
-        ("GET", "/api/login/"),
-        ("PUT", "/api/data/"),
-        ("DELETE", "/api/verify"),
-        ("POST", "/healthz"),
-    ],
-)
-async def test_wrong_method_is_405_with_allow(
-    client: httpx.AsyncClient, method: str, path: str
+# Every path the application serves, and the methods it answers there.
+ALLOWED = {
+    "/api/login/": "POST",
+    "/api/login": "POST",
+    "/api/verify/": "POST",
+    "/api/verify": "POST",
+    "/api/data/": "GET, POST",
+    "/api/data": "GET, POST",
+    "/healthz": "GET",
+    "/api/openapi.json": "GET, HEAD",
+    "/api/redoc/": "GET",
+    "/api/redoc": "GET",
+}
+
+
+@pytest.mark.parametrize(("path", "allowed"), ALLOWED.items())
+async def test_other_methods_are_405_with_every_allowed_one(
+    client: httpx.AsyncClient, path: str, allowed: str
 ) -> None:
-    response = await client.request(method, path)
-    assert "not allowed" in assert_json_error(response, 405)
-    assert response.headers["Allow"]
+    for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+        if method not in allowed.split(", "):
+            response = await client.request(method, path)
+            message = assert_json_error(response, 405)
+            assert response.headers["Allow"] == allowed, (method, path)
+            assert message == f"Method {method} is not allowed here; allowed: {allowed}."
 
 
 @pytest.mark.parametrize("path", ["/api/login", "/api/verify", "/api/data", "/api/redoc"])
@@ -195,6 +220,76 @@ async def test_unexpected_error_is_500_with_a_short_message_and_logged(
     logged = [record.exc_info[1] for record in caplog.records if record.exc_info]
     assert any("secret detail" in str(error) for error in logged)
     assert "secret detail" not in response.text
+
+
+async def test_unexpected_error_keeps_the_connection_and_logs_once(
+    service: ReferralService, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    broken = APIRouter()
+
+    @broken.get("/broken")
+    async def fail() -> None:
+        raise RuntimeError("a bug")
+
+    opened: list[object] = []
+
+    async def connection_opened(*_: object) -> None:
+        opened.append(None)
+
+    tracing = aiohttp.TraceConfig()
+    tracing.on_connection_create_end.append(connection_opened)
+    app = create_app(api_settings(tmp_path), service, routers=[broken])
+    server_log = logging.getLogger("uvicorn.error")  # does not propagate to caplog's handler
+    server_log.addHandler(caplog.handler)
+    try:
+        async with (
+            served(app, tmp_path) as url,
+            aiohttp.ClientSession(url, trace_configs=[tracing]) as http,
+        ):
+            for path in ("/broken", "/broken", "/healthz"):
+                async with http.get(path) as response:
+                    assert response.status == (200 if path == "/healthz" else 500)
+                    await response.read()
+    finally:
+        server_log.removeHandler(caplog.handler)
+    assert len(opened) == 1
+    errors = [record for record in caplog.records if record.levelno >= logging.ERROR]
+    assert [record.getMessage() for record in errors] == ["GET /broken failed"] * 2
+
+
+async def test_unreachable_database_is_503_with_retry_after(tmp_path: Path) -> None:
+    pool = await create_pool("postgresql://nobody@127.0.0.1:9/nothing", min_size=0)
+    service = ReferralService(pool, signing_key=b"k", delivery=ChatDelivery(delay=0))
+    headers = bearer(AccessTokens(SECRET.encode(), TTL).issue(1))
+    try:
+        async with http_client(create_app(api_settings(tmp_path), service)) as client:
+            answers = [
+                await client.get("/api/data/", headers=headers),
+                await client.post("/api/data/", json={"ref_code": "A3BC9D"}, headers=headers),
+                await client.post("/api/login/", json={"phone": new_phone()}),
+                await client.post("/api/verify/", json={"phone": new_phone(), "code": "1234"}),
+            ]
+    finally:
+        await pool.close()
+    for response in answers:
+        assert "database is unavailable" in assert_json_error(response, 503)
+        assert response.headers["Retry-After"] == "5"
+
+
+async def test_statement_the_database_does_not_answer_is_503_in_bounded_time(
+    lone_connection_service: ReferralService, tmp_path: Path
+) -> None:
+    app = create_app(api_settings(tmp_path), lone_connection_service)
+    async with http_client(app) as client:
+        headers = bearer(await sign_in(client))
+        async with hung_database(lone_connection_service, for_seconds=20):
+            started = time.monotonic()
+            response = await client.get("/api/data/", headers=headers)
+            waited = time.monotonic() - started
+        assert "database is unavailable" in assert_json_error(response, 503)
+        assert response.headers["Retry-After"] == "5"
+        assert waited < STATEMENT_TIMEOUT + 3
+        assert (await client.get("/api/data/", headers=headers)).status_code == 200
 
 
 async def test_routers_are_served_beside_the_api(service: ReferralService, tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from api import create_app
 from api.limits import AddressRateLimit
 from db.service import ReferralService
 from tests.api.conftest import api_settings, http_client, login_code
-from tests.conftest import new_phone
+from tests.conftest import Clock, new_phone
 
 
 class FakeClock:
@@ -42,18 +42,27 @@ async def test_codes_over_the_hourly_limit_are_429(
     assert "hour" in response.json()["message"]
 
 
-async def test_too_many_wrong_codes_is_429_and_kills_the_code(client: httpx.AsyncClient) -> None:
+async def test_too_many_wrong_codes_is_429_and_kills_the_code(
+    client: httpx.AsyncClient, clock: Clock
+) -> None:
     phone = new_phone()
     code = await login_code(client, phone)
     wrong = "0000" if code != "0000" else "1111"
     statuses = []
+    clock.advance(20)
     for _ in range(5):
         response = await client.post("/api/verify/", json={"phone": phone, "code": wrong})
         statuses.append(response.status_code)
     assert statuses == [400, 400, 400, 400, 429]
-    assert "new one" in response.json()["message"]
+    assert "new one (possible in 40 s)" in response.json()["message"]
+    assert response.headers["Retry-After"] == "40"  # when the resend cooldown ends
     late = await client.post("/api/verify/", json={"phone": phone, "code": code})
     assert late.status_code == 429
+    assert late.headers["Retry-After"] == "40"
+    clock.advance(40)
+    late = await client.post("/api/verify/", json={"phone": phone, "code": code})
+    assert late.status_code == 429 and late.headers["Retry-After"] == "1"
+    assert (await client.post("/api/login/", json={"phone": phone})).status_code == 200
 
 
 async def test_login_and_verify_requests_per_address_are_limited(
