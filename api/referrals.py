@@ -3,9 +3,9 @@
 from typing import Annotated, assert_never
 
 from fastapi import APIRouter, Query
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
-from api.deps import NO_CREDENTIALS, MemberId, ServiceDep
+from api.deps import CHALLENGE, NO_CREDENTIALS, MemberId, ServiceDep
 from api.docs import BEARER_CHALLENGE, COMMON_ERRORS, documented_error
 from api.models import InviteCodeRegistered, InviteCodeRequest, ReferralData
 from api.replies import answer, refusal
@@ -17,13 +17,14 @@ router = APIRouter(prefix="/api", tags=["referrals"])
 
 PAGE_SIZE = 100
 
-MEMBER_GONE = "User not found."  # the original API's wording
+MEMBER_GONE = "The member of this token no longer exists (their data was erased); log in again."
 MALFORMED_CURSOR = "Malformed cursor: pass the `next` value of the previous page."
 REGISTERED = "Referral code {code} successfully registered."  # the original API's wording
 CODE_REQUIRED = "Referral code is required."  # the original API's wording
 OWN_CODE = "You cannot invite yourself."  # the original API's wording
 UNKNOWN_CODE = f"No such code exists. An invite code is {INVITE_CODE_SHAPE}."
 ALREADY_REGISTERED = "You have already registered referral code {code}; it cannot be changed."
+ERASED_REFERRAL = "deleted member"  # in `users`, for a referral who erased their data
 CYCLE = "Referral code {code} belongs to someone who joined through you; that would be a cycle."
 
 UNAUTHORIZED = documented_error(
@@ -32,6 +33,7 @@ UNAUTHORIZED = documented_error(
     no_token=NO_CREDENTIALS,
     expired="The token has expired; log in again.",
     invalid="The token is not valid.",
+    member_gone=MEMBER_GONE,
 )
 
 
@@ -61,7 +63,7 @@ def activation_reply(activation: Activation) -> Response:
         case InviteOutcome.CYCLE:
             return refusal(400, CYCLE.format(code=code))
         case InviteOutcome.MEMBER_NOT_FOUND:
-            return refusal(404, MEMBER_GONE)
+            return refusal(401, MEMBER_GONE, headers=CHALLENGE)
         case _:
             assert_never(activation.outcome)
 
@@ -76,7 +78,6 @@ def activation_reply(activation: Activation) -> Response:
     responses={
         400: documented_error("The cursor is not one this API made.", cursor=MALFORMED_CURSOR),
         401: UNAUTHORIZED,
-        404: documented_error("The token's member no longer exists.", member_gone=MEMBER_GONE),
         **COMMON_ERRORS,
     },
 )
@@ -89,12 +90,12 @@ async def read_referral_data(
     except ValueError:
         return refusal(400, MALFORMED_CURSOR)
     if found is None:
-        return refusal(404, MEMBER_GONE)
+        return refusal(401, MEMBER_GONE, headers=CHALLENGE)
     profile, page = found
     data = ReferralData(
         ref=profile.member.invite_code,
         invited=profile.inviter_code or "",
-        users=[referral.phone for referral in page.referrals],
+        users=[referral.phone or ERASED_REFERRAL for referral in page.referrals],
         users_total=page.total,
         next=page.next_cursor,
     )
@@ -117,11 +118,7 @@ async def read_referral_data(
             cycle=CYCLE.format(code="K7M2QX"),
         ),
         401: UNAUTHORIZED,
-        404: documented_error(
-            "No member has this code, or the token's member no longer exists.",
-            unknown_code=UNKNOWN_CODE,
-            member_gone=MEMBER_GONE,
-        ),
+        404: documented_error("No member has this code.", unknown_code=UNKNOWN_CODE),
         409: {
             "model": InviteCodeRegistered,
             "description": "The member registered a code before; `invited` names it.",
@@ -142,3 +139,38 @@ async def register_invite_code(
 ) -> Response:
     """A member registers one code, ever: never their own, never one that would make a cycle."""
     return activation_reply(await service.activate_invite(member_id, body.ref_code))
+
+
+@slash_optional(
+    router,
+    "/data/export",
+    method="GET",
+    operation_id="exportMemberData",
+    summary="Everything kept about the member, as /mydata in the bot sends it",
+    response_model=None,
+    responses={401: UNAUTHORIZED, **COMMON_ERRORS},
+)
+async def export_member_data(member_id: MemberId, service: ServiceDep) -> Response:
+    """Phone, Telegram id, codes, times, language, and every referral (phones masked)."""
+    data = await service.member_data(member_id)
+    if data is None:
+        return refusal(401, MEMBER_GONE, headers=CHALLENGE)
+    return JSONResponse(data.as_document())
+
+
+@slash_optional(
+    router,
+    "/data",
+    method="DELETE",
+    operation_id="eraseMember",
+    summary="Erase the member: phone, code and Telegram link go; who invited whom stays anonymised",
+    response_model=None,
+    status_code=204,
+    response_description="Erased; the token no longer works.",
+    responses={401: UNAUTHORIZED, **COMMON_ERRORS},
+)
+async def erase_member(member_id: MemberId, service: ServiceDep) -> Response:
+    """As `/delete` in the bot: one transaction; afterwards the token answers 401."""
+    if not await service.erase_member(member_id):
+        return refusal(401, MEMBER_GONE, headers=CHALLENGE)
+    return Response(status_code=204)

@@ -160,3 +160,36 @@ async def test_malformed_cursor_is_400(
     response = await client.get("/api/data/", params={"cursor": cursor}, headers=token_of(member))
     assert response.status_code == 400
     assert "cursor" in response.json()["message"]
+
+
+async def test_export_is_the_members_data(
+    client: httpx.AsyncClient, service: ReferralService
+) -> None:
+    inviter, member = await join(service, telegram_id=4_000_000_001), await join(service)
+    await service.activate_invite(member.id, inviter.invite_code)
+    response = await client.get("/api/data/export/", headers=token_of(inviter))
+    assert response.status_code == 200
+    document = response.json()
+    assert document["phone"] == inviter.phone and document["telegram_id"] == 4_000_000_001
+    assert document["invite_code"] == inviter.invite_code
+    assert [referral["phone"] for referral in document["referrals"]] == [
+        service.shown_phone(member.phone)
+    ]
+
+
+async def test_delete_erases_and_the_token_is_dead(
+    client: httpx.AsyncClient, service: ReferralService
+) -> None:
+    inviter, member = await join(service), await join(service)
+    await service.activate_invite(member.id, inviter.invite_code)
+    erased = await client.delete("/api/data/", headers=token_of(member))
+    assert erased.status_code == 204 and erased.content == b""
+    for method, path in [("GET", "/api/data/"), ("GET", "/api/data/export/"),
+                         ("DELETE", "/api/data/")]:  # fmt: skip
+        response = await client.request(method, path, headers=token_of(member))
+        assert response.status_code == 401, (method, path)
+    body = await read(client, inviter)
+    assert body["users"] == ["deleted member"] and body["users_total"] == 1
+    newcomer = await join(service)
+    refused = await register(client, newcomer, member.invite_code)
+    assert refused.status_code == 404

@@ -87,7 +87,7 @@ async def test_forged_or_malformed_token_is_401(
         assert response.json() == {"message": "The token is not valid."}
 
 
-async def test_token_of_a_deleted_member_is_404(
+async def test_token_of_a_member_who_is_gone_is_401(
     client: httpx.AsyncClient, service: ReferralService
 ) -> None:
     token = await sign_in(client)
@@ -95,10 +95,11 @@ async def test_token_of_a_deleted_member_is_404(
     async with service.connections.acquire() as connection:
         await connection.execute("DELETE FROM members WHERE id = $1", member_id)
     headers = {"Authorization": f"Bearer {token}"}
+    gone = "The member of this token no longer exists (their data was erased); log in again."
     read = await client.get("/api/data/", headers=headers)
-    assert read.status_code == 404
-    assert read.json() == {"message": "User not found."}
+    assert read.status_code == 401
+    assert read.json() == {"message": gone}
     for code in ("not_exists", "ZZZZZZ"):
         write = await client.post("/api/data/", headers=headers, json={"ref_code": code})
-        assert write.status_code == 404
-        assert write.json() == {"message": "User not found."}
+        assert write.status_code == 401
+        assert write.json() == {"message": gone}
