@@ -1,14 +1,18 @@
 """`/privacy`, `/mydata` and `/delete` through the bot."""
 
 import json
+import logging
+import re
 
+import pytest
+from aiogram import Bot
 from aiogram.methods import EditMessageText, SendDocument
 from aiogram.types import BufferedInputFile
 
 from db.phones import mask_phone
 from db.results import InviteOutcome
 from db.service import ReferralService
-from tests.bot.conftest import People, texts_of
+from tests.bot.conftest import People, shown_code, texts_of
 from tests.conftest import en, join
 
 
@@ -78,3 +82,21 @@ async def test_delete_erases_the_member_and_a_stale_button_is_harmless(
     returned = await service.member_by_telegram(person.id)
     assert returned is not None and returned.id != member.id
     assert returned.invite_code != member.invite_code and returned.inviter_id is None
+
+
+async def test_logs_of_the_whole_flow_hold_no_phone_code_or_token(
+    people: People, bot: Bot, caplog: pytest.LogCaptureFixture
+) -> None:
+    person = people("ru")
+    with caplog.at_level(logging.DEBUG):
+        await person.send("/start")
+        code = shown_code(await person.share_contact())
+        await person.send(code)
+        for command in ("/code", "/me", "/mydata", "/privacy", "/language", "/delete"):
+            await person.send(command)
+        await person.press("Удалить мои данные")
+    logged = "\n".join(record.getMessage() for record in caplog.records) + caplog.text
+    assert "erased their data" in logged
+    assert person.phone[1:] not in logged and person.phone[-10:] not in logged
+    assert not re.search(rf"\b{code}\b", logged)
+    assert bot.token not in logged
