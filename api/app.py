@@ -11,6 +11,7 @@ from api import health, login, referrals
 from api.docs import OPENAPI_URL, create_docs_router
 from api.errors import install_error_handlers
 from api.limits import AddressRateLimit, RequestBodyLimit
+from api.texts import RequestLanguage
 from api.tokens import AccessTokens
 from db.service import ReferralService
 from settings import Settings
@@ -60,6 +61,7 @@ def create_app(
     app.state.address_limit = AddressRateLimit(settings.api_address_hourly_limit)
     app.add_middleware(RequestBodyLimit)
     install_error_handlers(app)
+    app.add_middleware(RequestLanguage)  # outermost: every message, even a 500, in its language
     for router in routers:
         app.include_router(router)
     app.include_router(login.router)

@@ -11,11 +11,12 @@ from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.security.http import HTTPBase
 
 from api.limits import AddressRateLimit
+from api.texts import say
 from api.tokens import AccessTokens, InvalidToken
 from db.service import ReferralService
 
-NO_CREDENTIALS = "Authentication credentials were not provided: send Authorization: Bearer <token>."
-ADDRESS_LIMIT = "Too many requests from your address; try again in {seconds} s."
+NO_CREDENTIALS = "api-no-credentials"  # catalog ids (locales/)
+ADDRESS_LIMIT = "api-address-limit"
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
 TOKEN_SCHEMES = ("bearer", "token")  # `Token <key>` is how the original API's clients send it
 
@@ -49,11 +50,11 @@ async def authenticated_member_id(
     """The member id in a valid access token; 401 without one."""
     tokens: AccessTokens = request.app.state.tokens  # not a dependency: each costs ~25 µs
     if credentials is None or credentials.scheme.lower() not in TOKEN_SCHEMES:
-        raise HTTPException(401, NO_CREDENTIALS, headers=CHALLENGE)
+        raise HTTPException(401, say(NO_CREDENTIALS), headers=CHALLENGE)
     try:
         return tokens.member_id(credentials.credentials)
     except InvalidToken as error:
-        raise HTTPException(401, str(error), headers=CHALLENGE) from None
+        raise HTTPException(401, say(error.message_id), headers=CHALLENGE) from None
 
 
 async def count_address_request(request: Request) -> None:
@@ -64,7 +65,7 @@ async def count_address_request(request: Request) -> None:
     if retry_after:
         raise HTTPException(
             429,
-            ADDRESS_LIMIT.format(seconds=retry_after),
+            say(ADDRESS_LIMIT, seconds=retry_after),
             headers={"Retry-After": str(retry_after)},
         )
 

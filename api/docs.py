@@ -8,8 +8,9 @@ from fastapi.openapi.docs import get_redoc_html
 from fastapi.responses import HTMLResponse
 
 from api.errors import DATABASE_UNAVAILABLE, OUTAGE_RETRY_AFTER
-from api.limits import BODY_TOO_LARGE
+from api.limits import BODY_TOO_LARGE, MAX_BODY_BYTES
 from api.models import ErrorMessage
+from api.texts import english
 
 OPENAPI_URL = "/api/openapi.json"
 REDOC_PATHS = ("/api/redoc/", "/api/redoc")
@@ -57,13 +58,13 @@ COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
         "Malformed request (400), unknown path (404), wrong method (405), body over the size "
         "limit (413).",
         not_json="The request body is not valid JSON.",
-        too_large=BODY_TOO_LARGE,
+        too_large=english(BODY_TOO_LARGE, limit=MAX_BODY_BYTES),
     ),
     500: documented_error("Unexpected server error; it is logged.", internal="Internal error"),
     503: documented_error(
         "The database is unavailable.",
         headers=RETRY_AFTER,
-        database_unavailable=DATABASE_UNAVAILABLE.format(seconds=OUTAGE_RETRY_AFTER),
+        database_unavailable=english(DATABASE_UNAVAILABLE, seconds=OUTAGE_RETRY_AFTER),
     ),
 }
 

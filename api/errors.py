@@ -17,16 +17,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.replies import refusal
 from api.routing import allowed_methods
+from api.texts import say
 from db.outages import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
-NOT_JSON = "The request body is not valid JSON."
-NOT_AN_OBJECT = "The request body must be a JSON object sent as Content-Type: application/json."
-NO_BODY = "The request body is missing: send a JSON object as Content-Type: application/json."
-INTERNAL_ERROR = "Internal error"
+INTERNAL_ERROR = "api-internal-error"  # catalog ids (locales/)
 OUTAGE_RETRY_AFTER = 5  # seconds: about what a restart of the database or a failover takes
-DATABASE_UNAVAILABLE = "The database is unavailable; try again in {seconds} s."
+DATABASE_UNAVAILABLE = "api-database-unavailable"
 
 
 def describe_invalid_request(errors: Sequence[Any]) -> str:
@@ -34,11 +32,13 @@ def describe_invalid_request(errors: Sequence[Any]) -> str:
     problems = []
     for error in errors:
         if error["type"] == "json_invalid":
-            return NOT_JSON
+            return say("api-not-json")
         where, *field = error["loc"]
         reason = str(error["msg"]).removeprefix("Value error, ")
         if not field and where == "body":
-            problems.append(NO_BODY if error["type"] == "missing" else NOT_AN_OBJECT)
+            problems.append(
+                say("api-no-body" if error["type"] == "missing" else "api-not-an-object")
+            )
         else:
             problems.append(f"{'.'.join(map(str, field))}: {reason}")
     return "; ".join(dict.fromkeys(problems))
@@ -51,17 +51,17 @@ async def invalid_request(request: Request, error: RequestValidationError) -> Re
 async def http_error(request: Request, error: HTTPException) -> Response:
     message = str(error.detail)
     if error.status_code == 404 and message == HTTPStatus.NOT_FOUND.phrase:
-        message = f"Not found: {request.url.path}"
+        message = say("api-not-found", path=request.url.path)
     elif error.status_code == 405:
         # Starlette names the methods of the first route at the path; the others count too.
         allowed = ", ".join(allowed_methods(request.app.router.routes, request.scope))
-        message = f"Method {request.method} is not allowed here; allowed: {allowed}."
+        message = say("api-method-not-allowed", method=request.method, allowed=allowed)
         return refusal(405, message, headers={**(error.headers or {}), "Allow": allowed})
     return refusal(error.status_code, message, headers=error.headers)
 
 
 async def database_unavailable(request: Request, error: DatabaseUnavailable) -> Response:
-    message = DATABASE_UNAVAILABLE.format(seconds=OUTAGE_RETRY_AFTER)
+    message = say(DATABASE_UNAVAILABLE, seconds=OUTAGE_RETRY_AFTER)
     return refusal(503, message, retry_after=OUTAGE_RETRY_AFTER)
 
 
@@ -92,7 +92,7 @@ class UnexpectedErrors:
             if started:
                 raise  # half an answer is out: only closing the connection can end it
             log.error("%s %s failed", scope["method"], scope["path"], exc_info=error)
-            await refusal(500, INTERNAL_ERROR)(scope, receive, send)
+            await refusal(500, say(INTERNAL_ERROR))(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:

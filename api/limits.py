@@ -17,10 +17,11 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.replies import refusal
+from api.texts import say
 
 HOUR = 3600.0
 MAX_BODY_BYTES = 1024 * 1024
-BODY_TOO_LARGE = f"The request body is larger than {MAX_BODY_BYTES} bytes."
+BODY_TOO_LARGE = "api-body-too-large"  # catalog id (locales/)
 
 
 class AddressRateLimit:
@@ -87,7 +88,7 @@ class RequestBodyLimit:
             await self.app(scope, receive, send)
             return
         if _declared_length(scope) > self.max_bytes:
-            await refusal(413, BODY_TOO_LARGE)(scope, receive, send)
+            await refusal(413, say(BODY_TOO_LARGE, limit=self.max_bytes))(scope, receive, send)
             return
         received = 0
 
@@ -98,7 +99,7 @@ class RequestBodyLimit:
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
                     # Raised inside the route's body read, so the HTTP error handler answers it.
-                    raise HTTPException(413, BODY_TOO_LARGE)
+                    raise HTTPException(413, say(BODY_TOO_LARGE, limit=self.max_bytes))
             return message
 
         await self.app(scope, limited_receive, send)

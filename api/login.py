@@ -11,23 +11,17 @@ from api.errors import DATABASE_UNAVAILABLE, OUTAGE_RETRY_AFTER
 from api.models import AccessGranted, CodeSent, LoginRequest, VerifyRequest
 from api.replies import answer, refusal
 from api.routing import slash_optional
+from api.texts import english, say
 from api.tokens import AccessTokens
 from db.results import CodeRequest, CodeRequestOutcome, Verification, VerifyOutcome
 
 router = APIRouter(prefix="/api", tags=["login"])
 
-INVALID_PHONE = "Invalid phone number: give it with the country code, e.g. +7 912 345-67-89."
-CODE_SENT = "Verification code sent."
-COOLDOWN = "A code was sent to this phone a moment ago; try again in {seconds} s."
-HOURLY_LIMIT = "Too many codes for this phone in the last hour; try again in {seconds} s."
-DELIVERY_FAILED = "The code could not be sent; try again later."
-LOGGED_IN = "Login successful."  # the original API's wording
-JOINED = "User created and logged in."  # the original API's wording
-MALFORMED_CODE = "The code is {length} digits."
-WRONG_CODE = "Invalid code. {left} attempts left."
-NO_CODE = "No code is waiting for this phone (never requested, or already used); log in again."
-EXPIRED = "The code has expired; log in again for a new one."
-TOO_MANY_ATTEMPTS = "Too many wrong codes; log in again for a new one (possible in {seconds} s)."
+# Messages, by their catalog id (locales/); "Login successful." and "User created and logged in."
+# are the original API's wording.
+INVALID_PHONE = "api-invalid-phone"
+COOLDOWN = "api-cooldown"
+HOURLY_LIMIT = "api-hourly-limit"
 
 
 def code_request_reply(request: CodeRequest) -> Response:
@@ -36,22 +30,22 @@ def code_request_reply(request: CodeRequest) -> Response:
             assert request.phone is not None
             body = CodeSent(
                 phone=request.phone,
-                message=CODE_SENT,
+                message=say("api-code-sent"),
                 code=request.code,
                 expires_in=request.expires_in,
                 resend_after=request.retry_after,
             )
             return answer(200, body)
         case CodeRequestOutcome.INVALID_PHONE:
-            return refusal(400, INVALID_PHONE)
+            return refusal(400, say(INVALID_PHONE))
         case CodeRequestOutcome.COOLDOWN:
-            message = COOLDOWN.format(seconds=request.retry_after)
+            message = say(COOLDOWN, seconds=request.retry_after)
             return refusal(429, message, retry_after=request.retry_after)
         case CodeRequestOutcome.HOURLY_LIMIT:
-            message = HOURLY_LIMIT.format(seconds=request.retry_after)
+            message = say(HOURLY_LIMIT, seconds=request.retry_after)
             return refusal(429, message, retry_after=request.retry_after)
         case CodeRequestOutcome.DELIVERY_FAILED:
-            return refusal(503, DELIVERY_FAILED)
+            return refusal(503, say("api-delivery-failed"))
         case _:
             assert_never(request.outcome)
 
@@ -63,22 +57,24 @@ def verification_reply(
         case VerifyOutcome.VERIFIED:
             assert verification.member is not None
             token = tokens.issue(verification.member.id)
-            status, message = (201, JOINED) if verification.created else (200, LOGGED_IN)
+            status, message = (
+                (201, "api-joined") if verification.created else (200, "api-logged-in")
+            )
             return answer(
-                status, AccessGranted(message=message, token=token, expires_in=tokens.ttl)
+                status, AccessGranted(message=say(message), token=token, expires_in=tokens.ttl)
             )
         case VerifyOutcome.INVALID_PHONE:
-            return refusal(400, INVALID_PHONE)
+            return refusal(400, say(INVALID_PHONE))
         case VerifyOutcome.MALFORMED_CODE:
-            return refusal(400, MALFORMED_CODE.format(length=code_length))
+            return refusal(400, say("api-malformed-code", length=code_length))
         case VerifyOutcome.WRONG_CODE:
-            return refusal(400, WRONG_CODE.format(left=verification.attempts_left))
+            return refusal(400, say("api-wrong-code", left=verification.attempts_left))
         case VerifyOutcome.NO_CODE:
-            return refusal(400, NO_CODE)
+            return refusal(400, say("api-no-code"))
         case VerifyOutcome.EXPIRED:
-            return refusal(400, EXPIRED)
+            return refusal(400, say("api-expired"))
         case VerifyOutcome.TOO_MANY_ATTEMPTS:
-            message = TOO_MANY_ATTEMPTS.format(seconds=verification.retry_after)
+            message = say("api-too-many-attempts", seconds=verification.retry_after)
             return refusal(429, message, retry_after=verification.retry_after)
         case _:
             assert_never(verification.outcome)
@@ -93,20 +89,20 @@ def verification_reply(
     response_model=CodeSent,
     response_description="The code is on its way (and in the body, in `chat` delivery mode).",
     responses={
-        400: documented_error("Not a possible phone number.", invalid_phone=INVALID_PHONE),
+        400: documented_error("Not a possible phone number.", invalid_phone=english(INVALID_PHONE)),
         429: documented_error(
             "Too many codes for this phone, or too many requests from this address.",
             headers=RETRY_AFTER,
-            cooldown=COOLDOWN.format(seconds=42),
-            hourly_limit=HOURLY_LIMIT.format(seconds=1260),
-            address_limit=ADDRESS_LIMIT.format(seconds=1260),
+            cooldown=english(COOLDOWN, seconds=42),
+            hourly_limit=english(HOURLY_LIMIT, seconds=1260),
+            address_limit=english(ADDRESS_LIMIT, seconds=1260),
         ),
         **COMMON_ERRORS,
         503: documented_error(
             "The delivery gateway failed, or the database is unavailable.",
             headers=RETRY_AFTER,
-            delivery_failed=DELIVERY_FAILED,
-            database_unavailable=DATABASE_UNAVAILABLE.format(seconds=OUTAGE_RETRY_AFTER),
+            delivery_failed=english("api-delivery-failed"),
+            database_unavailable=english(DATABASE_UNAVAILABLE, seconds=OUTAGE_RETRY_AFTER),
         ),
     },
 )
@@ -127,17 +123,17 @@ async def login(body: LoginRequest, service: ServiceDep, _: AddressCounted) -> R
         201: {"model": AccessGranted, "description": "A new member was created and logged in."},
         400: documented_error(
             "Not a possible phone, or the code is malformed, wrong, expired or not requested.",
-            invalid_phone=INVALID_PHONE,
-            malformed_code=MALFORMED_CODE.format(length=4),
-            wrong_code=WRONG_CODE.format(left=4),
-            no_code=NO_CODE,
-            expired=EXPIRED,
+            invalid_phone=english(INVALID_PHONE),
+            malformed_code=english("api-malformed-code", length=4),
+            wrong_code=english("api-wrong-code", left=4),
+            no_code=english("api-no-code"),
+            expired=english("api-expired"),
         ),
         429: documented_error(
             "Too many wrong codes (request a new one), or too many requests from this address.",
             headers=RETRY_AFTER,
-            too_many_attempts=TOO_MANY_ATTEMPTS.format(seconds=42),
-            address_limit=ADDRESS_LIMIT.format(seconds=1260),
+            too_many_attempts=english("api-too-many-attempts", seconds=42),
+            address_limit=english(ADDRESS_LIMIT, seconds=1260),
         ),
         **COMMON_ERRORS,
     },

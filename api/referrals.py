@@ -10,30 +10,27 @@ from api.docs import BEARER_CHALLENGE, COMMON_ERRORS, documented_error
 from api.models import InviteCodeRegistered, InviteCodeRequest, ReferralData
 from api.replies import answer, refusal
 from api.routing import slash_optional
-from db.codes import INVITE_CODE_SHAPE
+from api.texts import english, say
 from db.results import Activation, InviteOutcome
 
 router = APIRouter(prefix="/api", tags=["referrals"])
 
 PAGE_SIZE = 100
 
-MEMBER_GONE = "The member of this token no longer exists (their data was erased); log in again."
-MALFORMED_CURSOR = "Malformed cursor: pass the `next` value of the previous page."
-REGISTERED = "Referral code {code} successfully registered."  # the original API's wording
-CODE_REQUIRED = "Referral code is required."  # the original API's wording
-OWN_CODE = "You cannot invite yourself."  # the original API's wording
-UNKNOWN_CODE = f"No such code exists. An invite code is {INVITE_CODE_SHAPE}."
-ALREADY_REGISTERED = "You have already registered referral code {code}; it cannot be changed."
-ERASED_REFERRAL = "deleted member"  # in `users`, for a referral who erased their data
-CYCLE = "Referral code {code} belongs to someone who joined through you; that would be a cycle."
+# Messages, by their catalog id (locales/); "Referral code ... successfully registered.",
+# "Referral code is required." and "You cannot invite yourself." are the original API's wording.
+MEMBER_GONE = "api-member-gone"
+MALFORMED_CURSOR = "api-malformed-cursor"
+ALREADY_REGISTERED = "api-already-registered"
+CYCLE = "api-cycle"
 
 UNAUTHORIZED = documented_error(
     "No token, or an expired, forged or malformed one.",
     headers=BEARER_CHALLENGE,
-    no_token=NO_CREDENTIALS,
-    expired="The token has expired; log in again.",
-    invalid="The token is not valid.",
-    member_gone=MEMBER_GONE,
+    no_token=english(NO_CREDENTIALS),
+    expired=english("api-token-expired"),
+    invalid=english("api-token-invalid"),
+    member_gone=english(MEMBER_GONE),
 )
 
 
@@ -47,23 +44,23 @@ def activation_reply(activation: Activation) -> Response:
     code = activation.code
     match activation.outcome:
         case InviteOutcome.ACTIVATED:
-            registered = InviteCodeRegistered(message=REGISTERED.format(code=code), invited=code)
+            registered = InviteCodeRegistered(
+                message=say("api-registered", code=code), invited=code
+            )
             return answer(200, registered)
         case InviteOutcome.EMPTY:
-            return refusal(400, CODE_REQUIRED)
+            return refusal(400, say("api-code-required"))
         case InviteOutcome.OWN_CODE:
-            return refusal(400, OWN_CODE)
+            return refusal(400, say("api-own-code"))
         case InviteOutcome.UNKNOWN:
-            return refusal(404, UNKNOWN_CODE)
+            return refusal(404, say("api-unknown-code", shape=say("invite-code-shape")))
         case InviteOutcome.ALREADY_ACTIVATED:
-            earlier = InviteCodeRegistered(
-                message=ALREADY_REGISTERED.format(code=code), invited=code
-            )
+            earlier = InviteCodeRegistered(message=say(ALREADY_REGISTERED, code=code), invited=code)
             return answer(409, earlier)
         case InviteOutcome.CYCLE:
-            return refusal(400, CYCLE.format(code=code))
+            return refusal(400, say(CYCLE, code=code))
         case InviteOutcome.MEMBER_NOT_FOUND:
-            return refusal(401, MEMBER_GONE, headers=CHALLENGE)
+            return refusal(401, say(MEMBER_GONE), headers=CHALLENGE)
         case _:
             assert_never(activation.outcome)
 
@@ -76,7 +73,9 @@ def activation_reply(activation: Activation) -> Response:
     summary="The member's invite code, the code they registered, and who joined with theirs",
     response_model=ReferralData,
     responses={
-        400: documented_error("The cursor is not one this API made.", cursor=MALFORMED_CURSOR),
+        400: documented_error(
+            "The cursor is not one this API made.", cursor=english(MALFORMED_CURSOR)
+        ),
         401: UNAUTHORIZED,
         **COMMON_ERRORS,
     },
@@ -88,14 +87,14 @@ async def read_referral_data(
     try:
         found = await service.profile_and_referrals(member_id, after=cursor, limit=PAGE_SIZE)
     except ValueError:
-        return refusal(400, MALFORMED_CURSOR)
+        return refusal(400, say(MALFORMED_CURSOR))
     if found is None:
-        return refusal(401, MEMBER_GONE, headers=CHALLENGE)
+        return refusal(401, say(MEMBER_GONE), headers=CHALLENGE)
     profile, page = found
     data = ReferralData(
         ref=profile.member.invite_code,
         invited=profile.inviter_code or "",
-        users=[referral.phone or ERASED_REFERRAL for referral in page.referrals],
+        users=[referral.phone or say("api-deleted-member") for referral in page.referrals],
         users_total=page.total,
         next=page.next_cursor,
     )
@@ -113,19 +112,22 @@ async def read_referral_data(
     responses={
         400: documented_error(
             "No code, the member's own code, or a code that would make a cycle.",
-            code_required=CODE_REQUIRED,
-            own_code=OWN_CODE,
-            cycle=CYCLE.format(code="K7M2QX"),
+            code_required=english("api-code-required"),
+            own_code=english("api-own-code"),
+            cycle=english(CYCLE, code="K7M2QX"),
         ),
         401: UNAUTHORIZED,
-        404: documented_error("No member has this code.", unknown_code=UNKNOWN_CODE),
+        404: documented_error(
+            "No member has this code.",
+            unknown_code=english("api-unknown-code", shape=english("invite-code-shape")),
+        ),
         409: {
             "model": InviteCodeRegistered,
             "description": "The member registered a code before; `invited` names it.",
             "content": {
                 "application/json": {
                     "example": {
-                        "message": ALREADY_REGISTERED.format(code="A3BC9D"),
+                        "message": english(ALREADY_REGISTERED, code="A3BC9D"),
                         "invited": "A3BC9D",
                     }
                 }
@@ -154,7 +156,7 @@ async def export_member_data(member_id: MemberId, service: ServiceDep) -> Respon
     """Phone, Telegram id, codes, times, language, and every referral (phones masked)."""
     data = await service.member_data(member_id)
     if data is None:
-        return refusal(401, MEMBER_GONE, headers=CHALLENGE)
+        return refusal(401, say(MEMBER_GONE), headers=CHALLENGE)
     return JSONResponse(data.as_document())
 
 
@@ -172,5 +174,5 @@ async def export_member_data(member_id: MemberId, service: ServiceDep) -> Respon
 async def erase_member(member_id: MemberId, service: ServiceDep) -> Response:
     """As `/delete` in the bot: one transaction; afterwards the token answers 401."""
     if not await service.erase_member(member_id):
-        return refusal(401, MEMBER_GONE, headers=CHALLENGE)
+        return refusal(401, say(MEMBER_GONE), headers=CHALLENGE)
     return Response(status_code=204)

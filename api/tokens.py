@@ -10,7 +10,12 @@ LARGEST_MEMBER_ID = 2**63 - 1  # the members.id column is a bigint
 
 
 class InvalidToken(Exception):
-    """The token is expired, forged, malformed or names no member id; the message says which."""
+    """The token is expired, forged, malformed or names no member id; `message_id` (a catalog
+    id, locales/) says which."""
+
+    def __init__(self, message_id: str) -> None:
+        super().__init__(message_id)
+        self.message_id = message_id
 
 
 class AccessTokens:
@@ -34,15 +39,15 @@ class AccessTokens:
                 options={"require": ["sub", "iat", "exp"]},
             )
         except jwt.ExpiredSignatureError:
-            raise InvalidToken("The token has expired; log in again.") from None
+            raise InvalidToken("api-token-expired") from None
         except jwt.InvalidTokenError:
-            raise InvalidToken("The token is not valid.") from None
+            raise InvalidToken("api-token-invalid") from None
         subject = claims["sub"]
         if not (isinstance(subject, str) and subject.isascii() and subject.isdigit()):
-            raise InvalidToken("The token is not valid.")
+            raise InvalidToken("api-token-invalid")
         if len(subject) > len(str(LARGEST_MEMBER_ID)):
-            raise InvalidToken("The token is not valid.")
+            raise InvalidToken("api-token-invalid")
         member_id = int(subject)
         if not 0 < member_id <= LARGEST_MEMBER_ID:
-            raise InvalidToken("The token is not valid.")
+            raise InvalidToken("api-token-invalid")
         return member_id

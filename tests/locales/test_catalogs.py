@@ -43,12 +43,15 @@ def test_every_message_is_translated_with_the_same_placeholders(domain: str) -> 
 
 
 def test_every_message_the_code_asks_for_is_in_the_catalogs() -> None:
-    """Each literal id the bot passes to `_()`, `plural()` or `gettext()` exists."""
+    """Each literal id the bot passes to `_()`, `plural()` or `gettext()`, and each `api-` id of
+    the HTTP API, exists."""
     ids = set(catalog("en"))
     used = set()
     for path in (LOCALES_DIR.parent / "bot").rglob("*.py"):
         used |= set(re.findall(r'\b(?:_|plural|gettext)\(\s*"([a-z-]+)"', path.read_text()))
-    assert used and used <= ids, sorted(used - ids)
+    for path in (LOCALES_DIR.parent / "api").rglob("*.py"):
+        used |= set(re.findall(r'"(api-[a-z-]+)"', path.read_text()))
+    assert any(i.startswith("api-") for i in used) and used <= ids, sorted(used - ids)
 
 
 @pytest.mark.parametrize(
