@@ -1,10 +1,12 @@
-"""The schema: members and the verification codes of phones."""
+"""The schema: members, the verification codes of phones, the counters that the figures of
+operators read, and the audit of blocking."""
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Identity,
@@ -14,6 +16,7 @@ from sqlalchemy import (
     MetaData,
     SmallInteger,
     String,
+    Text,
     func,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -50,6 +53,8 @@ class Member(Base):
     )
     language: Mapped[str | None] = mapped_column(String(8))  # the member's choice, if they made one
     erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set by an operator: the member cannot activate a code and their code is suspended.
+    blocked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
         CheckConstraint("inviter_id <> id", name="not_own_inviter"),
@@ -67,6 +72,8 @@ class Member(Base):
             postgresql_include=["phone"],
             postgresql_where="inviter_id IS NOT NULL",
         ),
+        # The blocked members, counted by /stats from this index alone.
+        Index("ix_members_blocked", "id", postgresql_where="blocked_at IS NOT NULL"),
     )
 
 
@@ -88,9 +95,11 @@ class ReferralCount(Base):
     """How many people joined with a member's code, kept by the activation that adds one.
 
     Counting 100,000 index entries takes ~20 ms; summing these rows takes a fraction of one. They
-    live in their own table, so bumping one never waits on locks held on the members' rows, and
-    in `COUNT_SHARDS` rows per member, so that people joining with one popular code at the same
-    moment do not queue behind one row lock (held until each commit is on disk).
+    live in their own table, so bumping one never waits on locks held on the members' rows, and,
+    once a member has `SINGLE_ROW_REFERRALS` referrals, in up to `COUNT_SHARDS` rows, so that
+    people joining with one popular code at the same moment do not queue behind one row lock
+    (held until each commit is on disk). Below that every member has one row (shard 0), which is
+    what lets the top inviters be read from the index on `referrals` (db/operators.py).
     """
 
     __tablename__ = "referral_counts"
@@ -101,5 +110,50 @@ class ReferralCount(Base):
     shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     referrals: Mapped[int] = mapped_column(Integer)
 
+    __table_args__ = (Index("ix_referral_counts_referrals", "referrals", "member_id", "shard"),)
+
+
+class DailyCount(Base):
+    """Joins and activations per day (UTC), kept by the statements that make them, in
+    `COUNT_SHARDS` rows per day so that simultaneous joins do not queue on one row lock."""
+
+    __tablename__ = "daily_counts"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    joined: Mapped[int] = mapped_column(Integer, server_default="0")
+    activated: Mapped[int] = mapped_column(Integer, server_default="0")
+
+
+class MemberTotal(Base):
+    """Members (not erased) and how many of them joined with a code, in `COUNT_SHARDS` rows:
+    kept by joining, activation and erasure, read by /stats without counting the members."""
+
+    __tablename__ = "member_totals"
+
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    members: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    invited: Mapped[int] = mapped_column(BigInteger, server_default="0")
+
+
+class MemberBlock(Base):
+    """The audit of blocking: who (an operator's Telegram id) blocked or unblocked whom, when and
+    why; written in the same statement as the change."""
+
+    __tablename__ = "member_blocks"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    member_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("members.id", ondelete="CASCADE"))
+    operator_id: Mapped[int] = mapped_column(BigInteger)
+    action: Mapped[str] = mapped_column(String(8))
+    reason: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint("action IN ('block', 'unblock')", name="known_action"),
+        Index("ix_member_blocks_member_id_at", "member_id", "at"),
+    )
+
 
 COUNT_SHARDS = 16
+SINGLE_ROW_REFERRALS = 64  # a member's referrals are counted in one row until there are this many

@@ -1,7 +1,7 @@
 """What the referral service answers: members, pages and the typed outcome of each request."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
@@ -15,6 +15,7 @@ class Member:
     inviter_id: int | None
     invited_at: datetime | None
     language: str | None = None  # the member's own choice; None: none made
+    blocked: bool = False  # by an operator: cannot activate a code, and their code is suspended
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +70,8 @@ class InviteOutcome(Enum):
     ALREADY_ACTIVATED = "already_activated"
     CYCLE = "cycle"  # the code's owner was invited, directly or further down, by this member
     MEMBER_NOT_FOUND = "member_not_found"
+    MEMBER_BLOCKED = "member_blocked"  # an operator blocked the member
+    CODE_SUSPENDED = "code_suspended"  # an operator blocked the code's owner
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,3 +130,95 @@ class MemberData:
 
 def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
+
+
+# Operators
+
+
+@dataclass(frozen=True, slots=True)
+class Inviter:
+    member_id: int
+    phone: str | None  # masked; None: an erased member
+    referrals: int
+
+
+@dataclass(frozen=True, slots=True)
+class Day:
+    day: date
+    joined: int
+    activated: int  # invite codes activated that day
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramStats:
+    """The figures of /stats, as of `at`; days are UTC days."""
+
+    at: datetime
+    members: int  # not erased
+    joined_today: int
+    joined_7_days: int  # today and the 6 days before
+    joined_30_days: int
+    invited: int  # members who joined with a code
+    blocked: int
+    top_inviters: list[Inviter]
+    days: list[Day]  # the last 30, oldest first, today last
+
+    @property
+    def invited_share(self) -> float:
+        return self.invited / self.members if self.members else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class MemberCard:
+    """A member as operators see them: the full phone, and their status."""
+
+    id: int
+    phone: str
+    invite_code: str
+    telegram_id: int | None
+    inviter_code: str | None
+    referrals: int
+    joined_at: datetime
+    last_login_at: datetime
+    language: str | None
+    blocked_at: datetime | None
+    blocked_by: int | None  # the operator's Telegram id
+    block_reason: str | None
+
+    @property
+    def status(self) -> str:
+        return "blocked" if self.blocked_at is not None else "active"
+
+
+class MemberQueryKind(Enum):
+    PHONE = "phone"
+    INVITE_CODE = "invite_code"
+    TELEGRAM_ID = "telegram_id"
+
+
+@dataclass(frozen=True, slots=True)
+class MemberSearch:
+    """What a query could be (empty: nothing searchable) and the members it found."""
+
+    kinds: tuple[MemberQueryKind, ...]
+    members: list[MemberCard]
+
+
+class BlockOutcome(Enum):
+    DONE = "done"
+    UNCHANGED = "unchanged"  # already blocked (or, unblocking, not blocked)
+    NOT_FOUND = "not_found"
+
+
+@dataclass(frozen=True, slots=True)
+class BlockChange:
+    outcome: BlockOutcome
+    card: MemberCard | None = None  # the member as they are now
+
+
+@dataclass(frozen=True, slots=True)
+class Export:
+    """A CSV export of the members; `busy` when another was running (nothing was written)."""
+
+    busy: bool
+    rows: int = 0

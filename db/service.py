@@ -1,5 +1,6 @@
 """The referral service: every rule of membership, codes and invitations, in one place (the
-invitation rule runs as the database function `activate_invite` that this module calls).
+invitation rule runs as the database function `activate_invite` that this module calls); the
+rules of operators are in db/operators.py, reached as `service.operators`.
 
 Each public method is one statement or one short transaction; only this module commits. Front ends
 (the bot, the HTTP API) call it and translate its typed results. Statements go to asyncpg
@@ -10,7 +11,7 @@ update, and SQLAlchemy's execution layer cost several times the driver's own tim
 import asyncio
 import logging
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -28,7 +29,8 @@ from db.codes import (
 )
 from db.delivery import CodeDelivery, DeliveryError, create_delivery
 from db.engine import Connections
-from db.models import COUNT_SHARDS
+from db.models import COUNT_SHARDS, SINGLE_ROW_REFERRALS
+from db.operators import Operators
 from db.outages import Outages
 from db.phones import mask_phone, normalise_phone
 from db.results import (
@@ -56,7 +58,8 @@ RETRIED_SQLSTATES = ("40P01", "40001", "23505")
 # Statements, in the tables of db/models.py.
 
 MEMBER_COLUMNS = (
-    "m.id, m.phone, m.invite_code, m.telegram_id, m.inviter_id, m.invited_at, m.language"
+    "m.id, m.phone, m.invite_code, m.telegram_id, m.inviter_id, m.invited_at, m.language, "
+    "m.blocked_at IS NOT NULL AS blocked"
 )
 MEMBER_BY_TELEGRAM = f"SELECT {MEMBER_COLUMNS} FROM members AS m WHERE m.telegram_id = $1"
 MEMBER_BY_INVITE_CODE = f"SELECT {MEMBER_COLUMNS} FROM members AS m WHERE m.invite_code = $1"
@@ -117,27 +120,48 @@ WITH consumed AS (
 )
 UPDATE members SET telegram_id = NULL WHERE telegram_id = $2 AND phone <> $1
 """
+# A new member is counted, in the same statement, for the figures of operators (db/operators.py).
 UPSERT_MEMBER = f"""
-INSERT INTO members AS m (phone, invite_code, last_login_at, telegram_id, language)
-VALUES ($1, $2, $3, $4, coalesce($5, $6))
-ON CONFLICT (phone) DO UPDATE
-SET last_login_at = excluded.last_login_at, telegram_id = coalesce($4, m.telegram_id),
-    language = coalesce($5, m.language, $6)
-RETURNING {MEMBER_COLUMNS}, (xmax = 0) AS created
+WITH upserted AS (
+    INSERT INTO members AS m (phone, invite_code, last_login_at, telegram_id, language)
+    VALUES ($1, $2, $3, $4, coalesce($5, $6))
+    ON CONFLICT (phone) DO UPDATE
+    SET last_login_at = excluded.last_login_at, telegram_id = coalesce($4, m.telegram_id),
+        language = coalesce($5, m.language, $6)
+    RETURNING {MEMBER_COLUMNS}, (xmax = 0) AS created
+), joined AS (
+    INSERT INTO daily_counts AS d (day, shard, joined, activated)
+    SELECT ($3 AT TIME ZONE 'UTC')::date, id % {COUNT_SHARDS}, 1, 0 FROM upserted WHERE created
+    ON CONFLICT (day, shard) DO UPDATE SET joined = d.joined + 1
+), counted AS (
+    INSERT INTO member_totals AS t (shard, members, invited)
+    SELECT id % {COUNT_SHARDS}, 1, 0 FROM upserted WHERE created
+    ON CONFLICT (shard) DO UPDATE SET members = t.members + 1
+)
+SELECT * FROM upserted
 """
 UNLINK_ACCOUNT = "UPDATE members SET telegram_id = NULL WHERE telegram_id = $1"
 SET_LANGUAGE = "UPDATE members SET language = $2 WHERE id = $1 AND erased_at IS NULL"
 # Erasure: the member's row keeps only what makes the referral graph true (its id, who invited it
-# and when); the phone's verification code row goes too. One statement, so one transaction.
-ERASE_MEMBER = """
+# and when); the phone's verification code row goes too, and the member leaves the totals of
+# /stats. One statement, so one transaction.
+ERASE_MEMBER = f"""
 WITH erased AS (
     UPDATE members AS m
-    SET phone = NULL, invite_code = NULL, telegram_id = NULL, language = NULL, erased_at = $2
-    FROM (SELECT id, phone FROM members WHERE id = $1 AND erased_at IS NULL FOR UPDATE) AS old
+    SET phone = NULL, invite_code = NULL, telegram_id = NULL, language = NULL, erased_at = $2,
+        blocked_at = NULL
+    FROM (
+        SELECT id, phone, inviter_id FROM members WHERE id = $1 AND erased_at IS NULL FOR UPDATE
+    ) AS old
     WHERE m.id = old.id
-    RETURNING old.phone
+    RETURNING old.phone, old.inviter_id
 ), codes AS (
     DELETE FROM verification_codes WHERE phone IN (SELECT phone FROM erased)
+), uncounted AS (
+    INSERT INTO member_totals AS t (shard, members, invited)
+    SELECT $1 % {COUNT_SHARDS}, -1, -(inviter_id IS NOT NULL)::int FROM erased
+    ON CONFLICT (shard) DO UPDATE
+    SET members = t.members + excluded.members, invited = t.invited + excluded.invited
 )
 SELECT count(*) FROM erased
 """
@@ -151,8 +175,8 @@ ALL_REFERRALS = """
 SELECT id, phone, invited_at FROM members WHERE inviter_id = $1 ORDER BY invited_at, id
 """
 
-# The invitation rule, in one round trip: migrations/versions/0003_activate_invite_function.py.
-ACTIVATE_INVITE = "SELECT * FROM activate_invite($1, $2, $3, $4)"
+# The invitation rule, in one round trip: migrations/versions/0005_operators.py (first in 0003).
+ACTIVATE_INVITE = "SELECT * FROM activate_invite($1, $2, $3, $4, $5)"
 
 T = TypeVar("T")
 
@@ -170,6 +194,7 @@ def _member(row: asyncpg.Record) -> Member:
         inviter_id=row["inviter_id"],
         invited_at=row["invited_at"],
         language=row["language"],
+        blocked=row["blocked"],
     )
 
 
@@ -226,6 +251,7 @@ class ReferralService:
         hourly_limit: int = 5,
         default_region: str = "RU",
         show_full_phones: bool = False,
+        admin_ids: Iterable[int] = (),
         clock: Callable[[], datetime] = utcnow,
         invite_code_factory: Callable[[], str] = new_invite_code,
     ) -> None:
@@ -241,6 +267,9 @@ class ReferralService:
         self._clock = clock
         self._new_invite_code = invite_code_factory
         self.outages = Outages()
+        self.operators = Operators(
+            self._connection, admin_ids=admin_ids, default_region=default_region, clock=clock
+        )
 
     def normalise_phone(self, raw: str) -> str | None:
         """E.164 form of a typed or shared phone number, or None if it cannot be a number."""
@@ -528,7 +557,12 @@ class ReferralService:
         shaped = code if is_invite_code(code) else None  # a malformed code matches nobody
         row = await self._retrying(
             lambda connection: connection.fetchrow(
-                ACTIVATE_INVITE, member_id, shaped, self._clock(), COUNT_SHARDS
+                ACTIVATE_INVITE,
+                member_id,
+                shaped,
+                self._clock(),
+                COUNT_SHARDS,
+                SINGLE_ROW_REFERRALS,
             ),
             transaction=False,
         )
@@ -631,4 +665,5 @@ def create_service(connections: Connections, settings: Settings) -> ReferralServ
         hourly_limit=settings.code_hourly_limit,
         default_region=settings.default_region,
         show_full_phones=settings.referral_phone_visibility == "full",
+        admin_ids=settings.admin_ids,
     )

@@ -83,7 +83,10 @@ async def clean_engine(engine: AsyncEngine) -> AsyncEngine:
     """The engine over empty tables."""
     async with engine.begin() as connection:
         await connection.execute(
-            text("TRUNCATE members, verification_codes, referral_counts RESTART IDENTITY CASCADE")
+            text(
+                "TRUNCATE members, verification_codes, referral_counts, daily_counts, "
+                "member_totals, member_blocks RESTART IDENTITY CASCADE"
+            )
         )
     return engine
 
