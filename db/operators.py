@@ -55,8 +55,8 @@ EXPORT_COLUMNS = (
 # Statements, in the tables of db/models.py.
 
 FIGURES = """
-SELECT (SELECT coalesce(sum(members), 0) FROM member_totals) AS members,
-       (SELECT coalesce(sum(invited), 0) FROM member_totals) AS invited,
+SELECT (SELECT coalesce(sum(members), 0)::bigint FROM member_totals) AS members,
+       (SELECT coalesce(sum(invited), 0)::bigint FROM member_totals) AS invited,
        (SELECT count(*) FROM members WHERE blocked_at IS NOT NULL) AS blocked
 """
 DAYS = """
