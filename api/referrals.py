@@ -23,6 +23,8 @@ MEMBER_GONE = "api-member-gone"
 MALFORMED_CURSOR = "api-malformed-cursor"
 ALREADY_REGISTERED = "api-already-registered"
 CYCLE = "api-cycle"
+CODE_SUSPENDED = "api-code-suspended"
+MEMBER_BLOCKED = "api-member-blocked"
 
 UNAUTHORIZED = documented_error(
     "No token, or an expired, forged or malformed one.",
@@ -61,6 +63,10 @@ def activation_reply(activation: Activation) -> Response:
             return refusal(400, say(CYCLE, code=code))
         case InviteOutcome.MEMBER_NOT_FOUND:
             return refusal(401, say(MEMBER_GONE), headers=CHALLENGE)
+        case InviteOutcome.CODE_SUSPENDED:
+            return refusal(403, say(CODE_SUSPENDED))
+        case InviteOutcome.MEMBER_BLOCKED:
+            return refusal(403, say(MEMBER_BLOCKED))
         case _:
             assert_never(activation.outcome)
 
@@ -117,6 +123,11 @@ async def read_referral_data(
             cycle=english(CYCLE, code="K7M2QX"),
         ),
         401: UNAUTHORIZED,
+        403: documented_error(
+            "An operator blocked the code's owner (the code is suspended), or the member.",
+            code_suspended=english(CODE_SUSPENDED),
+            member_blocked=english(MEMBER_BLOCKED),
+        ),
         404: documented_error(
             "No member has this code.",
             unknown_code=english("api-unknown-code", shape=english("invite-code-shape")),

@@ -46,3 +46,17 @@ class ErasureAnswer(CallbackData, prefix="erase"):
     """`erase:1` erases the member's data, `erase:0` keeps it."""
 
     confirm: bool
+
+
+class MemberAction(StrEnum):
+    BLOCK = "block"  # ask for a reason
+    BLOCK_NOW = "blocknow"  # block without one
+    UNBLOCK = "unblock"
+    CANCEL = "cancel"
+
+
+class MemberChoice(CallbackData, prefix="op"):
+    """`op:block:<member id>` and the like: an operator's button under a member card."""
+
+    action: MemberAction
+    member: int

@@ -13,6 +13,7 @@ from aiogram.utils.i18n import I18n
 
 from bot.commands import register_commands
 from bot.handlers import include_handlers
+from bot.handlers.admin import ExportSlot
 from bot.middlewares import FloodControl, FloodMiddleware, MemberMiddleware
 from bot.middlewares.language import ChosenLanguage, TelegramLanguage
 from bot.retry import RetryAfterMiddleware
@@ -52,7 +53,8 @@ def create_dispatcher(
     events_isolation: BaseEventIsolation | None = None,
     i18n: I18n | None = None,
 ) -> Dispatcher:
-    """The dispatcher with every router; handlers get `service`, `settings` and `i18n` by name."""
+    """The dispatcher with every router; handlers get `service`, `settings`, `i18n` and `exports`
+    (operators' one export at a time) by name."""
     i18n = i18n or create_i18n(settings.default_language)
     dispatcher = Dispatcher(
         storage=MemoryStorage() if storage is None else storage,
@@ -60,6 +62,7 @@ def create_dispatcher(
         service=service,
         settings=settings,
         i18n=i18n,
+        exports=ExportSlot(),
     )
     dispatcher.update.outer_middleware(TelegramLanguage(i18n))
     if settings.flood_rate:  # FLOOD_RATE=0 turns flood control off
@@ -72,7 +75,7 @@ def create_dispatcher(
     include_handlers(dispatcher)
 
     async def register_menus(bot: Bot) -> None:
-        await register_commands(bot, i18n)
+        await register_commands(bot, i18n, operators=settings.admin_ids)
 
     dispatcher.startup.register(register_menus)
     return dispatcher

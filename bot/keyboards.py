@@ -19,13 +19,15 @@ from bot.callbacks import (
     ErasureAnswer,
     JoinAnswer,
     LanguageChoice,
+    MemberAction,
+    MemberChoice,
     MenuChoice,
     MenuItem,
     NewCodeRequest,
     ReferralsPageTurn,
 )
 from bot.texts import _
-from db.results import ReferralPage
+from db.results import MemberCard, ReferralPage
 
 
 def _language() -> str:
@@ -145,6 +147,32 @@ def _erasure_question(language: str) -> InlineKeyboardMarkup:
             [
                 InlineKeyboardButton(text=_("button-delete"), callback_data=erase),
                 InlineKeyboardButton(text=_("button-cancel"), callback_data=keep),
+            ]
+        ]
+    )
+
+
+def _member_button(text_id: str, action: MemberAction, member_id: int) -> InlineKeyboardButton:
+    choice = MemberChoice(action=action, member=member_id).pack()
+    return InlineKeyboardButton(text=_(text_id), callback_data=choice)
+
+
+def member_card(card: MemberCard) -> InlineKeyboardMarkup:
+    """Block under an active member's card, Unblock under a blocked one's."""
+    if card.blocked_at is None:
+        button = _member_button("button-block", MemberAction.BLOCK, card.id)
+    else:
+        button = _member_button("button-unblock", MemberAction.UNBLOCK, card.id)
+    return InlineKeyboardMarkup(inline_keyboard=[[button]])
+
+
+def block_question(member_id: int) -> InlineKeyboardMarkup:
+    """Under "send the reason": block without one, or cancel."""
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                _member_button("button-block-now", MemberAction.BLOCK_NOW, member_id),
+                _member_button("button-cancel", MemberAction.CANCEL, member_id),
             ]
         ]
     )

@@ -10,3 +10,7 @@ class Verification(StatesGroup):
 
 class Invitation(StatesGroup):
     code = State()  # `/invite` alone: waiting for the invite code
+
+
+class OperatorStep(StatesGroup):
+    block_reason = State()  # after Block: waiting for the reason; data: the member's id

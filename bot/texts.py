@@ -5,14 +5,24 @@ Texts are HTML (the bot's default parse mode); values that come from users are e
 """
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from html import escape
 
 from aiogram.utils.i18n import get_i18n, gettext
-from babel.dates import format_date
-from babel.numbers import format_decimal
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_decimal, format_percent
 
-from db.results import CodeRequest, CodeRequestOutcome, InviteOutcome, Referral, VerifyOutcome
+from db.results import (
+    BlockOutcome,
+    CodeRequest,
+    CodeRequestOutcome,
+    Day,
+    InviteOutcome,
+    MemberCard,
+    ProgramStats,
+    Referral,
+    VerifyOutcome,
+)
 
 # The command menu (setMyCommands), in the order it is shown; each described by `command-<name>`.
 COMMANDS = (
@@ -29,6 +39,8 @@ COMMANDS = (
     "cancel",
     "logout",
 )
+# What operators (ADMIN_IDS) get in their menu besides, and nobody else sees.
+OPERATOR_COMMANDS = ("stats", "find", "export")
 
 QUOTED_INPUT_LIMIT = 32  # characters of what somebody typed that a reply repeats
 
@@ -53,6 +65,16 @@ def number(value: int) -> str:
 def day(moment: datetime) -> str:
     """The date as the language writes it ("Nov 30, 2026" in English)."""
     return format_date(moment, format="medium", locale=get_i18n().current_locale)
+
+
+def moment(at: datetime) -> str:
+    """A time in UTC as the language writes it ("Nov 30, 2026, 09:13")."""
+    return format_datetime(at, "d MMM y, HH:mm", tzinfo=UTC, locale=get_i18n().current_locale)
+
+
+def percent(share: float) -> str:
+    """12.5% in English, 12,5 % in Russian."""
+    return format_percent(share, "#,##0.0%", locale=get_i18n().current_locale)
 
 
 def quoted(typed: str) -> str:
@@ -153,12 +175,15 @@ def activation(outcome: InviteOutcome, code: str, inviter_phone: str | None) -> 
         return _("activation-unknown", code=quoted(code), shape=_("invite-code-shape"))
     if outcome is InviteOutcome.ALREADY_ACTIVATED:
         return _("activation-already", code=quoted(code))
+    if outcome is InviteOutcome.CODE_SUSPENDED:
+        return _("activation-code-suspended", code=quoted(code))
     return _(
         {
             InviteOutcome.EMPTY: "activation-empty",
             InviteOutcome.OWN_CODE: "activation-own-code",
             InviteOutcome.CYCLE: "activation-cycle",
             InviteOutcome.MEMBER_NOT_FOUND: "share-phone-first",
+            InviteOutcome.MEMBER_BLOCKED: "activation-member-blocked",
         }[outcome]
     )
 
@@ -198,3 +223,63 @@ def privacy(contact: str | None, policy_url: str | None) -> str:
 
 def private_only(bot_username: str) -> str:
     return _("private-only", username=bot_username)
+
+
+# Operators
+
+
+def program_stats(stats: ProgramStats) -> str:
+    """`/stats`: the figures and the top inviters (masked phones)."""
+    top = "\n".join(
+        f"{place}. {shown(inviter.phone)}: {number(inviter.referrals)}"
+        for place, inviter in enumerate(stats.top_inviters, start=1)
+    )
+    return _(
+        "stats",
+        time=moment(stats.at),
+        members=number(stats.members),
+        today=number(stats.joined_today),
+        week=number(stats.joined_7_days),
+        month=number(stats.joined_30_days),
+        invited=number(stats.invited),
+        share=percent(stats.invited_share),
+        blocked=number(stats.blocked),
+        top=top or _("stats-top-none"),
+    )
+
+
+def chart_day(date_of: Day) -> str:
+    """A day under the chart: "30 Nov", "30 нояб."."""
+    return format_date(date_of.day, "d MMM", locale=get_i18n().current_locale)
+
+
+def member_card(card: MemberCard) -> str:
+    """A member as operators see them: the full phone, codes, times, status."""
+    if card.blocked_at is None:
+        status = _("status-active")
+    else:
+        blocked = {"time": moment(card.blocked_at), "operator": card.blocked_by or "?"}
+        if card.block_reason:
+            status = _("status-blocked-reason", reason=escape(card.block_reason), **blocked)
+        else:
+            status = _("status-blocked", **blocked)
+    return _(
+        "member-card",
+        id=card.id,
+        phone=card.phone,
+        telegram=card.telegram_id or _("card-none"),
+        code=card.invite_code,
+        inviter=f"<code>{card.inviter_code}</code>" if card.inviter_code else _("card-none"),
+        referrals=number(card.referrals),
+        joined=moment(card.joined_at),
+        last_login=moment(card.last_login_at),
+        language=card.language or _("card-language-none"),
+        status=status,
+    )
+
+
+def block_change(outcome: BlockOutcome, phone: str, *, blocking: bool) -> str:
+    """What a Block or Unblock did (for DONE and UNCHANGED)."""
+    if outcome is BlockOutcome.DONE:
+        return _("block-done" if blocking else "unblock-done", phone=phone)
+    return _("block-already" if blocking else "unblock-already", phone=phone)

@@ -271,6 +271,10 @@ class ReferralService:
             self._connection, admin_ids=admin_ids, default_region=default_region, clock=clock
         )
 
+    def now(self) -> datetime:
+        """The service's time (a test's clock in tests)."""
+        return self._clock()
+
     def normalise_phone(self, raw: str) -> str | None:
         """E.164 form of a typed or shared phone number, or None if it cannot be a number."""
         return normalise_phone(raw, self.default_region)

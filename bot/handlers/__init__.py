@@ -4,6 +4,7 @@ order they are tried."""
 from aiogram import Dispatcher
 
 from bot.handlers import (
+    admin,
     common,
     errors,
     fallbacks,
@@ -22,8 +23,9 @@ def include_handlers(dispatcher: Dispatcher) -> None:
 
     aiogram passes a message through the routers one by one, each costing more than a handler,
     so the busiest come first: a member's own commands, then joining (three updates per newcomer).
-    Their handlers and filters never overlap, so the order changes nothing else: fallbacks after
-    everything, and errors last, where no message goes but every error still arrives.
+    Their handlers and filters never overlap, so the order changes nothing else: operators' commands
+    (let in by one filter on their router) just before the fallbacks, which answer everybody else
+    as for any unknown command; errors last, where no message goes but every error still arrives.
     """
     groups.register(dispatcher)
     dispatcher.include_routers(
@@ -33,6 +35,7 @@ def include_handlers(dispatcher: Dispatcher) -> None:
         common.create_router(),
         language.create_router(),
         privacy.create_router(),
+        admin.create_router(),
         fallbacks.create_router(),
         errors.create_router(),
     )

@@ -41,6 +41,8 @@ async def offer_invite(
         await message.answer(_("own-link"))
     elif (owner := await service.member_by_invite_code(code)) is None:
         await message.answer(texts.activation(InviteOutcome.UNKNOWN, code, None))
+    elif owner.blocked:
+        await message.answer(texts.activation(InviteOutcome.CODE_SUSPENDED, code, None))
     else:
         question = _("confirm-join", phone=mask_phone(owner.phone))
         await message.answer(question, reply_markup=keyboards.join_question(code))

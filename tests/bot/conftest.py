@@ -18,6 +18,7 @@ from aiogram.methods import (
     GetMe,
     SendDocument,
     SendMessage,
+    SendPhoto,
     TelegramMethod,
 )
 from aiogram.methods.base import TelegramType
@@ -27,6 +28,7 @@ from aiogram.types import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
+    PhotoSize,
     Update,
     User,
 )
@@ -117,6 +119,18 @@ class MockedSession(BaseSession):
                 date=datetime.now(UTC),
                 chat=chat,
                 document=document,
+                caption=method.caption,
+            )
+        if isinstance(method, SendPhoto):
+            chat = Chat(id=int(method.chat_id), type="private")
+            photo = PhotoSize(
+                file_id=f"photo-{len(self.calls)}", file_unique_id="p", width=1200, height=675
+            )
+            return Message(
+                message_id=next(self._message_ids),
+                date=datetime.now(UTC),
+                chat=chat,
+                photo=[photo],
                 caption=method.caption,
             )
         if isinstance(method, SendMessage | EditMessageText | EditMessageReplyMarkup):

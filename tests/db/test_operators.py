@@ -3,7 +3,6 @@ lookup, blocking (outcomes, audit, races) and the CSV export."""
 
 import asyncio
 import csv
-import io
 import logging
 import random
 from pathlib import Path

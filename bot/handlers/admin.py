@@ -1,0 +1,234 @@
+"""Operators' commands (ADMIN_IDS): `/stats` with its chart, `/find` with Block/Unblock, `/export`.
+
+The router lets through only operators' updates, so for anybody else these commands and buttons
+fall to the fallbacks like any unknown command. The rules are the service's (db/operators.py),
+which also logs each action with the operator's id.
+"""
+
+import asyncio
+import gzip
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from aiogram import Bot, Router
+from aiogram.enums import ChatAction
+from aiogram.filters import Command, CommandObject, StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.types import (
+    BufferedInputFile,
+    CallbackQuery,
+    FSInputFile,
+    Message,
+    TelegramObject,
+    User,
+)
+
+from bot import charts, keyboards, texts
+from bot.callbacks import MemberAction, MemberChoice
+from bot.filters import typed_text
+from bot.handlers.replies import edit_pressed_message
+from bot.middlewares import FOR_LANGUAGE
+from bot.states import OperatorStep
+from bot.texts import _, plural
+from db.results import BlockChange, MemberCard
+from db.service import ReferralService
+
+TELEGRAM_DOCUMENT_LIMIT = 50 * 2**20  # bytes a bot may upload through Telegram's own Bot API
+UPLOAD_TIMEOUT = 600  # seconds the upload of an export may take
+BLOCKED_MEMBER = "member"  # the state's data during OperatorStep.block_reason
+
+
+async def from_operator(
+    event: TelegramObject, service: ReferralService, event_from_user: User | None = None
+) -> bool:
+    """The router's filter: only operators' messages and buttons get in."""
+    return event_from_user is not None and service.operators.is_operator(event_from_user.id)
+
+
+class ExportSlot:
+    """One `/export` of this process at a time (the service also allows one across instances)."""
+
+    def __init__(self) -> None:
+        self.running = False
+
+    @contextmanager
+    def taken(self) -> Iterator[None]:
+        self.running = True
+        try:
+            yield
+        finally:
+            self.running = False
+
+
+# /stats
+
+
+async def show_stats(
+    message: Message, bot: Bot, service: ReferralService, event_from_user: User
+) -> None:
+    """The figures at once, then the chart (drawn in a worker thread)."""
+    stats = await service.operators.stats(operator=event_from_user.id)
+    await message.answer(texts.program_stats(stats))
+    await bot.send_chat_action(message.chat.id, ChatAction.UPLOAD_PHOTO)
+    chart_texts = charts.ChartTexts(
+        title=_("chart-title"),
+        joined=_("chart-joined"),
+        activated=_("chart-activated"),
+        day_axis=_("chart-axis-day"),
+        people_axis=_("chart-axis-people"),
+        day_labels=[texts.chart_day(day) for day in stats.days],
+        number=texts.number,
+    )
+    image = await asyncio.to_thread(charts.days_chart, stats.days, chart_texts)
+    await message.answer_photo(
+        BufferedInputFile(image, filename="stats.png"), caption=_("stats-chart-caption")
+    )
+
+
+# /find, the card and its buttons
+
+
+async def find_member(
+    message: Message, command: CommandObject, service: ReferralService, event_from_user: User
+) -> None:
+    query = (command.args or "").strip()
+    if not query:
+        await message.answer(_("find-usage"))
+        return
+    found = await service.operators.find_members(query, operator=event_from_user.id)
+    shown = texts.quoted(query)
+    if not found.kinds:
+        await message.answer(_("find-bad-query", query=shown) + "\n\n" + _("find-usage"))
+        return
+    if not found.members:
+        await message.answer(_("find-none", query=shown))
+        return
+    if len(found.members) > 1:
+        await message.answer(plural("find-several", len(found.members), query=shown))
+    for card in found.members:
+        await message.answer(texts.member_card(card), reply_markup=keyboards.member_card(card))
+
+
+def changed_card(change: BlockChange, *, blocking: bool) -> tuple[str, MemberCard | None]:
+    """What a Block or Unblock did, followed by the member's card as it is now."""
+    if change.card is None:
+        return _("member-gone"), None
+    said = texts.block_change(change.outcome, change.card.phone, blocking=blocking)
+    return f"{said}\n\n{texts.member_card(change.card)}", change.card
+
+
+async def answer_member_button(
+    callback: CallbackQuery,
+    callback_data: MemberChoice,
+    state: FSMContext,
+    service: ReferralService,
+) -> None:
+    operators, operator = service.operators, callback.from_user.id
+    member_id = callback_data.member
+    await callback.answer()
+    if callback_data.action is MemberAction.BLOCK:
+        card = await operators.member_card(member_id, operator=operator)
+        if card is None:
+            await edit_pressed_message(callback, _("member-gone"))
+            return
+        await state.set_state(OperatorStep.block_reason)
+        await state.update_data({BLOCKED_MEMBER: member_id})
+        if callback.message is not None:
+            question = _("block-ask-reason", phone=card.phone)
+            await callback.message.answer(question, reply_markup=keyboards.block_question(card.id))
+        return
+    await state.clear()
+    if callback_data.action is MemberAction.CANCEL:
+        await edit_pressed_message(callback, _("block-cancelled"))
+        return
+    blocking = callback_data.action is MemberAction.BLOCK_NOW
+    if blocking:
+        change = await operators.block(member_id, operator=operator)
+    else:
+        change = await operators.unblock(member_id, operator=operator)
+    text, card = changed_card(change, blocking=blocking)
+    await edit_pressed_message(callback, text, keyboards.member_card(card) if card else None)
+
+
+async def block_with_reason(
+    message: Message,
+    text: str,
+    state: FSMContext,
+    service: ReferralService,
+    event_from_user: User,
+) -> None:
+    """The reason typed after Block: block the member with it."""
+    member_id = (await state.get_data()).get(BLOCKED_MEMBER)
+    await state.clear()
+    if not isinstance(member_id, int):
+        await message.answer(_("member-gone"))
+        return
+    change = await service.operators.block(member_id, operator=event_from_user.id, reason=text)
+    said, card = changed_card(change, blocking=True)
+    await message.answer(said, reply_markup=keyboards.member_card(card) if card else None)
+
+
+# /export
+
+
+async def export_members(
+    message: Message,
+    bot: Bot,
+    service: ReferralService,
+    event_from_user: User,
+    exports: ExportSlot,
+) -> None:
+    """All members as CSV, streamed by the database into a temporary file and uploaded from it;
+    gzip-compressed when it would be over Telegram's limit."""
+    if exports.running:
+        await message.answer(_("export-busy"))
+        return
+    with exports.taken(), tempfile.TemporaryDirectory(prefix="export-") as folder:
+        await message.answer(_("export-started"))
+        stamp = f"{service.now():%Y%m%d-%H%M}"
+        path = Path(folder) / f"members-{stamp}.csv"
+        export = await service.operators.export_members(path, operator=event_from_user.id)
+        if export.busy:
+            await message.answer(_("export-busy"))
+            return
+        caption = plural("export-caption", export.rows, time=texts.moment(service.now()))
+        if path.stat().st_size > TELEGRAM_DOCUMENT_LIMIT:
+            path = await asyncio.to_thread(compressed, path)
+            caption += "\n" + _("export-compressed")
+        if path.stat().st_size > TELEGRAM_DOCUMENT_LIMIT:
+            size = texts.number(path.stat().st_size // 2**20)
+            await message.answer(_("export-too-large", size=size))
+            return
+        await bot.send_chat_action(message.chat.id, ChatAction.UPLOAD_DOCUMENT)
+        await bot.send_document(
+            message.chat.id,
+            FSInputFile(path, filename=path.name),
+            caption=caption,
+            request_timeout=UPLOAD_TIMEOUT,
+        )
+
+
+def compressed(path: Path) -> Path:
+    """`path` gzip-compressed beside it, a chunk at a time."""
+    target = path.with_name(path.name + ".gz")
+    with path.open("rb") as source, gzip.open(target, "wb", compresslevel=6) as sink:
+        shutil.copyfileobj(source, sink, 2**20)
+    path.unlink()
+    return target
+
+
+def create_router() -> Router:
+    router = Router(name=__name__)
+    router.message.filter(from_operator)
+    router.callback_query.filter(from_operator)
+    router.message.register(show_stats, Command("stats"), flags=FOR_LANGUAGE)
+    router.message.register(find_member, Command("find"), flags=FOR_LANGUAGE)
+    router.message.register(export_members, Command("export"), flags=FOR_LANGUAGE)
+    router.message.register(
+        block_with_reason, StateFilter(OperatorStep.block_reason), typed_text, flags=FOR_LANGUAGE
+    )
+    router.callback_query.register(answer_member_button, MemberChoice.filter(), flags=FOR_LANGUAGE)
+    return router
