@@ -1,5 +1,7 @@
 """The bot and its dispatcher, built from the program's settings and the referral service."""
 
+import asyncio
+
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -11,6 +13,7 @@ from aiogram.methods.base import Response
 from aiogram.types import Message
 from aiogram.utils.i18n import I18n
 
+from bot.charts import warm_up
 from bot.commands import register_commands
 from bot.handlers import include_handlers
 from bot.handlers.admin import ExportSlot
@@ -77,5 +80,11 @@ def create_dispatcher(
     async def register_menus(bot: Bot) -> None:
         await register_commands(bot, i18n, operators=settings.admin_ids)
 
+    async def warm_up_charts() -> None:
+        # Not awaited: start-up goes on while matplotlib loads in a worker thread.
+        dispatcher["charts_warming"] = asyncio.get_running_loop().run_in_executor(None, warm_up)
+
     dispatcher.startup.register(register_menus)
+    if settings.admin_ids:
+        dispatcher.startup.register(warm_up_charts)
     return dispatcher

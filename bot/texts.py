@@ -73,8 +73,10 @@ def moment(at: datetime) -> str:
 
 
 def percent(share: float) -> str:
-    """12.5% in English, 12,5 % in Russian."""
-    return format_percent(share, "#,##0.0%", locale=get_i18n().current_locale)
+    """12.5% in English, 12,5 % in Russian: the language's own pattern, to a tenth of a percent."""
+    return format_percent(
+        round(share, 3), locale=get_i18n().current_locale, decimal_quantization=False
+    )
 
 
 def quoted(typed: str) -> str:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from itertools import count
+from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
@@ -25,6 +26,7 @@ from aiogram.methods.base import TelegramType
 from aiogram.types import (
     Chat,
     Document,
+    FSInputFile,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
@@ -78,6 +80,7 @@ class MockedSession(BaseSession):
         self.calls: list[Call] = []
         self._failures: list[tuple[Exception, int | None]] = []
         self._message_ids = count(1)
+        self.uploads: dict[str, bytes] = {}  # files sent from disk, by name, read when sent
 
     @property
     def requests(self) -> list[TelegramMethod[Any]]:
@@ -112,6 +115,10 @@ class MockedSession(BaseSession):
         if text is not None and len(text) > MESSAGE_LIMIT:
             raise TelegramBadRequest(method=method, message="Bad Request: message is too long")
         if isinstance(method, SendDocument):
+            if isinstance(method.document, FSInputFile):  # the file may be gone after the call
+                self.uploads[method.document.filename or ""] = Path(
+                    method.document.path
+                ).read_bytes()
             chat = Chat(id=int(method.chat_id), type="private")
             document = Document(file_id=f"document-{len(self.calls)}", file_unique_id="d")
             return Message(
