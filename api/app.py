@@ -7,7 +7,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.telemetry import TelemetryConfig
 from starlette.types import Lifespan
 
-from api import health, login, referrals
+from api import admin, health, login, referrals
 from api.docs import OPENAPI_URL, create_docs_router
 from api.errors import install_error_handlers
 from api.limits import AddressRateLimit, RequestBodyLimit
@@ -27,6 +27,9 @@ Login by phone, then read and write referral data: the contract of the original 
 
 Every error answers JSON `{"message": ...}`. Login and verify requests are limited per phone and
 per client address; over a limit the answer is 429 with `Retry-After`.
+
+The `admin` operations are for operators: members whose linked Telegram account is in the
+server's `ADMIN_IDS`. To anybody else they answer 404, as a path that does not exist.
 """
 
 
@@ -66,6 +69,7 @@ def create_app(
         app.include_router(router)
     app.include_router(login.router)
     app.include_router(referrals.router)
+    app.include_router(admin.router)
     app.include_router(health.router)
     app.include_router(create_docs_router(title=TITLE))
     return app

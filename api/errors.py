@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.replies import refusal
-from api.routing import allowed_methods
+from api.routing import allowed_methods, is_admin_path
 from api.texts import say
 from db.outages import DatabaseUnavailable
 
@@ -52,6 +52,9 @@ async def http_error(request: Request, error: HTTPException) -> Response:
     message = str(error.detail)
     if error.status_code == 404 and message == HTTPStatus.NOT_FOUND.phrase:
         message = say("api-not-found", path=request.url.path)
+    elif error.status_code == 405 and is_admin_path(request.url.path):
+        # A wrong method must not tell that an operators' path exists.
+        return refusal(404, say("api-not-found", path=request.url.path))
     elif error.status_code == 405:
         # Starlette names the methods of the first route at the path; the others count too.
         allowed = ", ".join(allowed_methods(request.app.router.routes, request.scope))

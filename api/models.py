@@ -1,5 +1,6 @@
 """The bodies the API reads and writes, named for their role, with the examples its docs show."""
 
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
@@ -176,3 +177,82 @@ class InviteCodeRegistered(BaseModel):
 
 class HealthStatus(BaseModel):
     status: Literal["ok"] = "ok"
+
+
+# Operators (api/admin.py)
+
+
+class AdminInviter(BaseModel):
+    member_id: int
+    phone: str | None = Field(description="Masked; null for a member who erased their data.")
+    referrals: int
+
+
+class AdminDay(BaseModel):
+    day: date = Field(description="A UTC day.")
+    joined: int = Field(description="Members who joined that day.")
+    activated: int = Field(description="Invite codes activated that day.")
+
+
+class AdminStats(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "as_of": "2026-11-30T09:13:00Z",
+                    "members": 1000000,
+                    "joined_today": 1520,
+                    "joined_7_days": 10410,
+                    "joined_30_days": 45002,
+                    "invited": 800000,
+                    "invited_share": 0.8,
+                    "blocked": 12,
+                    "top_inviters": [
+                        {"member_id": 8, "phone": "+7 900 ***-**-08", "referrals": 100000}
+                    ],
+                    "days": [{"day": "2026-11-30", "joined": 1520, "activated": 1210}],
+                }
+            ]
+        }
+    )
+
+    as_of: datetime
+    members: int = Field(description="Members, not counting those who erased their data.")
+    joined_today: int
+    joined_7_days: int = Field(description="Today and the 6 days before (UTC).")
+    joined_30_days: int
+    invited: int = Field(description="Members who joined with an invite code.")
+    invited_share: float = Field(description="`invited` / `members`, 0 to 1.")
+    blocked: int
+    top_inviters: list[AdminInviter] = Field(description="The 10 members with most referrals.")
+    days: list[AdminDay] = Field(description="The last 30 UTC days, oldest first.")
+
+
+class AdminMember(BaseModel):
+    id: int
+    phone: str = Field(description="In full: operators see whole numbers.")
+    invite_code: str
+    telegram_id: int | None
+    inviter_code: str | None
+    referrals: int
+    joined_at: datetime
+    last_login_at: datetime
+    language: str | None = Field(description="The member's own choice; null: none made.")
+    status: Literal["active", "blocked"]
+    blocked_at: datetime | None
+    blocked_by: int | None = Field(description="The Telegram id of the operator who blocked.")
+    block_reason: str | None
+
+
+class AdminMembers(BaseModel):
+    members: list[AdminMember] = Field(
+        description="Everyone whose phone, invite code or Telegram id the query is (at most 3)."
+    )
+
+
+class BlockRequest(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "sells invite codes"}]})
+
+    reason: Text | None = Field(
+        default=None, max_length=500, description="Why; kept in the audit log with who and when."
+    )

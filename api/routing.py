@@ -10,6 +10,11 @@ from starlette.types import Scope
 
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+ADMIN_PREFIX = "/api/admin"  # operators' paths: to anybody else they do not exist (api/admin.py)
+
+
+def is_admin_path(path: str) -> bool:
+    return path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/")
 
 
 def slash_optional(

@@ -64,12 +64,21 @@ async def test_openapi_lists_every_operation(client: httpx.AsyncClient) -> None:
         ("POST", "/api/data/", "registerInviteCode"),
         ("DELETE", "/api/data/", "eraseMember"),
         ("GET", "/api/data/export/", "exportMemberData"),
+        ("GET", "/api/admin/stats/", "adminStats"),
+        ("GET", "/api/admin/members/", "adminFindMembers"),
+        ("GET", "/api/admin/members/{member_id}/", "adminReadMember"),
+        ("POST", "/api/admin/members/{member_id}/block/", "adminBlockMember"),
+        ("POST", "/api/admin/members/{member_id}/unblock/", "adminUnblockMember"),
+        ("GET", "/api/admin/export.csv", "adminExportMembers"),
     }
-    for item in document["paths"].values():
+    for path, item in document["paths"].items():
         for operation in item.values():
             assert "422" not in operation["responses"]
+            assert ("admin" in operation["tags"]) == path.startswith("/api/admin/")
             for status, response_doc in operation["responses"].items():
-                if status != "204":  # No Content
+                if status == "200" and path == "/api/admin/export.csv":
+                    assert list(response_doc["content"]) == ["text/csv"]
+                elif status != "204":  # No Content
                     assert "application/json" in response_doc["content"]
     assert document["components"]["securitySchemes"]["AccessToken"]["scheme"] == "bearer"
 
