@@ -65,7 +65,7 @@ def create_dispatcher(
         service=service,
         settings=settings,
         i18n=i18n,
-        exports=ExportSlot(),
+        exports=(exports := ExportSlot()),
     )
     dispatcher.update.outer_middleware(TelegramLanguage(i18n))
     if settings.flood_rate:  # FLOOD_RATE=0 turns flood control off
@@ -85,6 +85,7 @@ def create_dispatcher(
         dispatcher["charts_warming"] = asyncio.get_running_loop().run_in_executor(None, warm_up)
 
     dispatcher.startup.register(register_menus)
+    dispatcher.shutdown.register(exports.stop)
     if settings.admin_ids:
         dispatcher.startup.register(warm_up_charts)
     return dispatcher

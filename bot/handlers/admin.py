@@ -7,14 +7,17 @@ which also logs each action with the operator's id.
 
 import asyncio
 import gzip
+import logging
 import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Coroutine
+from contextlib import suppress
 from pathlib import Path
+from typing import Any
 
 from aiogram import Bot, Router
 from aiogram.enums import ChatAction
+from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import (
@@ -36,6 +39,8 @@ from bot.texts import _, plural
 from db.results import BlockChange, MemberCard
 from db.service import ReferralService
 
+log = logging.getLogger(__name__)
+
 TELEGRAM_DOCUMENT_LIMIT = 50 * 2**20  # bytes a bot may upload through Telegram's own Bot API
 UPLOAD_TIMEOUT = 600  # seconds the upload of an export may take
 BLOCKED_MEMBER = "member"  # the state's data during OperatorStep.block_reason
@@ -49,18 +54,32 @@ async def from_operator(
 
 
 class ExportSlot:
-    """One `/export` of this process at a time (the service also allows one across instances)."""
+    """The export this process is running, if any: one at a time (the service also allows one
+    across instances). It runs beside the updates, so that the operator's next message (a
+    second /export) is answered while it runs instead of waiting for it."""
 
     def __init__(self) -> None:
-        self.running = False
+        self._task: asyncio.Task[None] | None = None
 
-    @contextmanager
-    def taken(self) -> Iterator[None]:
-        self.running = True
-        try:
-            yield
-        finally:
-            self.running = False
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self, export: Coroutine[Any, Any, None]) -> None:
+        self._task = asyncio.create_task(export)
+
+    async def wait(self) -> None:
+        """Until the running export, if any, has ended."""
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def stop(self) -> None:
+        """At shutdown: an export still running is abandoned (the operator may ask again)."""
+        if self.running:
+            assert self._task is not None
+            log.warning("shutting down: the running export is abandoned")
+            self._task.cancel()
+        await self.wait()
 
 
 # /stats
@@ -181,34 +200,44 @@ async def export_members(
     event_from_user: User,
     exports: ExportSlot,
 ) -> None:
-    """All members as CSV, streamed by the database into a temporary file and uploaded from it;
-    gzip-compressed when it would be over Telegram's limit."""
+    """All members as a CSV document, prepared beside the updates (see ExportSlot)."""
     if exports.running:
         await message.answer(_("export-busy"))
         return
-    with exports.taken(), tempfile.TemporaryDirectory(prefix="export-") as folder:
-        await message.answer(_("export-started"))
-        stamp = f"{service.now():%Y%m%d-%H%M}"
-        path = Path(folder) / f"members-{stamp}.csv"
-        export = await service.operators.export_members(path, operator=event_from_user.id)
-        if export.busy:
-            await message.answer(_("export-busy"))
-            return
-        caption = plural("export-caption", export.rows, time=texts.moment(service.now()))
-        if path.stat().st_size > TELEGRAM_DOCUMENT_LIMIT:
-            path = await asyncio.to_thread(compressed, path)
-            caption += "\n" + _("export-compressed")
-        if path.stat().st_size > TELEGRAM_DOCUMENT_LIMIT:
-            size = texts.number(path.stat().st_size // 2**20)
-            await message.answer(_("export-too-large", size=size))
-            return
-        await bot.send_chat_action(message.chat.id, ChatAction.UPLOAD_DOCUMENT)
-        await bot.send_document(
-            message.chat.id,
-            FSInputFile(path, filename=path.name),
-            caption=caption,
-            request_timeout=UPLOAD_TIMEOUT,
-        )
+    await message.answer(_("export-started"))
+    exports.start(send_export(bot, message.chat.id, service, event_from_user.id))
+
+
+async def send_export(bot: Bot, chat_id: int, service: ReferralService, operator: int) -> None:
+    """The CSV streamed by the database into a temporary file and uploaded from it;
+    gzip-compressed when it would be over Telegram's limit. An error is logged and the
+    operator told, as the error handler would for an update."""
+    try:
+        with tempfile.TemporaryDirectory(prefix="export-") as folder:
+            path = Path(folder) / f"members-{service.now():%Y%m%d-%H%M}.csv"
+            export = await service.operators.export_members(path, operator=operator)
+            if export.busy:
+                await bot.send_message(chat_id, _("export-busy"))
+                return
+            caption = plural("export-caption", export.rows, time=texts.moment(service.now()))
+            if path.stat().st_size > TELEGRAM_DOCUMENT_LIMIT:
+                path = await asyncio.to_thread(compressed, path)
+                caption += "\n" + _("export-compressed")
+            if path.stat().st_size > TELEGRAM_DOCUMENT_LIMIT:
+                size = texts.number(path.stat().st_size // 2**20)
+                await bot.send_message(chat_id, _("export-too-large", size=size))
+                return
+            await bot.send_chat_action(chat_id, ChatAction.UPLOAD_DOCUMENT)
+            await bot.send_document(
+                chat_id,
+                FSInputFile(path, filename=path.name),
+                caption=caption,
+                request_timeout=UPLOAD_TIMEOUT,
+            )
+    except Exception:
+        log.exception("the export of operator %d failed", operator)
+        with suppress(TelegramAPIError):
+            await bot.send_message(chat_id, _("apology"))
 
 
 def compressed(path: Path) -> Path:

@@ -1,12 +1,12 @@
 """Operators' commands through the bot: /stats and its chart, /find with Block/Unblock, /export,
 their menu, and nothing of it for anybody else."""
 
-import asyncio
 import csv
 import gzip
 import io
 import logging
 import struct
+from typing import Any
 
 import asyncpg
 import pytest
@@ -18,6 +18,7 @@ from aiogram.methods import (
     SendMessage,
     SendPhoto,
     SetMyCommands,
+    TelegramMethod,
 )
 from aiogram.types import BotCommandScopeAllPrivateChats, BotCommandScopeChat, BufferedInputFile
 from pydantic import SecretStr
@@ -233,13 +234,21 @@ async def test_find_answers_usage_bad_input_nobody_and_several(
     assert gone == [en("find-none", query="9999999999999")]
 
 
+async def exported(operator: Person, dispatcher: Dispatcher) -> list[TelegramMethod[Any]]:
+    """/export, and what the bot sent until the export it started has ended."""
+    before = len(operator.session.calls)
+    await operator.send("/export")
+    await dispatcher["exports"].wait()
+    return operator.session.requests[before:]
+
+
 async def test_export_sends_every_member_as_csv(
-    operator: Person, session: MockedSession, service: ReferralService
+    operator: Person, session: MockedSession, service: ReferralService, dispatcher: Dispatcher
 ) -> None:
     inviter = await join(service)
     for _ in range(4):
         await service.activate_invite((await join(service)).id, inviter.invite_code)
-    sent = await operator.send("/export")
+    sent = await exported(operator, dispatcher)
     assert texts_of(sent)[0] == en("export-started")
     [document] = [m for m in sent if isinstance(m, SendDocument)]
     assert document.caption is not None and document.caption.startswith("5 members, as of ")
@@ -254,19 +263,20 @@ async def test_export_compresses_what_would_be_over_the_limit(
     operator: Person,
     session: MockedSession,
     service: ReferralService,
+    dispatcher: Dispatcher,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     for _ in range(20):
         await join(service)
     monkeypatch.setattr(admin, "TELEGRAM_DOCUMENT_LIMIT", 1000)
-    sent = await operator.send("/export")
+    sent = await exported(operator, dispatcher)
     [document] = [m for m in sent if isinstance(m, SendDocument)]
     assert document.caption is not None and en("export-compressed") in document.caption
     [(name, content)] = session.uploads.items()
     assert name.endswith(".csv.gz")
     assert gzip.decompress(content).decode().count("\n") == 21
     monkeypatch.setattr(admin, "TELEGRAM_DOCUMENT_LIMIT", 10)
-    [_, too_large] = texts_of(await operator.send("/export"))
+    [_, too_large] = texts_of(await exported(operator, dispatcher))
     assert too_large == en("export-too-large", size="0")
 
 
@@ -274,19 +284,40 @@ async def test_a_second_export_while_one_runs_is_told_so(
     operator: Person, dispatcher: Dispatcher, service: ReferralService
 ) -> None:
     await join(service)
-    exports: admin.ExportSlot = dispatcher["exports"]
-    with exports.taken():
-        assert texts_of(await operator.send("/export")) == [en("export-busy")]
+    # The export runs beside the updates: the operator's next /export is answered at once.
+    async with service.connections.acquire() as holder:
+        transaction = holder.transaction()
+        await transaction.start()
+        await holder.execute("LOCK TABLE referral_counts IN ACCESS EXCLUSIVE MODE")
+        first = texts_of(await operator.send("/export"))
+        second = texts_of(await operator.send("/export"))
+        await transaction.rollback()
+    await dispatcher["exports"].wait()
+    assert first == [en("export-started")] and second == [en("export-busy")]
     # Another instance's export holds the database's lock.
     async with service.connections.acquire() as holder, holder.transaction():
         await holder.execute("SELECT pg_advisory_xact_lock($1)", EXPORT_LOCK)
-        answered = texts_of(await operator.send("/export"))
+        answered = texts_of(await exported(operator, dispatcher))
     assert answered == [en("export-started"), en("export-busy")]
-    assert not exports.running
+    assert not dispatcher["exports"].running
+
+
+async def test_a_failed_export_is_apologised_for(
+    operator: Person, dispatcher: Dispatcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing(*args: object) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(admin, "compressed", failing)
+    monkeypatch.setattr(admin, "TELEGRAM_DOCUMENT_LIMIT", 1)
+    assert texts_of(await exported(operator, dispatcher))[-1] == en("apology")
 
 
 async def test_operator_actions_are_logged_without_phones(
-    operator: Person, service: ReferralService, caplog: pytest.LogCaptureFixture
+    operator: Person,
+    service: ReferralService,
+    dispatcher: Dispatcher,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     member = await join(service)
     with caplog.at_level(logging.INFO):
@@ -294,7 +325,7 @@ async def test_operator_actions_are_logged_without_phones(
         await operator.press("🚫 Block")
         await operator.send("no reason really")
         await operator.send("/export")
-        await asyncio.sleep(0)
+        await dispatcher["exports"].wait()
     logged = caplog.text
     for action in (
         "searched members by phone",
