@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass, field
 
+from bench.admin import AdminResult
 from bench.load import Measurement
 
 
@@ -72,3 +73,4 @@ class BenchResult:
     memory: MemoryResult | None = None
     problems: dict[str, list[str]] = field(default_factory=dict)  # log lines per process
     busy_before: float = 0.0  # share of all cores busy before the run started its processes
+    admin: AdminResult | None = None  # the `admin` part

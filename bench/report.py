@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import admin as operators
 from bench.database import BENCH_DIR
 from bench.figures import BenchResult, ScenarioResult
 
@@ -67,6 +68,7 @@ def verdicts(result: BenchResult) -> list[Verdict]:
         worst = worst_page_ms(result)
         text = f"refs page: {worst:.3f} ms of database time at worst (under {MAX_PAGE_MS} ms)"
         found.append(Verdict(worst < MAX_PAGE_MS, text))
+    found += admin_verdicts(result)
     if result.memory is not None:
         growth = result.memory.after_mb - result.memory.start_mb
         text = (
@@ -77,6 +79,67 @@ def verdicts(result: BenchResult) -> list[Verdict]:
             text += " [quick: fewer users, not conclusive]"
         found.append(Verdict(growth <= MAX_MEMORY_GROWTH_MB, text))
     return found
+
+
+def admin_verdicts(result: BenchResult) -> list[Verdict]:
+    admin = result.admin
+    if admin is None:
+        return []
+    worst_answer = max(admin.stats_answer_ms, default=0.0)
+    found = [
+        Verdict(
+            0 < admin.stats_db_ms <= operators.MAX_STATS_DB_MS,
+            f"admin: /stats {admin.stats_db_ms:.2f} ms of database time "
+            f"(at most {operators.MAX_STATS_DB_MS:g} ms)",
+        ),
+        Verdict(
+            0 < worst_answer < operators.MAX_STATS_ANSWER_MS and not admin.problems,
+            f"admin: /stats answered with its chart in {worst_answer:.0f} ms at worst "
+            f"(under {operators.MAX_STATS_ANSWER_MS:g} ms; the first: {admin.stats_first_ms:.0f})",
+        ),
+    ]
+    for kind, ms in admin.find_db_ms.items():
+        limit = operators.MAX_FIND_DB_MS
+        text = f"admin: /find by {kind} {ms:.3f} ms of database time (under {limit:g} ms)"
+        found.append(Verdict(0 < ms < operators.MAX_FIND_DB_MS, text))
+    rows = admin.export_rows - 1
+    found.append(
+        Verdict(
+            0 < admin.export_seconds < operators.MAX_EXPORT_SECONDS and rows > 0,
+            f"admin: /export of {rows:,} members in {admin.export_seconds:.1f} s "
+            f"(under {operators.MAX_EXPORT_SECONDS:g} s)",
+        )
+    )
+    found.append(
+        Verdict(
+            admin.export_growth_mb < operators.MAX_EXPORT_GROWTH_MB and rows > 0,
+            f"admin: /export RSS +{admin.export_growth_mb:.1f} MB "
+            f"(under {operators.MAX_EXPORT_GROWTH_MB:g} MB)",
+        )
+    )
+    return found
+
+
+def admin_details(result: BenchResult) -> list[str]:
+    admin = result.admin
+    if admin is None:
+        return []
+    answers = sorted(admin.stats_answer_ms)
+    lines = [
+        f"admin: /stats runs {admin.stats_statements} statements, {admin.stats_db_ms:.2f} ms "
+        f"of database time (EXPLAIN ANALYZE, median of {operators.REPEATS}); the service's call "
+        f"{admin.stats_service_ms:.2f} ms of wall time, round trips included",
+        "admin: /find database time (ms): "
+        + ", ".join(f"{kind} {ms:.3f}" for kind, ms in admin.find_db_ms.items()),
+        f"admin: /stats from the POST to the chart at the double: first {admin.stats_first_ms:.0f}"
+        f" ms, then median {answers[len(answers) // 2] if answers else 0:.0f} ms, worst "
+        f"{max(answers, default=0):.0f} ms ({len(answers)} times)",
+        f"admin: /export {admin.export_rows - 1:,} rows, {admin.export_bytes / 2**20:.1f} MB "
+        f"uploaded in {admin.export_seconds:.1f} s; RSS {admin.export_rss_before_mb:.1f} MB "
+        f"before, {admin.export_rss_peak_mb:.1f} MB at peak",
+    ]
+    lines += [f"admin: problem: {problem}" for problem in admin.problems]
+    return lines
 
 
 def table(result: BenchResult) -> str:
@@ -124,6 +187,7 @@ def details(result: BenchResult) -> list[str]:
         ):
             for error, count in measurement.errors().most_common(3):
                 lines.append(f"{scenario.name} ({phase}): {count} x {error}")
+    lines += admin_details(result)
     if result.refs_page_ms:
         depths = ", ".join(f"{name} {ms:.3f}" for name, ms in result.refs_page_ms.items())
         lines.append(f"refs_page_db_ms (EXPLAIN ANALYZE, median of 15): {depths}")
@@ -158,9 +222,26 @@ def details(result: BenchResult) -> list[str]:
     return lines
 
 
+def admin_json(result: BenchResult) -> dict[str, Any] | None:
+    admin = result.admin
+    if admin is None:
+        return None
+    return {
+        "stats_db_ms": round(admin.stats_db_ms, 3),
+        "stats_service_ms": round(admin.stats_service_ms, 3),
+        "stats_first_answer_ms": round(admin.stats_first_ms, 1),
+        "stats_answer_ms_worst": round(max(admin.stats_answer_ms, default=0.0), 1),
+        "find_db_ms": {kind: round(ms, 3) for kind, ms in admin.find_db_ms.items()},
+        "export_seconds": round(admin.export_seconds, 2),
+        "export_rows": admin.export_rows - 1,
+        "export_rss_growth_mb": round(admin.export_growth_mb, 1),
+    }
+
+
 def as_json(result: BenchResult) -> dict[str, Any]:
     memory = result.memory
     return {
+        "admin": admin_json(result),
         "machine": machine(),
         "quick": result.plan.quick,
         "scenarios": [

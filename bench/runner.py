@@ -11,6 +11,7 @@ import aiohttp
 
 from api.tokens import AccessTokens
 from bench import db_waits
+from bench.admin import OPERATOR, measure_admin
 from bench.api_server import CONSTANT_PATH
 from bench.client import ApiClient, BotClient
 from bench.database import bench_database, exclusive_run
@@ -49,6 +50,8 @@ from db.engine import create_engine, migrate
 log = logging.getLogger("bench")
 
 SCENARIOS = ("code", "refs", "activation", "journey", "api_data")
+ADMIN = "admin"  # the operators' part (bench/admin.py): not a rate scenario
+PARTS = (*SCENARIOS, ADMIN)
 
 
 class Bench:
@@ -204,7 +207,7 @@ async def prepare_database(url: str) -> bool:
 
 async def run_bench(
     plan: Plan,
-    names: tuple[str, ...] = SCENARIOS,
+    names: tuple[str, ...] = PARTS,
     *,
     memory: bool = True,
     profile: bool = False,
@@ -227,13 +230,18 @@ async def run_bench(
         servers = Servers(stack, result)
         # The servers import aiogram while the database is seeded (or the seed reset).
         ceiling = await servers.spawn(ceiling_process(double, database_url))
-        main = tuple(name for name in names if name != "refs")
+        main = tuple(name for name in names if name not in ("refs", ADMIN))
         program = api_ceiling = program_refs = program_memory = None
         if main:
             program = await servers.spawn(program_process("program", double, database_url))
         if "refs" in names:
             refs = program_process("program-refs", double, database_url, Refs.program_env)
             program_refs = await servers.spawn(refs)
+        program_admin = None
+        if ADMIN in names:
+            operators = {"ADMIN_IDS": str(OPERATOR)}
+            admin = program_process("program-admin", double, database_url, operators)
+            program_admin = await servers.spawn(admin)
         if memory:
             fresh = program_process("program-memory", double, database_url)
             program_memory = await servers.spawn(fresh)
@@ -247,6 +255,11 @@ async def run_bench(
             await bench.scenarios(main, program, ceiling, api_ceiling)
         if program_refs is not None:
             await bench.scenarios(("refs",), program_refs, ceiling, ceiling)
+        if program_admin is not None:
+            log.info("admin: /stats, /find and /export over the seeded members")
+            client = bench.target("program", program_admin, program_admin, judge=True).bot
+            result.admin = await measure_admin(database_url, client, double, program_admin)
+            await program_admin.stop()
         order = {name: index for index, name in enumerate(SCENARIOS)}
         result.scenarios.sort(key=lambda scenario: order[scenario.name])
         if program_memory is not None:

@@ -9,13 +9,22 @@ Layout (member ids; every seeded member has a Telegram account, `TELEGRAM_BASE +
 - the rest, without an inviter: `activation` pairs, member `ACTIVATING + k` activates the code of
   member `ACTIVATED + k`; `CHANNEL_INVITER` owns the link that the `journey` newcomers open.
 
+Members joined one every `JOIN_INTERVAL` seconds up to now (about a year), so that the figures
+of operators have history; the counters of those figures are filled from the rows.
+
 The seed is loaded once and kept; `reset_seed` undoes what a bench run changed.
 """
 
+import importlib
+
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from db.codes import INVITE_ALPHABET
+
+_operators_migration = importlib.import_module("migrations.versions.0005_operators")
+FILL_DAILY_COUNTS: str = _operators_migration.FILL_DAILY_COUNTS
+FILL_MEMBER_TOTALS: str = _operators_migration.FILL_MEMBER_TOTALS
 
 MEMBERS = 1_000_000
 REFS_INVITERS = 8
@@ -27,7 +36,8 @@ CHANNEL_INVITER = FIRST_REFERRAL  # a member who was invited too: its chain has 
 ACTIVATED = LAST_REFERRAL + 1
 ACTIVATING = (ACTIVATED + MEMBERS) // 2 + 1
 ACTIVATION_PAIRS = MEMBERS - ACTIVATING + 1
-SEED_MARK = f"bench seed v2: {MEMBERS} members, {REFS_INVITERS} inviters of {REFERRALS}"
+JOIN_INTERVAL = 30  # seconds between two seeded members' joins: a million over ~347 days
+SEED_MARK = f"bench seed v3: {MEMBERS} members, {REFS_INVITERS} inviters of {REFERRALS}"
 
 # Invite codes from ids: six base-32 digits of the alphabet, unique for ids below 32**6.
 INVITE_CODE_OF_ID = " || ".join(
@@ -69,20 +79,26 @@ async def seed_members(engine: AsyncEngine) -> bool:
         return False
     async with engine.begin() as connection:
         await connection.execute(
-            text("TRUNCATE members, verification_codes, referral_counts RESTART IDENTITY")
+            text(
+                "TRUNCATE members, verification_codes, referral_counts, member_blocks "
+                "RESTART IDENTITY"
+            )
         )
         await connection.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
         await connection.execute(
             text(
                 f"""
                 INSERT INTO members
-                    (id, phone, invite_code, telegram_id, inviter_id, invited_at)
+                    (id, phone, invite_code, telegram_id, inviter_id, invited_at, created_at,
+                     last_login_at)
                 OVERRIDING SYSTEM VALUE
                 SELECT id, {PHONE_OF_ID}, {INVITE_CODE_OF_ID}, {TELEGRAM_BASE} + id,
                        CASE WHEN id BETWEEN {FIRST_REFERRAL} AND {LAST_REFERRAL}
                             THEN {INVITER_OF_ID} END,
                        CASE WHEN id BETWEEN {FIRST_REFERRAL} AND {LAST_REFERRAL}
-                            THEN now() - interval '1 day' + id * interval '1 ms' END
+                            THEN now() - interval '1 day' + id * interval '1 ms' END,
+                       now() - ({MEMBERS} - id) * interval '{JOIN_INTERVAL} s',
+                       now() - ({MEMBERS} - id) * interval '{JOIN_INTERVAL} s'
                 FROM generate_series(1, {MEMBERS}) AS id
                 """
             )
@@ -96,9 +112,18 @@ async def seed_members(engine: AsyncEngine) -> bool:
         await connection.execute(
             text(f"SELECT setval(pg_get_serial_sequence('members', 'id'), {MEMBERS})")
         )
+        await count_from_rows(connection)
         await connection.execute(text(f"COMMENT ON TABLE members IS '{SEED_MARK}'"))
     await vacuum(engine)
     return True
+
+
+async def count_from_rows(connection: AsyncConnection) -> None:
+    """The counters of the operators' figures, as the members' rows say (migration 0005 fills
+    them the same way)."""
+    await connection.execute(text("TRUNCATE daily_counts, member_totals"))
+    await connection.execute(text(FILL_DAILY_COUNTS))
+    await connection.execute(text(FILL_MEMBER_TOTALS))
 
 
 async def reset_seed(engine: AsyncEngine) -> None:
@@ -115,9 +140,14 @@ async def reset_seed(engine: AsyncEngine) -> None:
             text(f"DELETE FROM referral_counts WHERE member_id > {REFS_INVITERS}")
         )
         await connection.execute(text("DELETE FROM verification_codes"))
+        await connection.execute(text("TRUNCATE member_blocks"))
+        await connection.execute(
+            text("UPDATE members SET blocked_at = NULL WHERE blocked_at IS NOT NULL")
+        )
         await connection.execute(
             text(f"SELECT setval(pg_get_serial_sequence('members', 'id'), {MEMBERS})")
         )
+        await count_from_rows(connection)
     await vacuum(engine)
 
 
@@ -125,5 +155,8 @@ async def vacuum(engine: AsyncEngine) -> None:
     async with engine.connect() as connection:
         await connection.execution_options(isolation_level="AUTOCOMMIT")
         await connection.execute(
-            text("VACUUM ANALYZE members, referral_counts, verification_codes")
+            text(
+                "VACUUM ANALYZE members, referral_counts, verification_codes, daily_counts, "
+                "member_totals"
+            )
         )
