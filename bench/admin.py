@@ -11,6 +11,7 @@
 
 import asyncio
 import json
+import logging
 import statistics
 import time
 from collections.abc import Awaitable, Callable
@@ -28,6 +29,8 @@ from bench.updates import text_update
 from db.delivery import ChatDelivery
 from db.engine import create_pool
 from db.service import ReferralService
+
+log = logging.getLogger("bench")
 
 REPEATS = 15
 OPERATOR = TELEGRAM_BASE  # a Telegram id in the program's ADMIN_IDS (no seeded member has it)
@@ -63,21 +66,21 @@ class AdminResult:
         return self.export_rss_peak_mb - self.export_rss_before_mb
 
 
-async def captured(
-    connection: asyncpg.Connection, work: Callable[[], Awaitable[object]]
-) -> list[Statement]:
-    """The statements `work` sends on the connection (the pool's only one)."""
+async def captured(pool: asyncpg.Pool, work: Callable[[], Awaitable[object]]) -> list[Statement]:
+    """The statements `work` sends through the pool (of one connection, so its connection)."""
     found: list[Statement] = []
 
     def capture(query: Any) -> None:
         if not query.query.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK")):
             found.append((query.query, tuple(query.args)))
 
-    connection.add_query_logger(capture)
+    async with pool.acquire() as connection:
+        connection.add_query_logger(capture)
     try:
         await work()
     finally:
-        connection.remove_query_logger(capture)
+        async with pool.acquire() as connection:
+            connection.remove_query_logger(capture)
     return found
 
 
@@ -98,16 +101,15 @@ async def database_times(url: str, result: AdminResult) -> None:
     service = ReferralService(pool, signing_key=b"bench", delivery=ChatDelivery(0))
     operators = service.operators
     try:
-        async with pool.acquire() as connection:
-            stats = await captured(connection, lambda: operators.stats(operator=OPERATOR))
-            finds = {}
-            for kind, query in (
-                ("phone", phone_of(FOUND_MEMBER)),
-                ("invite code", invite_code_of(FOUND_MEMBER).lower()),
-                ("telegram id", str(TELEGRAM_BASE + FOUND_MEMBER)),
-            ):
-                search = partial(operators.find_members, query, operator=OPERATOR)
-                finds[kind] = await captured(connection, search)
+        stats = await captured(pool, partial(operators.stats, operator=OPERATOR))
+        finds = {}
+        for kind, query in (
+            ("phone", phone_of(FOUND_MEMBER)),
+            ("invite code", invite_code_of(FOUND_MEMBER).lower()),
+            ("telegram id", str(TELEGRAM_BASE + FOUND_MEMBER)),
+        ):
+            search = partial(operators.find_members, query, operator=OPERATOR)
+            finds[kind] = await captured(pool, search)
         walls = []
         for _ in range(REPEATS):
             started = time.perf_counter()
@@ -173,8 +175,11 @@ async def measure_admin(
     url: str, client: BotClient, double: BotApiDouble, program: ServerProcess
 ) -> AdminResult:
     result = AdminResult()
+    log.info("admin: database time of /stats and /find")
     await database_times(url, result)
     await asyncio.sleep(5)  # the program warms its charts up in a worker thread after start
+    log.info("admin: /stats end to end")
     await stats_answers(client, double, result)
+    log.info("admin: /export end to end")
     await export(client, double, program, result)
     return result
