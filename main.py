@@ -7,17 +7,15 @@ import gc
 import logging
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
-from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
 import uvicorn
 import uvloop
-from aiogram import BaseMiddleware, Bot, Dispatcher
+from aiogram import Bot, Dispatcher
 from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
-from aiogram.types import TelegramObject
 from fastapi import FastAPI
 
 from api import create_app
@@ -65,30 +63,6 @@ async def open_database(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
         pool = await create_pool(url)
         stack.push_async_callback(pool.close)
         yield pool
-
-
-class InFlightUpdates(BaseMiddleware):
-    """Counts updates being handled, so that shutdown can wait for them."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.idle = asyncio.Event()
-        self.idle.set()
-
-    async def __call__(
-        self,
-        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-        event: TelegramObject,
-        data: dict[str, Any],
-    ) -> Any:
-        self.count += 1
-        self.idle.clear()
-        try:
-            return await handler(event, data)
-        finally:
-            self.count -= 1
-            if not self.count:
-                self.idle.set()
 
 
 class HttpServer(uvicorn.Server):
@@ -175,17 +149,14 @@ async def run_bot(
         storage=state.storage,
         events_isolation=state.isolation,
     )
-    in_flight = InFlightUpdates()
-    dispatcher.update.outer_middleware(in_flight)
     try:
+        # Either way the dispatcher's shutdown waits for the updates in flight, then closes the
+        # FSM storage and the locks.
         if settings.webhook_url:
             await run_webhook(settings, service, bot, dispatcher, state, shutdown)
         else:
             await run_polling(settings, service, bot, dispatcher, shutdown)
-        await in_flight.idle.wait()
     finally:
-        await state.storage.close()
-        await state.isolation.close()
         await state.ledger.close()
     log.info("@%s stopped", me.username)
 
@@ -207,10 +178,10 @@ async def run_webhook(
         ledger=state.ledger,
     )
     server = http_server(settings, create_app(settings, service, routers=[webhook]))
-    await dispatcher.emit_startup(bot=bot)
-    settle_gc()
-    log.info("webhook and HTTP API on %s:%d", settings.web_host, settings.web_port)
     try:
+        await dispatcher.emit_startup(bot=bot)
+        settle_gc()
+        log.info("webhook and HTTP API on %s:%d", settings.web_host, settings.web_port)
         await serve(server, shutdown)
     finally:
         await dispatcher.emit_shutdown(bot=bot)

@@ -11,6 +11,7 @@ from aiogram.methods.base import Response
 from aiogram.types import Message
 
 from bot.commands import register_commands
+from bot.dispatcher import GracefulDispatcher
 from bot.handlers import include_handlers
 from bot.middlewares import FloodControl, FloodMiddleware, MemberMiddleware
 from bot.retry import RetryAfterMiddleware
@@ -48,8 +49,9 @@ def create_dispatcher(
     storage: BaseStorage | None = None,
     events_isolation: BaseEventIsolation | None = None,
 ) -> Dispatcher:
-    """The dispatcher with every router; handlers get `service` and `settings` by name."""
-    dispatcher = Dispatcher(
+    """The dispatcher with every router; handlers get `service` and `settings` by name. It
+    finishes every update it took before it shuts down."""
+    dispatcher = GracefulDispatcher(
         storage=MemoryStorage() if storage is None else storage,
         events_isolation=events_isolation,
         service=service,

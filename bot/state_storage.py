@@ -87,11 +87,11 @@ class CompactEventIsolation(BaseEventIsolation):
             async with lock:
                 yield
         finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
+            users = self._locks.get(key, (lock, 0))[1]
+            if users > 1:
                 self._locks[key] = (lock, users - 1)
+            else:  # the last one; or `close()` emptied the table meanwhile, and nothing is left
+                self._locks.pop(key, None)
 
     async def close(self) -> None:
         self._locks.clear()

@@ -1,5 +1,7 @@
 """The in-memory conversation state and update ledger stay small however many users pass by."""
 
+import asyncio
+
 from aiogram.fsm.storage.base import StorageKey
 
 from bot.state_storage import CompactEventIsolation, CompactMemoryStorage, MemoryUpdateLedger
@@ -67,3 +69,22 @@ async def test_ledger_window_slides_and_restarts_on_a_far_jump() -> None:
     assert not await ledger.claim(11)  # now below the window: taken as handled long ago
     assert await ledger.claim(10**12)  # Telegram restarted its ids at random
     assert await ledger.claim(5)
+
+
+async def test_isolation_closed_under_held_and_awaited_locks_lets_them_finish() -> None:
+    isolation = CompactEventIsolation()
+    order: list[str] = []
+
+    async def update(name: str) -> None:
+        async with isolation.lock(key(1)):
+            order.append(name)
+            await asyncio.sleep(0.01)
+
+    first = asyncio.create_task(update("first"))
+    await asyncio.sleep(0)
+    second = asyncio.create_task(update("second"))
+    await asyncio.sleep(0)
+    await isolation.close()
+    await asyncio.gather(first, second)  # no KeyError from a lock released into an empty table
+    assert order == ["first", "second"]
+    assert isolation.size == 0
