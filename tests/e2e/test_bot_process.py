@@ -284,3 +284,18 @@ async def test_a_token_telegram_refuses_stops_start_up_with_one_line(
     assert errors.decode().strip().splitlines()[-1] == (
         "BOT_TOKEN was refused by Telegram: copy it again from @BotFather"
     )
+
+
+async def test_a_malformed_bot_api_url_stops_start_up_with_one_line_and_no_token(
+    double: TelegramDouble, bot_env: dict[str, str]
+) -> None:
+    env = {**bot_env, "TELEGRAM_API_URL": "http://127.0.0.1:99999", "WEB_PORT": "0"}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "main.py", cwd=ROOT, env=env, stderr=asyncio.subprocess.PIPE
+    )
+    _, errors = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 1
+    last = errors.decode().strip().splitlines()[-1]
+    assert last.startswith("cannot reach the Telegram Bot API: "), last
+    assert "http://127.0.0.1:99999/bot123456:***/getMe" in last
+    assert double.token.partition(":")[2] not in errors.decode()
