@@ -10,8 +10,11 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiogram.fsm.storage.base import DefaultKeyBuilder, StorageKey
+from redis.asyncio import Redis
 
 from bot import texts
+from bot.state_storage import CLAIM_TTL
 from db.service import ReferralService
 from tests.conftest import join as verified_member
 from tests.conftest import new_phone
@@ -166,6 +169,65 @@ async def test_two_instances_share_one_conversation(
     await invite_journey(double)
     targets = {d["url"] for d in double.deliveries}
     assert targets == {first.webhook_url, second.webhook_url}
+
+
+async def test_a_delivery_while_the_update_is_being_handled_is_asked_to_come_again(
+    double: TelegramDouble, bot_env: dict[str, str], start_bot: StartBot
+) -> None:
+    """Telegram gave up waiting and delivered the update again: it is not taken for handled."""
+    bot = await start_bot(bot_env, webhook=True)
+    user = double.new_user("Impatient")
+    await double.send_text(user, "/help")  # the double now knows the chat; no webhook is set
+    update = help_update(900_002, user)
+    hold = double.hold_next("sendMessage", chat_id=user.id)
+    first = asyncio.create_task(post_update(bot.webhook_url, update, WEBHOOK_SECRET))
+    await asyncio.wait_for(hold.reached.wait(), 10)
+    assert await post_update(bot.webhook_url, update, WEBHOOK_SECRET) == 503
+    hold.release()
+    assert await first == 200
+    assert await post_update(bot.webhook_url, update, WEBHOOK_SECRET) == 200
+    await asyncio.sleep(0.3)
+    assert len([m for m in double.messages(user.id) if texts.HELP[:30] in text_of(m)]) == 1
+
+
+async def test_an_update_whose_instance_died_half_way_is_handled_by_another(
+    double: TelegramDouble, bot_env: dict[str, str], start_bot: StartBot, redis_url: str
+) -> None:
+    env = {**bot_env, "REDIS_URL": redis_url}
+    first = await start_bot(env, webhook=True)
+    second = await start_bot(env, webhook=True)
+    double.webhook_secret = WEBHOOK_SECRET
+    double.webhook_targets = [first.webhook_url]
+    double.max_redeliveries = 100
+    user = double.new_user("Unlucky")
+    hold = double.hold_next("sendMessage", chat_id=user.id)
+    update_id = await double.send_text(user, "/help")
+    await asyncio.wait_for(hold.reached.wait(), 10)  # the first instance is half-way through
+    double.webhook_targets = [second.webhook_url]
+    await first.kill()
+
+    def statuses() -> list[int | None]:
+        return [d["status"] for d in double.deliveries if d["update_id"] == update_id]
+
+    for _ in range(100):  # Telegram delivers it again, to the second: still claimed, come later
+        if 503 in statuses():
+            break
+        await asyncio.sleep(0.05)
+    assert statuses()[0] is None and 503 in statuses(), statuses()
+    claim = f"update:{double.bot_id}:{update_id}"
+    lock = DefaultKeyBuilder().build(StorageKey(double.bot_id, user.id, user.id), "lock")
+    async with Redis.from_url(redis_url) as redis:
+        assert 0 < await redis.ttl(claim) <= CLAIM_TTL
+        assert 0 < await redis.ttl(lock) <= CLAIM_TTL
+        # The dead instance's claim on the update and its lock on the user run out (in a minute;
+        # here at once), and the next delivery is handled.
+        await redis.pexpire(claim, 1)
+        await redis.pexpire(lock, 1)
+    await double.wait_for_message(user.id, has(texts.HELP[:30]))
+    await double.wait_until_acknowledged([update_id])
+    assert statuses()[-1] == 200, statuses()
+    await asyncio.sleep(0.3)
+    assert len([m for m in double.messages(user.id) if texts.HELP[:30] in text_of(m)]) == 1
 
 
 async def test_rate_limit_is_waited_out_and_a_blocked_inviter_changes_nothing(
