@@ -4,7 +4,8 @@ Start it (``async with TelegramDouble() as double``), point aiogram at it with
 ``TelegramAPIServer.from_base(double.url)``, then act as Telegram's users: ``new_user``,
 ``send_text``, ``send_contact``, ``press_button``, and read the bot's answers with
 ``wait_for_message``. Updates reach the bot by ``getUpdates`` long polling or are POSTed to a
-webhook, with Telegram's confirmation, redelivery and error rules.
+webhook, with Telegram's confirmation, redelivery and error rules. ``fail_next`` makes the bot's
+calls fail, ``hold_next`` keeps one waiting (the bot is then in the middle of an update).
 """
 
 from __future__ import annotations
