@@ -12,6 +12,7 @@ from aiogram.types import Message
 from aiogram.utils.i18n import I18n
 
 from bot.commands import register_commands
+from bot.dispatcher import GracefulDispatcher
 from bot.handlers import include_handlers
 from bot.middlewares import FloodControl, FloodMiddleware, MemberMiddleware
 from bot.middlewares.language import ChosenLanguage, TelegramLanguage
@@ -52,9 +53,10 @@ def create_dispatcher(
     events_isolation: BaseEventIsolation | None = None,
     i18n: I18n | None = None,
 ) -> Dispatcher:
-    """The dispatcher with every router; handlers get `service`, `settings` and `i18n` by name."""
+    """The dispatcher with every router; handlers get `service`, `settings` and `i18n` by name.
+    It finishes every update it took before it shuts down."""
     i18n = i18n or create_i18n(settings.default_language)
-    dispatcher = Dispatcher(
+    dispatcher = GracefulDispatcher(
         storage=MemoryStorage() if storage is None else storage,
         events_isolation=events_isolation,
         service=service,
