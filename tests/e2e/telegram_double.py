@@ -4,7 +4,8 @@ Start it (``async with TelegramDouble() as double``), point aiogram at it with
 ``TelegramAPIServer.from_base(double.url)``, then act as Telegram's users: ``new_user``,
 ``send_text``, ``send_contact``, ``press_button``, and read the bot's answers with
 ``wait_for_message``. Updates reach the bot by ``getUpdates`` long polling or are POSTed to a
-webhook, with Telegram's confirmation, redelivery and error rules.
+webhook, with Telegram's confirmation, redelivery and error rules. ``fail_next`` makes the bot's
+calls fail, ``hold_next`` keeps one waiting (the bot is then in the middle of an update).
 """
 
 from __future__ import annotations
@@ -714,6 +715,20 @@ class _Failure:
 
 
 @dataclass(slots=True)
+class Hold:
+    """A call the double keeps unanswered: ``reached`` when the bot made it, answered (or
+    failed, as injected) once ``release()`` is called; a bot that dies meanwhile never hears."""
+
+    method: str
+    chat_id: str | None
+    reached: asyncio.Event = field(default_factory=asyncio.Event)
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def release(self) -> None:
+        self.released.set()
+
+
+@dataclass(slots=True)
 class _Described:
     """A result that Telegram sends with a description, like setWebhook's."""
 
@@ -808,6 +823,7 @@ class TelegramDouble:
         self._closing = False
         self._calls: list[BotCall] = []
         self._failures: list[_Failure] = []
+        self._holds: list[Hold] = []
         self._blocked: set[int] = set()
         self._users: dict[int, User] = {}
         self._user_ids = itertools.count(700_000_001)
@@ -859,6 +875,8 @@ class TelegramDouble:
 
     async def stop(self) -> None:
         self._closing = True
+        for hold in self._holds:
+            hold.release()
         self._wake_pollers()
         tasks = list(self._tasks)
         for task in tasks:
@@ -905,6 +923,8 @@ class TelegramDouble:
         try:
             if entry is None:
                 raise ApiError(404, "Not Found")
+            if self._holds:
+                await self._held(method, params)
             if self._failures:
                 self._injected_failure(method, params)
             result = await entry[1](params)
@@ -1735,6 +1755,21 @@ class TelegramDouble:
 
     def clear_failures(self) -> None:
         self._failures.clear()
+
+    def hold_next(self, method: str, chat_id: int | str | None = None) -> Hold:
+        """The next call of ``method`` (to ``chat_id``, if given) waits for ``release()``: the
+        bot is then in the middle of its work, as long as the test likes."""
+        hold = Hold(method.lower(), None if chat_id is None else str(chat_id))
+        self._holds.append(hold)
+        return hold
+
+    async def _held(self, method: str, params: JSON) -> None:
+        key, chat_id = method.lower(), str(params.get("chat_id"))
+        for hold in self._holds:
+            if hold.method == key and hold.chat_id in (None, chat_id) and not hold.reached.is_set():
+                hold.reached.set()
+                await hold.released.wait()
+                return
 
     # --- what happened --------------------------------------------------------------------------
 
