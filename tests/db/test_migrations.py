@@ -3,7 +3,7 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -48,3 +48,49 @@ async def test_upgrade_to_head_and_back_to_base(empty_database: AsyncEngine) -> 
     assert await _tables(empty_database) == {"alembic_version"}
     await migrate(empty_database)
     assert "members" in await _tables(empty_database)
+
+
+async def test_0005_counts_what_is_there_and_folds_the_referral_counts(
+    empty_database: AsyncEngine,
+) -> None:
+    await migrate(empty_database, "0004")
+    async with empty_database.begin() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO members (id, phone, invite_code, inviter_id, invited_at, created_at) "
+                "OVERRIDING SYSTEM VALUE VALUES "
+                "(1, '+79990000001', 'AAAAAA', NULL, NULL, '2026-11-01T10:00:00Z'), "
+                "(2, '+79990000002', 'BBBBBB', 1, '2026-11-02T23:59:00Z', '2026-11-02T09:00:00Z'), "
+                "(3, '+79990000003', 'CCCCCC', 1, '2026-11-02T08:00:00Z', '2026-11-02T07:00:00Z')"
+            )
+        )
+        await connection.execute(
+            text(
+                "UPDATE members SET phone = NULL, invite_code = NULL, erased_at = now() "
+                "WHERE id = 3"
+            )
+        )
+        await connection.execute(
+            text(
+                "INSERT INTO referral_counts (member_id, shard, referrals) "
+                "VALUES (1, 2, 1), (1, 3, 1)"
+            )
+        )
+    await migrate(empty_database)
+    async with empty_database.connect() as connection:
+        days = (
+            await connection.execute(
+                text("SELECT day::text, joined, activated FROM daily_counts ORDER BY day")
+            )
+        ).all()
+        totals = (
+            await connection.execute(text("SELECT sum(members), sum(invited) FROM member_totals"))
+        ).one()
+        counts = (
+            await connection.execute(
+                text("SELECT member_id, shard, referrals FROM referral_counts")
+            )
+        ).all()
+    assert [tuple(day) for day in days] == [("2026-11-01", 1, 0), ("2026-11-02", 2, 2)]
+    assert tuple(totals) == (2, 1)  # the erased member is no longer counted
+    assert [tuple(count) for count in counts] == [(1, 0, 2)]
