@@ -7,7 +7,7 @@ from fastapi.responses import Response
 
 from api.deps import ADDRESS_LIMIT, AddressCounted, ServiceDep, TokensDep
 from api.docs import COMMON_ERRORS, RETRY_AFTER, documented_error
-from api.models import AccessGranted, CodeSent, LoginRequest, VerifyRequest
+from api.models import AccessGranted, CodeSent, LoginRequest, VerifyRequest, WrongCode
 from api.replies import answer, refusal
 from api.routing import slash_optional
 from api.tokens import AccessTokens
@@ -71,7 +71,8 @@ def verification_reply(
         case VerifyOutcome.MALFORMED_CODE:
             return refusal(400, MALFORMED_CODE.format(length=code_length))
         case VerifyOutcome.WRONG_CODE:
-            return refusal(400, WRONG_CODE.format(left=verification.attempts_left))
+            left = verification.attempts_left
+            return answer(400, WrongCode(message=WRONG_CODE.format(left=left), attempts_left=left))
         case VerifyOutcome.NO_CODE:
             return refusal(400, NO_CODE)
         case VerifyOutcome.EXPIRED:
@@ -119,7 +120,8 @@ async def login(body: LoginRequest, service: ServiceDep, _: AddressCounted) -> R
     responses={
         201: {"model": AccessGranted, "description": "A new member was created and logged in."},
         400: documented_error(
-            "Not a possible phone, or the code is malformed, wrong, expired or not requested.",
+            "Not a possible phone, or the code is malformed, wrong, expired or not requested. "
+            "A wrong code's answer also says how many tries are left (`attempts_left`).",
             invalid_phone=INVALID_PHONE,
             malformed_code=MALFORMED_CODE.format(length=4),
             wrong_code=WRONG_CODE.format(left=4),

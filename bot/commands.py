@@ -1,12 +1,14 @@
-"""The command menu shown in private chats, registered at start-up."""
+"""The command menu shown in private chats and, with WEB_APP_URL, the menu button that opens the
+web app; both registered at start-up."""
 
 import logging
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
-from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats
+from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats, MenuButtonWebApp, WebAppInfo
 
 from bot import texts
+from settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -18,3 +20,16 @@ async def register_commands(bot: Bot) -> None:
         await bot.set_my_commands(commands, scope=BotCommandScopeAllPrivateChats())
     except TelegramAPIError as error:
         log.warning("command menu not registered: %s", type(error).__name__)
+
+
+async def register_menu_button(bot: Bot, settings: Settings) -> None:
+    """`setChatMenuButton`: the button beside the message field opens the web app (a Mini App).
+    A failure is logged and start-up goes on."""
+    assert settings.web_app_url
+    button = MenuButtonWebApp(
+        text=texts.OPEN_APP_BUTTON, web_app=WebAppInfo(url=settings.web_app_url)
+    )
+    try:
+        await bot.set_chat_menu_button(menu_button=button)
+    except TelegramAPIError as error:
+        log.warning("menu button not set: %s", type(error).__name__)

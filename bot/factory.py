@@ -10,7 +10,7 @@ from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.methods.base import Response
 from aiogram.types import Message
 
-from bot.commands import register_commands
+from bot.commands import register_commands, register_menu_button
 from bot.handlers import include_handlers
 from bot.middlewares import FloodControl, FloodMiddleware, MemberMiddleware
 from bot.retry import RetryAfterMiddleware
@@ -63,4 +63,6 @@ def create_dispatcher(
     dispatcher.callback_query.middleware(member)
     include_handlers(dispatcher)
     dispatcher.startup.register(register_commands)
+    if settings.web_app_url:
+        dispatcher.startup.register(register_menu_button)
     return dispatcher

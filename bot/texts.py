@@ -36,6 +36,7 @@ MY_CODE_BUTTON = "My code"
 MY_REFERRALS_BUTTON = "My referrals"
 ENTER_CODE_BUTTON = "Enter an invite code"
 SHARE_BUTTON = "Share"
+OPEN_APP_BUTTON = "Open app"  # the web app as a Mini App: /code's button and the menu button
 PREVIOUS_BUTTON = "« Previous"
 NEXT_BUTTON = "Next »"
 YES_BUTTON = "Yes"

@@ -18,6 +18,7 @@ from settings import SettingsError, load_settings
         ({"REFERRAL_PHONE_VISIBILITY": "partial"}, "REFERRAL_PHONE_VISIBILITY"),
         ({"WEB_PORT": "70000"}, "WEB_PORT"),
         ({"SECRET_KEY": "too-short"}, "SECRET_KEY"),
+        ({"WEB_APP_URL": "http://example.org/"}, "WEB_APP_URL"),
     ],
 )
 def test_bad_setting_is_one_line_naming_it(

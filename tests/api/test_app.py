@@ -33,7 +33,7 @@ async def test_health_is_503_when_the_database_does_not(tmp_path: Path) -> None:
     assert response.json() == {"message": "The database is unavailable."}
 
 
-async def test_openapi_lists_the_four_operations(client: httpx.AsyncClient) -> None:
+async def test_openapi_lists_the_operations(client: httpx.AsyncClient) -> None:
     response = await client.get("/api/openapi.json")
     assert response.status_code == 200
     document = response.json()
@@ -47,12 +47,17 @@ async def test_openapi_lists_the_four_operations(client: httpx.AsyncClient) -> N
         ("POST", "/api/verify/", "verify"),
         ("GET", "/api/data/", "readReferralData"),
         ("POST", "/api/data/", "registerInviteCode"),
+        ("GET", "/api/data/qr.svg", "readInviteQrCode"),
+        ("POST", "/api/telegram/login/", "telegramLogin"),
+        ("GET", "/api/web-app/", "describeWebApp"),
+        ("GET", "/api/texts/{language}/", "readWebAppTexts"),
     }
-    for item in document["paths"].values():
+    for path, item in document["paths"].items():
         for operation in item.values():
             assert "422" not in operation["responses"]
-            for response_doc in operation["responses"].values():
-                assert "application/json" in response_doc["content"]
+            for status, response_doc in operation["responses"].items():
+                media = "image/svg+xml" if (path, status) == ("/api/data/qr.svg", "200") else None
+                assert (media or "application/json") in response_doc["content"]
     assert document["components"]["securitySchemes"]["AccessToken"]["scheme"] == "bearer"
 
 

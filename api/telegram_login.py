@@ -1,0 +1,93 @@
+"""POST /api/telegram/login/: the web app inside Telegram (a Mini App) logs in with the initData
+Telegram signed with the bot's token; the member is the one the Telegram account is linked to.
+
+Unlike phone login, this is not counted against the per-address limit: a signature cannot be
+guessed, nothing is sent to anyone, and a Mini App logs in each time it is opened, often from
+behind a carrier's shared address.
+"""
+
+import time
+
+from aiogram.utils.web_app import safe_parse_webapp_init_data
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from api.deps import ServiceDep, TokensDep
+from api.docs import COMMON_ERRORS, documented_error
+from api.login import LOGGED_IN
+from api.models import AccessGranted, TelegramLoginRequest
+from api.replies import answer, refusal
+from api.routing import slash_optional
+
+router = APIRouter(prefix="/api/telegram", tags=["login"])
+
+MAX_AGE = 86400  # seconds: initData signed longer ago than a day is not accepted
+
+BAD_SIGNATURE = "The init data is not signed by Telegram for this bot."
+NO_USER = "The init data names no Telegram user."
+TOO_OLD = "The init data is more than a day old: open the app again."
+NOT_LINKED = (
+    "This Telegram account is not linked to a member: open the bot and share your phone number."
+)
+TELEGRAM_OFF = "Telegram login is off: this server has no BOT_TOKEN."
+
+
+class InitDataRefused(Exception):
+    """initData that does not prove a Telegram user; the message says why."""
+
+
+def telegram_user_id(bot_token: str, init_data: str, *, now: float) -> int:
+    """The id of the Telegram user `init_data` was signed for; raises InitDataRefused.
+
+    aiogram checks the signature; the age of `auth_date` is ours to check."""
+    try:
+        data = safe_parse_webapp_init_data(bot_token, init_data)
+    except ValueError:  # a wrong signature, or signed fields that are not what Telegram sends
+        raise InitDataRefused(BAD_SIGNATURE) from None
+    if data.user is None:
+        raise InitDataRefused(NO_USER)
+    if now - data.auth_date.timestamp() > MAX_AGE:
+        raise InitDataRefused(TOO_OLD)
+    return data.user.id
+
+
+@slash_optional(
+    router,
+    "/login",
+    method="POST",
+    operation_id="telegramLogin",
+    summary="Log in inside Telegram (a Mini App) with its signed initData",
+    response_model=AccessGranted,
+    response_description="The Telegram account is a member's: an access token.",
+    responses={
+        401: documented_error(
+            "The initData is not signed for this bot, names no user, or is older than a day.",
+            bad_signature=BAD_SIGNATURE,
+            no_user=NO_USER,
+            too_old=TOO_OLD,
+        ),
+        403: documented_error(
+            "The Telegram account is not linked to a member: they share their phone with the "
+            "bot first.",
+            not_linked=NOT_LINKED,
+        ),
+        503: documented_error("The server runs without a bot token.", telegram_off=TELEGRAM_OFF),
+        **COMMON_ERRORS,
+    },
+)
+async def telegram_login(
+    body: TelegramLoginRequest, request: Request, service: ServiceDep, tokens: TokensDep
+) -> Response:
+    """Checks Telegram's signature (HMAC with the bot's token) and the age of `auth_date`."""
+    bot_token: str | None = request.app.state.bot_token
+    if bot_token is None:
+        return refusal(503, TELEGRAM_OFF)
+    try:
+        telegram_id = telegram_user_id(bot_token, body.init_data, now=time.time())
+    except InitDataRefused as refused:
+        return refusal(401, str(refused))
+    member = await service.member_by_telegram(telegram_id)
+    if member is None:
+        return refusal(403, NOT_LINKED)
+    granted = AccessGranted(message=LOGGED_IN, token=tokens.issue(member.id), expires_in=tokens.ttl)
+    return answer(200, granted)
