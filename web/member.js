@@ -93,6 +93,7 @@ function drawLoading() {
   $('refs-list').replaceChildren();
   $('refs-empty').hidden = true;
   $('refs-more').hidden = true;
+  $('refs-footer').hidden = true;
   for (const id of ['copy-status', 'invite-result', 'refs-status', 'refs-shown']) clearText($(id));
   $('joined-with').hidden = true;
   $('join-confirm').hidden = true;
@@ -151,6 +152,7 @@ function addReferrals(data) {
   if (nextCursor) setText($('refs-shown'), 'web-refs-shown', { shown, total });
   else clearText($('refs-shown'));
   $('refs-more').hidden = !nextCursor;
+  $('refs-footer').hidden = !nextCursor;
 }
 
 async function showMoreReferrals(event) {
