@@ -10,7 +10,7 @@ from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.methods.base import Response
 from aiogram.types import Message
 
-from bot.commands import register_commands, register_menu_button
+from bot.commands import menu_button_registration, register_commands
 from bot.handlers import include_handlers
 from bot.middlewares import FloodControl, FloodMiddleware, MemberMiddleware
 from bot.retry import RetryAfterMiddleware
@@ -64,5 +64,5 @@ def create_dispatcher(
     include_handlers(dispatcher)
     dispatcher.startup.register(register_commands)
     if settings.web_app_url:
-        dispatcher.startup.register(register_menu_button)
+        dispatcher.startup.register(menu_button_registration(settings.web_app_url))
     return dispatcher

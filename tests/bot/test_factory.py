@@ -5,7 +5,7 @@ import re
 
 import pytest
 from aiogram import Bot, Dispatcher
-from aiogram.methods import SetMyCommands
+from aiogram.methods import SetChatMenuButton, SetMyCommands
 from aiogram.types import BotCommandScopeAllPrivateChats
 from pydantic import SecretStr
 
@@ -30,6 +30,12 @@ async def test_the_command_menu_is_registered_at_start_up(
         "logout",
     ]
     assert isinstance(menu.scope, BotCommandScopeAllPrivateChats)
+
+
+async def test_without_web_app_url_the_menu_button_is_left_alone(
+    dispatcher: Dispatcher, session: MockedSession
+) -> None:
+    assert not [method for method in session.requests if isinstance(method, SetChatMenuButton)]
 
 
 async def test_a_failed_command_menu_does_not_stop_start_up(
