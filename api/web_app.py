@@ -16,6 +16,8 @@ from api.web_texts import LANGUAGES, WebTexts
 
 router = APIRouter(prefix="/api", tags=["web app"])
 
+# The language when neither the person's choice nor their browser or Telegram tells (the SPEC's
+# DEFAULT_LANGUAGE setting, which arrives with the translations of the bot; English until then).
 DEFAULT_LANGUAGE: Literal["en", "ru"] = "en"
 UNKNOWN_LANGUAGE = f"No texts in this language; there are: {', '.join(LANGUAGES)}."
 

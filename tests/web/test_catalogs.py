@@ -1,6 +1,7 @@
 """The web app's catalogs (locales/<language>/LC_MESSAGES/web.po): every text in every language,
 with the same placeholders, right plural forms, and exactly the texts the page uses."""
 
+import html
 import re
 from pathlib import Path
 
@@ -15,6 +16,8 @@ PLACEHOLDER = re.compile(r"\{(\w+)\}")
 # The keys the page names: data-i18n*="web-..." in the HTML, 'web-...' in the modules.
 USED_IN_HTML = re.compile(r'data-i18n(?:-[a-z-]+)?="(web-[a-z0-9-]+)"')
 USED_IN_JS = re.compile(r"'(web-[a-z0-9-]+)'")
+# An element whose English text stands in the HTML (what shows if the texts cannot be loaded).
+DEFAULT_TEXT = re.compile(r'<\w+\b[^>]*\bdata-i18n="(web-[a-z0-9-]+)"[^>]*>([^<]+)</\w+>')
 
 
 def catalogs() -> dict[str, Catalog]:
@@ -127,3 +130,13 @@ def test_a_text_missing_in_one_language_is_served_in_english(tmp_path: Path) -> 
     texts = load_web_texts(tmp_path)
     assert texts["ru"].texts["web-login-title"] == "Log in"
     assert texts["ru"].texts["web-code-title"] == "Введите код"
+
+
+def test_the_pages_own_english_is_the_catalogs() -> None:
+    """The page's HTML carries the English texts as written in the catalog (the failure screen
+    shows them when the texts cannot be loaded), not an older copy."""
+    english = load_web_texts()["en"].texts
+    page = (WEB_DIR / "index.html").read_text()
+    defaults = {key: html.unescape(text) for key, text in DEFAULT_TEXT.findall(page)}
+    assert len(defaults) > 40
+    assert {key: text for key, text in defaults.items() if english.get(key) != text} == {}
