@@ -14,7 +14,6 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -105,8 +104,8 @@ async def main() -> None:
             "CODE_RESEND_COOLDOWN": "0",
             "API_ADDRESS_HOURLY_LIMIT": "1000",
         }
-        program = subprocess.Popen(
-            [sys.executable, "main.py", "api"], cwd=ROOT, env=env, stderr=subprocess.DEVNULL
+        program = await asyncio.create_subprocess_exec(
+            sys.executable, "main.py", "api", cwd=ROOT, env=env, stderr=asyncio.subprocess.DEVNULL
         )
         try:
             async with httpx.AsyncClient(base_url=url, timeout=30) as client:
@@ -127,7 +126,7 @@ async def main() -> None:
                     await browser.close()
         finally:
             program.send_signal(signal.SIGTERM)
-            program.wait(30)
+            await asyncio.wait_for(program.wait(), 30)
     print(f"written: {DOCS / 'web-login-desktop.png'}, {DOCS / 'web-member-phone.png'}")
 
 

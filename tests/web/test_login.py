@@ -28,6 +28,7 @@ async def test_login_with_a_wrong_then_the_right_code(
     assert await tab.text("#phone-error") == "Enter your phone number."
     await page.fill("#phone", "12")
     await page.click("#phone-form [type=submit]")
+    await wait_until(page, "document.getElementById('phone-error').textContent.includes('phone')")
     assert "does not look like a phone number" in await tab.text("#phone-error")
     assert await page.get_attribute("#phone", "aria-invalid") == "true"
     await page.fill("#phone", "")
