@@ -85,6 +85,15 @@ async def test_every_asset_is_versioned_and_kept_for_a_year(client: httpx.AsyncC
     assert script.headers["content-type"] == "text/javascript; charset=utf-8"
 
 
+async def test_every_module_is_asked_for_at_once(client: httpx.AsyncClient) -> None:
+    """Each module the entry point imports is preloaded, so none waits for the one importing it."""
+    page = (await client.get("/")).text
+    preloaded = set(re.findall(r'rel="modulepreload" href="/web/[^/]+/([\w-]+\.js)"', page))
+    entry = re.findall(r'<script type="module" src="/web/[^/]+/([\w-]+\.js)"', page)
+    assert entry == ["app.js"]
+    assert preloaded == {module.name for module in WEB_DIR.glob("*.js")} - {"app.js"}
+
+
 async def test_an_asset_under_another_version_is_revalidated(client: httpx.AsyncClient) -> None:
     response = await client.get("/web/0ld/styles.css")
     assert response.status_code == 200
