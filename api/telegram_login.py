@@ -101,7 +101,7 @@ async def telegram_login(body: TelegramLoginRequest, request: Request) -> Respon
         telegram_id = telegram_user_id(bot_token, body.init_data, now=time.time())
     except InitDataRefused as refused:
         return refusal(401, str(refused))
-    member = await service.member_by_telegram_in_crowd(telegram_id)
+    member = await service.member_by_telegram_batched(telegram_id)
     if member is None:
         return refusal(403, NOT_LINKED)
     granted = AccessGranted(message=LOGGED_IN, token=tokens.issue(member.id), expires_in=tokens.ttl)

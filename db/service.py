@@ -393,7 +393,7 @@ class ReferralService:
         """The member linked to a Telegram account, if any."""
         return await self._one_member(MEMBER_BY_TELEGRAM, telegram_id)
 
-    async def member_by_telegram_in_crowd(self, telegram_id: int) -> Member | None:
+    async def member_by_telegram_batched(self, telegram_id: int) -> Member | None:
         """`member_by_telegram`, looked up together with the others asked for at the same moment
         (`TelegramLookups`): for logins, which come in crowds, not for a chat's own updates, which
         come one at a time and should not wait a turn of the loop."""

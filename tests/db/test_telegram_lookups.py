@@ -22,11 +22,11 @@ async def test_lookups_of_one_moment_share_one_statement(service: ReferralServic
 
     service._telegram_lookups = TelegramLookups(counted)
     found = await asyncio.gather(
-        *(service.member_by_telegram_in_crowd(telegram_id) for telegram_id in (501, 502, 503, 501))
+        *(service.member_by_telegram_batched(telegram_id) for telegram_id in (501, 502, 503, 501))
     )
     assert found == [first, second, None, first]
     assert statements == [[501, 502, 503]]
-    assert await service.member_by_telegram_in_crowd(502) == second  # a lone one, later
+    assert await service.member_by_telegram_batched(502) == second  # a lone one, later
     assert len(statements) == 2
 
 
