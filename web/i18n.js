@@ -108,6 +108,8 @@ export function clearText(element) {
 }
 
 function drawText(element) {
+  // Before any texts arrive (the server could not be reached), the HTML's English stays.
+  if (!(element.dataset.i18n in texts)) return;
   const params = element.dataset.i18nParams ? JSON.parse(element.dataset.i18nParams) : {};
   element.textContent = t(element.dataset.i18n, params);
 }

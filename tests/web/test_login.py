@@ -199,3 +199,18 @@ async def test_a_reload_keeps_the_session_of_the_tab(open_tab: OpenTab) -> None:
     await other.goto(tab.app.address())
     await other.wait_for_selector("body[data-screen=phone]")
     await other.close()
+
+
+async def test_a_server_out_of_reach_is_said_in_plain_words(open_tab: OpenTab) -> None:
+    tab = await open_tab()
+    tab.expected_console += ["net::ERR_FAILED", "no answer from the server"]
+    await tab.page.route("**/api/web-app/", lambda route: route.abort())
+    await tab.open()
+    await tab.screen("failed")
+    assert await tab.text("#failed-title") == "The page could not load"
+    assert await tab.text("#failed-text") == (
+        "No connection to the server. Check your internet connection and try again."
+    )
+    await tab.page.unroute("**/api/web-app/")
+    await tab.page.click("#failed-retry")
+    await tab.screen("phone")
