@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse, Response
 
 from api.deps import CHALLENGE, NO_CREDENTIALS, MemberId, ServiceDep
 from api.docs import BEARER_CHALLENGE, COMMON_ERRORS, documented_error
-from api.models import InviteCodeRegistered, InviteCodeRequest, ReferralData
+from api.models import InviteCodeRegistered, InviteCodeRequest, ReferralData, ReferralEntry
 from api.replies import answer, refusal
 from api.routing import slash_optional
 from api.texts import english, say
@@ -37,6 +37,9 @@ UNAUTHORIZED = documented_error(
 PageCursor = Annotated[
     str | None,
     Query(description="The `next` value of the previous page, for the following page."),
+]
+PageSize = Annotated[
+    int, Query(ge=1, le=PAGE_SIZE, description=f"Referrals per page, at most {PAGE_SIZE}.")
 ]
 
 
@@ -81,11 +84,11 @@ def activation_reply(activation: Activation) -> Response:
     },
 )
 async def read_referral_data(
-    member_id: MemberId, service: ServiceDep, cursor: PageCursor = None
+    member_id: MemberId, service: ServiceDep, cursor: PageCursor = None, limit: PageSize = PAGE_SIZE
 ) -> Response:
-    """`users` holds up to 100 phones; follow `next` (as `?cursor=`) for the rest."""
+    """`users` holds up to 100 phones (`limit`); follow `next` (as `?cursor=`) for the rest."""
     try:
-        found = await service.profile_and_referrals(member_id, after=cursor, limit=PAGE_SIZE)
+        found = await service.profile_and_referrals(member_id, after=cursor, limit=limit)
     except ValueError:
         return refusal(400, say(MALFORMED_CURSOR))
     if found is None:
@@ -97,6 +100,10 @@ async def read_referral_data(
         users=[referral.phone or say("api-deleted-member") for referral in page.referrals],
         users_total=page.total,
         next=page.next_cursor,
+        referrals=[
+            ReferralEntry(phone=referral.phone, joined_at=referral.invited_at)
+            for referral in page.referrals
+        ],
     )
     return answer(200, data)
 

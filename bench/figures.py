@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 
 from bench.load import Measurement
+from bench.web import FirstLoad
 
 
 @dataclass(frozen=True)
@@ -72,3 +73,4 @@ class BenchResult:
     memory: MemoryResult | None = None
     problems: dict[str, list[str]] = field(default_factory=dict)  # log lines per process
     busy_before: float = 0.0  # share of all cores busy before the run started its processes
+    first_load: FirstLoad | None = None  # the web app's first load in a browser (`web`)

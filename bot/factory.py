@@ -11,7 +11,7 @@ from aiogram.methods.base import Response
 from aiogram.types import Message
 from aiogram.utils.i18n import I18n
 
-from bot.commands import register_commands
+from bot.commands import menu_button_registration, register_commands
 from bot.dispatcher import GracefulDispatcher
 from bot.handlers import include_handlers
 from bot.middlewares import FloodControl, FloodMiddleware, MemberMiddleware
@@ -77,4 +77,6 @@ def create_dispatcher(
         await register_commands(bot, i18n)
 
     dispatcher.startup.register(register_menus)
+    if settings.web_app_url:
+        dispatcher.startup.register(menu_button_registration(settings.web_app_url, i18n))
     return dispatcher
