@@ -76,8 +76,10 @@ def verification_reply(
         case VerifyOutcome.EXPIRED:
             return refusal(400, say("api-expired"))
         case VerifyOutcome.TOO_MANY_ATTEMPTS:
+            # `attempts_left: 0` tells this 429 (the code is dead) from the per-address limit's.
             message = say("api-too-many-attempts", seconds=verification.retry_after)
-            return refusal(429, message, retry_after=verification.retry_after)
+            retry = {"Retry-After": str(verification.retry_after)}
+            return answer(429, WrongCode(message=message, attempts_left=0), headers=retry)
         case _:
             assert_never(verification.outcome)
 

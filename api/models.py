@@ -169,6 +169,10 @@ class ReferralData(BaseModel):
         "registration (masked unless the server shows full numbers); one page."
     )
     users_total: int = Field(description="How many people registered the member's code.")
+    language: str | None = Field(
+        default=None,
+        description="The member's language (their choice, or the one they joined in), if known.",
+    )
     next: str | None = Field(
         description="Pass as `cursor` for the next page of `users`; null on the last page."
     )
@@ -176,6 +180,12 @@ class ReferralData(BaseModel):
         description="The same page as `users`, with the time each one joined (not in the "
         "original API)."
     )
+
+
+class LanguageChoice(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"language": "ru"}]})
+
+    language: Literal["en", "ru"] = Field(description="The language the member chose.")
 
 
 class InviteCodeRequest(BaseModel):

@@ -542,10 +542,11 @@ class ReferralService:
             status: str = await connection.execute(UNLINK_ACCOUNT, telegram_id)
         return status != "UPDATE 0"
 
-    async def set_language(self, member_id: int, language: str) -> None:
-        """Keep the language the member chose."""
+    async def set_language(self, member_id: int, language: str) -> bool:
+        """Keep the language the member chose; False if the member is gone."""
         async with self._connection() as connection:
-            await connection.execute(SET_LANGUAGE, member_id, language)
+            status: str = await connection.execute(SET_LANGUAGE, member_id, language)
+        return status != "UPDATE 0"
 
     # Privacy
 

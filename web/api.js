@@ -96,3 +96,7 @@ export const readInviteQr = () =>
   call('GET', '/api/data/qr.svg', { authorized: true, as: 'blob' });
 
 export const deleteMemberData = () => call('DELETE', '/api/data/', { authorized: true });
+
+/** Keep a signed-in member's language choice on the member: the bot speaks it to them too. */
+export const saveLanguage = (language) =>
+  call('PUT', '/api/data/language/', { json: { language }, authorized: true });

@@ -6,7 +6,7 @@
 // A parameter named `count` picks the plural form with Intl.PluralRules; numbers are formatted
 // for the language, and so are dates (`<time data-i18n-date>`).
 
-import { readTexts, setAnswerLanguage } from './api.js';
+import { readTexts, saveLanguage, session, setAnswerLanguage } from './api.js';
 
 export const LANGUAGES = ['en', 'ru'];
 const CHOICE_KEY = 'referral.language';
@@ -56,6 +56,13 @@ export async function useLanguage(wanted) {
 export async function chooseLanguage(wanted) {
   localStorage.setItem(CHOICE_KEY, wanted);
   await useLanguage(wanted);
+  if (session.token) await saveLanguage(wanted); // a member's choice is kept on the member
+}
+
+/** A member's language, kept on the server, unless this browser has a choice of its own. */
+export async function adoptMemberLanguage(memberLanguage) {
+  if (localStorage.getItem(CHOICE_KEY) || !LANGUAGES.includes(memberLanguage)) return;
+  if (memberLanguage !== language) await useLanguage(memberLanguage);
 }
 
 export function formatNumber(value) {

@@ -170,6 +170,8 @@ async function submitCode(event) {
       showFieldError(input, errorLine, 'web-code-wrong', { count: answer.body.attempts_left });
     } else if (answer.status === 400) {
       showFieldError(input, errorLine, 'web-code-dead');
+    } else if (answer.status === 429 && answer.body?.attempts_left === 0) {
+      showFieldError(input, errorLine, 'web-code-too-many');
     } else if (answer.status === 429 && answer.retryAfter) {
       const time = formatDuration(answer.retryAfter);
       showFieldError(input, errorLine, 'web-too-many-requests', { time });

@@ -9,7 +9,7 @@ import {
   registerInviteCode,
   session,
 } from './api.js';
-import { clearText, formatDate, setText, t } from './i18n.js';
+import { adoptMemberLanguage, clearText, formatDate, setText, t } from './i18n.js';
 import { cleanInviteCode, forgetInvite, pendingInvite } from './invite.js';
 import { $, copyText, say, showScreen, whileBusy } from './ui.js';
 
@@ -55,6 +55,7 @@ export async function showMember({ created = false } = {}) {
     hooks.failed(() => showMember({ created }), 'web-server-error');
     return;
   }
+  await adoptMemberLanguage(answer.body.language).catch(() => {});
   draw(answer.body);
   loadQr();
   await applyPendingInvite(created);

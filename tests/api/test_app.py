@@ -64,6 +64,7 @@ async def test_openapi_lists_every_operation(client: httpx.AsyncClient) -> None:
         ("POST", "/api/data/", "registerInviteCode"),
         ("DELETE", "/api/data/", "eraseMember"),
         ("GET", "/api/data/export/", "exportMemberData"),
+        ("PUT", "/api/data/language/", "chooseLanguage"),
         ("GET", "/api/data/qr.svg", "readInviteQrCode"),
         ("POST", "/api/telegram/login/", "telegramLogin"),
         ("GET", "/api/web-app/", "describeWebApp"),

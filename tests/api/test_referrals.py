@@ -49,6 +49,7 @@ async def test_inviter_invited_and_loner_see_their_own_data(
         "invited": "",
         "users": [service.shown_phone(invited.phone)],
         "users_total": 1,
+        "language": None,
         "next": None,
         "referrals": [
             {

@@ -48,5 +48,5 @@ async def test_the_qr_code_needs_a_token_of_an_existing_member(
     assert anonymous.status_code == 401
     assert anonymous.headers["www-authenticate"] == "Bearer"
     gone = await client.get("/api/data/qr.svg", headers=token_of(987654))
-    assert gone.status_code == 404
-    assert gone.json() == {"message": "User not found."}
+    assert gone.status_code == 401
+    assert gone.json()["message"].startswith("The member of this token no longer exists")

@@ -11,6 +11,7 @@ from pydantic import SecretStr
 
 from bot.commands import menu_button_registration
 from db.service import ReferralService
+from locales import create_i18n
 from settings import Settings
 from tests.bot.conftest import MockedSession, People, inline_buttons
 from tests.conftest import en, join
@@ -42,7 +43,7 @@ async def test_a_failed_menu_button_does_not_stop_start_up(
     bot: Bot, session: MockedSession, caplog: pytest.LogCaptureFixture
 ) -> None:
     session.fail_next(TelegramNetworkError(SetChatMenuButton(), "unreachable"))
-    await menu_button_registration(WEB_APP_URL)(bot)
+    await menu_button_registration(WEB_APP_URL, create_i18n("en"))(bot)
     assert [record.levelno for record in caplog.records] == [logging.WARNING]
 
 

@@ -1,6 +1,8 @@
 """The member page in a browser: code, link, QR code, sharing, invite codes with every outcome,
 the list of referrals page by page, languages, deleting one's data, and the layout on a phone."""
 
+import asyncio
+
 import pytest
 
 from db.results import Member
@@ -212,6 +214,12 @@ async def test_the_language_switch_redraws_the_page_and_is_remembered(
     assert await tab.text("#own-code-title") == "ВАШ КОД ПРИГЛАШЕНИЯ"  # drawn in capitals
     assert await page.title() == "Реферальный клуб"
     assert await page.get_attribute("[data-lang=ru]", "aria-pressed") == "true"
+    for _ in range(100):  # the choice is kept on the member too: the bot speaks it to them
+        profile = await service.profile(member.id)
+        if profile is not None and profile.member.language == "ru":
+            break
+        await asyncio.sleep(0.05)
+    assert profile is not None and profile.member.language == "ru"
     assert await page.get_attribute("#qr", "alt") == "QR-код вашей ссылки-приглашения"
     date = await page.locator("#refs-list time").first.inner_text()
     assert any(
