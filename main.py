@@ -1,5 +1,6 @@
-"""Start the referral program: the Telegram bot (long polling or webhook) with the HTTP API, or
-the HTTP API alone, or one of the maintenance commands."""
+"""Start the referral program: the Telegram bot (long polling or webhook) with the HTTP API and the
+web app, or (with `api`, or without a bot token) the HTTP API and the web app alone, or one of
+the maintenance commands."""
 
 import argparse
 import asyncio
@@ -30,9 +31,10 @@ from settings import Settings, SettingsError, load_settings
 log = logging.getLogger("referral")
 
 NO_TOKEN = (
-    "BOT_TOKEN is not set: create a bot with @BotFather in Telegram (/newbot), put its token "
-    "in BOT_TOKEN (environment or .env), or run `uv run main.py api` for the HTTP API alone."
+    "BOT_TOKEN is not set: create a bot with @BotFather in Telegram (/newbot) and put its token "
+    "in BOT_TOKEN (environment or .env)."
 )
+BOT_OFF = "the bot is off (BOT_TOKEN is not set); the web app and the HTTP API are at %s"
 
 
 def parse_arguments(argv: list[str]) -> argparse.Namespace:
@@ -42,7 +44,8 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
         nargs="?",
         default="bot",
         choices=["bot", "api", "migrate", "set-webhook", "delete-webhook"],
-        help="bot (default): the bot with the HTTP API; api: the HTTP API alone; migrate: "
+        help="bot (default): the bot with the HTTP API and the web app (without BOT_TOKEN, "
+        "these two alone); api: the HTTP API and the web app alone; migrate: "
         "bring the database schema to the latest version; set-webhook / delete-webhook: "
         "register WEBHOOK_URL with Telegram, or remove it",
     )
@@ -131,9 +134,28 @@ def settle_gc() -> None:
     gc.set_threshold(10_000, 10, 10)
 
 
-async def run_api(settings: Settings, service: ReferralService, shutdown: Shutdown) -> None:
+def web_app_address(settings: Settings) -> str:
+    """Where a person opens the web app: WEB_APP_URL, else this machine's HTTP server."""
+    if settings.web_app_url:
+        return settings.web_app_url
+    host = settings.web_host
+    if host in ("", "0.0.0.0", "::"):
+        host = "localhost"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.web_port}/"
+
+
+async def run_api(
+    settings: Settings, service: ReferralService, shutdown: Shutdown, *, bot_off: bool = False
+) -> None:
+    """The HTTP server alone: the API and the web app; `bot_off` when the bot was asked for but
+    there is no token to run it with."""
     server = http_server(settings, create_app(settings, service))
-    log.info("HTTP API on %s:%d", settings.web_host, settings.web_port)
+    if bot_off:
+        log.info(BOT_OFF, web_app_address(settings))
+    else:
+        log.info("HTTP API and web app on %s", web_app_address(settings))
     settle_gc()
     await serve(server, shutdown)
 
@@ -160,9 +182,9 @@ async def run_bot(
         # Either way the dispatcher's shutdown waits for the updates in flight, then closes the
         # FSM storage and the locks.
         if settings.webhook_url:
-            await run_webhook(settings, service, bot, dispatcher, state, shutdown)
+            await run_webhook(settings, service, bot, me.username, dispatcher, state, shutdown)
         else:
-            await run_polling(settings, service, bot, dispatcher, shutdown)
+            await run_polling(settings, service, bot, me.username, dispatcher, shutdown)
     finally:
         await state.ledger.close()
     log.info("@%s stopped", me.username)
@@ -172,6 +194,7 @@ async def run_webhook(
     settings: Settings,
     service: ReferralService,
     bot: Bot,
+    bot_username: str | None,
     dispatcher: Dispatcher,
     state: UpdateState,
     shutdown: Shutdown,
@@ -184,11 +207,12 @@ async def run_webhook(
         secret=settings.webhook_secret.get_secret_value(),
         ledger=state.ledger,
     )
-    server = http_server(settings, create_app(settings, service, routers=[webhook]))
+    app = create_app(settings, service, routers=[webhook], bot_username=bot_username)
+    server = http_server(settings, app)
     try:
         await dispatcher.emit_startup(bot=bot)
         settle_gc()
-        log.info("webhook and HTTP API on %s:%d", settings.web_host, settings.web_port)
+        log.info("webhook, HTTP API and web app on %s", web_app_address(settings))
         await serve(server, shutdown)
     finally:
         await dispatcher.emit_shutdown(bot=bot)
@@ -198,17 +222,18 @@ async def run_polling(
     settings: Settings,
     service: ReferralService,
     bot: Bot,
+    bot_username: str | None,
     dispatcher: Dispatcher,
     shutdown: Shutdown,
 ) -> None:
     await bot.delete_webhook()
-    server = http_server(settings, create_app(settings, service))
+    server = http_server(settings, create_app(settings, service, bot_username=bot_username))
     polling = asyncio.create_task(
         dispatcher.start_polling(bot, handle_signals=False, close_bot_session=False)
     )
     polling.add_done_callback(lambda _: shutdown.request())  # polling died: stop serving too
     settle_gc()
-    log.info("long polling, HTTP API on %s:%d", settings.web_host, settings.web_port)
+    log.info("long polling; HTTP API and web app on %s", web_app_address(settings))
     try:
         await serve(server, shutdown)
     finally:
@@ -242,8 +267,8 @@ async def run(command: str, settings: Settings) -> None:
         if settings.code_delivery == "chat":
             log.warning("CODE_DELIVERY=chat shows codes to whoever asks: not for production")
         try:
-            if command == "api":
-                await run_api(settings, service, shutdown)
+            if command == "api" or (command == "bot" and settings.bot_token is None):
+                await run_api(settings, service, shutdown, bot_off=command == "bot")
                 return
             async with create_bot(settings) as bot:
                 if command == "bot":
@@ -304,7 +329,7 @@ def main(argv: list[str]) -> int:
         print(error, file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
-    needs_bot = arguments.command in ("bot", "set-webhook", "delete-webhook")
+    needs_bot = arguments.command in ("set-webhook", "delete-webhook")
     if needs_bot and settings.bot_token is None:
         print(NO_TOKEN, file=sys.stderr)
         return 2

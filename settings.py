@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     web_host: str = "0.0.0.0"
     web_port: int = Field(8080, ge=0, le=65535)
     forwarded_allow_ips: str | None = None
+    web_app_url: str | None = None
 
     code_delivery: Literal["chat", "log", "telegram_gateway"] = "log"
     code_chat_delay: float = Field(1.0, ge=0, le=10)
@@ -85,6 +86,15 @@ class Settings(BaseSettings):
         except ValueError:
             raise ValueError("must be comma-separated addresses or networks, or *") from None
         return ",".join(parts) or None
+
+    @field_validator("web_app_url")
+    @classmethod
+    def _public_https(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith("https://") or len(value) <= len("https://"):
+            raise ValueError("must be the web app's public https:// address (Telegram needs https)")
+        return value
 
     @field_validator("default_region")
     @classmethod

@@ -1,5 +1,5 @@
-"""The program's one HTTP application: the API of the original web version, health, and whatever
-routers the caller adds (the Telegram webhook)."""
+"""The program's one HTTP application: the API of the original web version, the web app, health,
+and whatever routers the caller adds (the Telegram webhook)."""
 
 from collections.abc import Sequence
 
@@ -7,12 +7,15 @@ from fastapi import APIRouter, FastAPI
 from fastapi.telemetry import TelemetryConfig
 from starlette.types import Lifespan
 
-from api import admin, health, login, referrals
+from api import admin, health, login, referrals, sharing, telegram_login, web_app
 from api.docs import OPENAPI_URL, create_docs_router
 from api.errors import install_error_handlers
 from api.limits import AddressRateLimit, RequestBodyLimit
+from api.sharing import InviteLinks
 from api.texts import RequestLanguage
 from api.tokens import AccessTokens
+from api.web import WebAssets, create_web_router
+from api.web_texts import load_web_texts
 from db.service import ReferralService
 from settings import Settings
 
@@ -24,6 +27,8 @@ Login by phone, then read and write referral data: the contract of the original 
    the answer).
 2. `POST /api/verify/` with the phone and the code: an access token.
 3. `GET /api/data/` and `POST /api/data/` with `Authorization: Bearer <token>`.
+
+Inside Telegram, the web app (a Mini App) logs in with `POST /api/telegram/login/` instead.
 
 Every error answers JSON `{"message": ...}`. Login and verify requests are limited per phone and
 per client address; over a limit the answer is 429 with `Retry-After`.
@@ -44,10 +49,11 @@ def create_app(
     *,
     routers: Sequence[APIRouter] = (),
     lifespan: Lifespan[FastAPI] | None = None,
+    bot_username: str | None = None,
 ) -> FastAPI:
     """The HTTP application over `service`; `routers` are served beside the API (matched first:
     the webhook is the busiest route), and `lifespan` runs around serving when the server runs
-    lifespans."""
+    lifespans. `bot_username`, when a bot runs, makes invite links the bot's deep links."""
     app = FastAPI(
         telemetry=NO_TELEMETRY,
         title=TITLE,
@@ -62,14 +68,29 @@ def create_app(
     app.state.service = service
     app.state.tokens = AccessTokens(settings.signing_key(), settings.jwt_ttl)
     app.state.address_limit = AddressRateLimit(settings.api_address_hourly_limit)
+    token = settings.bot_token
+    app.state.bot_token = token.get_secret_value() if token else None
+    app.state.default_language = settings.default_language
+    app.state.code_delivery = settings.code_delivery
+    app.state.invite_links = InviteLinks(bot_username, settings.web_app_url)
+    app.state.web_texts = load_web_texts()
+    app.state.web_assets = WebAssets.load(
+        also_versioned=[texts.body for texts in app.state.web_texts.values()]
+    )
     app.add_middleware(RequestBodyLimit)
     install_error_handlers(app)
     app.add_middleware(RequestLanguage)  # outermost: every message, even a 500, in its language
     for router in routers:
         app.include_router(router)
-    app.include_router(login.router)
+    # The busiest first: each route passed costs a request a few µs of matching (the Mini App's
+    # login has two routes, the referral data four).
+    app.include_router(telegram_login.router)
     app.include_router(referrals.router)
+    app.include_router(login.router)
+    app.include_router(sharing.router)
+    app.include_router(web_app.router)
     app.include_router(admin.router)
     app.include_router(health.router)
     app.include_router(create_docs_router(title=TITLE))
+    app.include_router(create_web_router())
     return app

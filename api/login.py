@@ -8,7 +8,7 @@ from fastapi.responses import Response
 from api.deps import ADDRESS_LIMIT, AddressCounted, ServiceDep, TokensDep
 from api.docs import COMMON_ERRORS, RETRY_AFTER, documented_error
 from api.errors import DATABASE_UNAVAILABLE, OUTAGE_RETRY_AFTER
-from api.models import AccessGranted, CodeSent, LoginRequest, VerifyRequest
+from api.models import AccessGranted, CodeSent, LoginRequest, VerifyRequest, WrongCode
 from api.replies import answer, refusal
 from api.routing import slash_optional
 from api.texts import english, say
@@ -68,14 +68,18 @@ def verification_reply(
         case VerifyOutcome.MALFORMED_CODE:
             return refusal(400, say("api-malformed-code", length=code_length))
         case VerifyOutcome.WRONG_CODE:
-            return refusal(400, say("api-wrong-code", left=verification.attempts_left))
+            left = verification.attempts_left
+            message = say("api-wrong-code", left=left)
+            return answer(400, WrongCode(message=message, attempts_left=left))
         case VerifyOutcome.NO_CODE:
             return refusal(400, say("api-no-code"))
         case VerifyOutcome.EXPIRED:
             return refusal(400, say("api-expired"))
         case VerifyOutcome.TOO_MANY_ATTEMPTS:
+            # `attempts_left: 0` tells this 429 (the code is dead) from the per-address limit's.
             message = say("api-too-many-attempts", seconds=verification.retry_after)
-            return refusal(429, message, retry_after=verification.retry_after)
+            retry = {"Retry-After": str(verification.retry_after)}
+            return answer(429, WrongCode(message=message, attempts_left=0), headers=retry)
         case _:
             assert_never(verification.outcome)
 
@@ -122,7 +126,8 @@ async def login(body: LoginRequest, service: ServiceDep, _: AddressCounted) -> R
     responses={
         201: {"model": AccessGranted, "description": "A new member was created and logged in."},
         400: documented_error(
-            "Not a possible phone, or the code is malformed, wrong, expired or not requested.",
+            "Not a possible phone, or the code is malformed, wrong, expired or not requested. "
+            "A wrong code's answer also says how many tries are left (`attempts_left`).",
             invalid_phone=english(INVALID_PHONE),
             malformed_code=english("api-malformed-code", length=4),
             wrong_code=english("api-wrong-code", left=4),

@@ -55,6 +55,18 @@ class ErrorMessage(BaseModel):
     message: str = Field(description="What went wrong, for a person to read.")
 
 
+class WrongCode(ErrorMessage):
+    """A wrong code: the message, and how many more tries the code allows."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"message": "Invalid code. 4 attempts left.", "attempts_left": 4}]
+        }
+    )
+
+    attempts_left: int = Field(description="Wrong codes still allowed before this one is dead.")
+
+
 class LoginRequest(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"phone": "+7 (912) 345-67-89"}]})
 
@@ -126,6 +138,11 @@ class AccessGranted(BaseModel):
     expires_in: int = Field(description="Seconds the token stays valid.")
 
 
+class ReferralEntry(BaseModel):
+    phone: str | None = Field(description="As in `users`; null for a member who erased their data.")
+    joined_at: datetime = Field(description="When they registered the member's code.")
+
+
 class ReferralData(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -136,6 +153,10 @@ class ReferralData(BaseModel):
                     "users": ["+7 912 ***-**-89", "+7 903 ***-**-12"],
                     "users_total": 2,
                     "next": None,
+                    "referrals": [
+                        {"phone": "+7 912 ***-**-89", "joined_at": "2025-05-14T09:21:07.120000Z"},
+                        {"phone": "+7 903 ***-**-12", "joined_at": "2025-05-15T18:02:44.501000Z"},
+                    ],
                 }
             ]
         }
@@ -148,9 +169,23 @@ class ReferralData(BaseModel):
         "registration (masked unless the server shows full numbers); one page."
     )
     users_total: int = Field(description="How many people registered the member's code.")
+    language: str | None = Field(
+        default=None,
+        description="The member's language (their choice, or the one they joined in), if known.",
+    )
     next: str | None = Field(
         description="Pass as `cursor` for the next page of `users`; null on the last page."
     )
+    referrals: list[ReferralEntry] = Field(
+        description="The same page as `users`, with the time each one joined (not in the "
+        "original API)."
+    )
+
+
+class LanguageChoice(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"language": "ru"}]})
+
+    language: Literal["en", "ru"] = Field(description="The language the member chose.")
 
 
 class InviteCodeRequest(BaseModel):
@@ -177,6 +212,78 @@ class InviteCodeRegistered(BaseModel):
 
 class HealthStatus(BaseModel):
     status: Literal["ok"] = "ok"
+
+
+class TelegramLoginRequest(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "init_data": "query_id=AAH...&user=%7B%22id%22%3A42%2C%22first_name%22%3A"
+                    "%22Ann%22%7D&auth_date=1735000000&hash=6c1f..."
+                }
+            ]
+        }
+    )
+
+    init_data: Text = Field(
+        description="`Telegram.WebApp.initData` exactly as the Mini App received it: the query "
+        "string Telegram signed with the bot's token."
+    )
+
+
+class WebAppDescription(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "bot_username": "referral_club_bot",
+                    "invite_link": "https://t.me/referral_club_bot?start={code}",
+                    "code_delivery": "telegram_gateway",
+                    "code_length": 4,
+                    "languages": ["en", "ru"],
+                    "default_language": "en",
+                }
+            ]
+        }
+    )
+
+    bot_username: str | None = Field(description="The bot's username; null when no bot runs.")
+    invite_link: str = Field(
+        description="A member's invite link with `{code}` in place of their code: the bot's deep "
+        "link, or the web app's `?ref=` link."
+    )
+    code_delivery: Literal["chat", "log", "telegram_gateway"] = Field(
+        description="Where verification codes go: the login answer, the server log, or Telegram."
+    )
+    code_length: int = Field(description="Digits in a verification code.")
+    languages: list[str] = Field(description="Languages of `GET /api/texts/{language}/`.")
+    default_language: str = Field(description="The language when nothing else tells.")
+
+
+class WebAppTexts(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "language": "ru",
+                    "texts": {
+                        "web-login-title": "Вход",
+                        "web-refs-count": {
+                            "one": "По вашему коду присоединился {count} друг",
+                            "few": "По вашему коду присоединились {count} друга",
+                            "many": "По вашему коду присоединились {count} друзей",
+                        },
+                    },
+                }
+            ]
+        }
+    )
+
+    language: str
+    texts: dict[str, str | dict[str, str]] = Field(
+        description="Each text by its msgid; plural ones by CLDR plural category."
+    )
 
 
 # Operators (api/admin.py)

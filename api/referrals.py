@@ -7,7 +7,13 @@ from fastapi.responses import JSONResponse, Response
 
 from api.deps import CHALLENGE, NO_CREDENTIALS, MemberId, ServiceDep
 from api.docs import BEARER_CHALLENGE, COMMON_ERRORS, documented_error
-from api.models import InviteCodeRegistered, InviteCodeRequest, ReferralData
+from api.models import (
+    InviteCodeRegistered,
+    InviteCodeRequest,
+    LanguageChoice,
+    ReferralData,
+    ReferralEntry,
+)
 from api.replies import answer, refusal
 from api.routing import slash_optional
 from api.texts import english, say
@@ -39,6 +45,9 @@ UNAUTHORIZED = documented_error(
 PageCursor = Annotated[
     str | None,
     Query(description="The `next` value of the previous page, for the following page."),
+]
+PageSize = Annotated[
+    int, Query(ge=1, le=PAGE_SIZE, description=f"Referrals per page, at most {PAGE_SIZE}.")
 ]
 
 
@@ -87,11 +96,11 @@ def activation_reply(activation: Activation) -> Response:
     },
 )
 async def read_referral_data(
-    member_id: MemberId, service: ServiceDep, cursor: PageCursor = None
+    member_id: MemberId, service: ServiceDep, cursor: PageCursor = None, limit: PageSize = PAGE_SIZE
 ) -> Response:
-    """`users` holds up to 100 phones; follow `next` (as `?cursor=`) for the rest."""
+    """`users` holds up to 100 phones (`limit`); follow `next` (as `?cursor=`) for the rest."""
     try:
-        found = await service.profile_and_referrals(member_id, after=cursor, limit=PAGE_SIZE)
+        found = await service.profile_and_referrals(member_id, after=cursor, limit=limit)
     except ValueError:
         return refusal(400, say(MALFORMED_CURSOR))
     if found is None:
@@ -102,7 +111,12 @@ async def read_referral_data(
         invited=profile.inviter_code or "",
         users=[referral.phone or say("api-deleted-member") for referral in page.referrals],
         users_total=page.total,
+        language=profile.member.language,
         next=page.next_cursor,
+        referrals=[
+            ReferralEntry(phone=referral.phone, joined_at=referral.invited_at)
+            for referral in page.referrals
+        ],
     )
     return answer(200, data)
 
@@ -185,5 +199,24 @@ async def export_member_data(member_id: MemberId, service: ServiceDep) -> Respon
 async def erase_member(member_id: MemberId, service: ServiceDep) -> Response:
     """As `/delete` in the bot: one transaction; afterwards the token answers 401."""
     if not await service.erase_member(member_id):
+        return refusal(401, say(MEMBER_GONE), headers=CHALLENGE)
+    return Response(status_code=204)
+
+
+@slash_optional(
+    router,
+    "/data/language",
+    method="PUT",
+    operation_id="chooseLanguage",
+    summary="Keep the language the member chose (the web app's switch, /language in the bot)",
+    response_model=None,
+    status_code=204,
+    response_description="Kept: the bot and the page speak it to the member from now on.",
+    responses={401: UNAUTHORIZED, **COMMON_ERRORS},
+)
+async def choose_language(
+    body: LanguageChoice, member_id: MemberId, service: ServiceDep
+) -> Response:
+    if not await service.set_language(member_id, body.language):
         return refusal(401, say(MEMBER_GONE), headers=CHALLENGE)
     return Response(status_code=204)

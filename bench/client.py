@@ -95,10 +95,20 @@ class ApiClient:
     judge: bool  # the caller checks the body (the program only)
 
     async def get(self, path: str, token: str) -> tuple[bytes, Sample]:
-        headers = {"Authorization": f"Bearer {token}"}
+        return await self._exchange("GET", path, {"Authorization": f"Bearer {token}"}, None)
+
+    async def post(self, path: str, body: bytes) -> tuple[bytes, Sample]:
+        headers = {"Content-Type": "application/json"}
+        return await self._exchange("POST", path, headers, body)
+
+    async def _exchange(
+        self, method: str, path: str, headers: dict[str, str], data: bytes | None
+    ) -> tuple[bytes, Sample]:
         started = time.perf_counter()
         try:
-            async with self.http.get(self.base_url + path, headers=headers) as answer:
+            async with self.http.request(
+                method, self.base_url + path, headers=headers, data=data
+            ) as answer:
                 body = await answer.read()
                 status = answer.status
         except (aiohttp.ClientError, TimeoutError) as failure:

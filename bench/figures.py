@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 
 from bench.admin import AdminResult
 from bench.load import Measurement
+from bench.web import FirstLoad
 
 
 @dataclass(frozen=True)
@@ -74,3 +75,4 @@ class BenchResult:
     problems: dict[str, list[str]] = field(default_factory=dict)  # log lines per process
     busy_before: float = 0.0  # share of all cores busy before the run started its processes
     admin: AdminResult | None = None  # the `admin` part
+    first_load: FirstLoad | None = None  # the web app's first load in a browser (`web`)

@@ -12,7 +12,8 @@ from bench.database import BENCH_DIR
 from bench.figures import BenchResult, ScenarioResult
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-MIN_RATIO = {"code": 0.6, "api_data": 0.6, "activation": 0.4, "journey": 0.4}
+MIN_RATIO = {"code": 0.6, "api_data": 0.6, "activation": 0.4, "journey": 0.4, "web": 0.5}
+MAX_FIRST_LOAD_BYTES = 100 * 1024
 MAX_P99_MS = 50.0
 MAX_PAGE_MS = 2.0
 MAX_MEMORY_GROWTH_MB = 30.0
@@ -64,6 +65,13 @@ def verdicts(result: BenchResult) -> list[Verdict]:
         if errors:
             text += f", but {errors} wrong answers"
         found.append(Verdict(p99 < MAX_P99_MS and not errors and p99 > 0, text))
+    load = result.first_load
+    if load is not None and not load.skipped:
+        text = (
+            f"web: first load {load.bytes / 1024:.1f} KB in {load.requests} requests (under "
+            f"{MAX_FIRST_LOAD_BYTES // 1024} KB), {load.median_ms:.0f} ms to the login screen"
+        )
+        found.append(Verdict(load.bytes < MAX_FIRST_LOAD_BYTES, text))
     if result.refs_page_ms:
         worst = worst_page_ms(result)
         text = f"refs page: {worst:.3f} ms of database time at worst (under {MAX_PAGE_MS} ms)"
@@ -187,6 +195,19 @@ def details(result: BenchResult) -> list[str]:
         ):
             for error, count in measurement.errors().most_common(3):
                 lines.append(f"{scenario.name} ({phase}): {count} x {error}")
+    load = result.first_load
+    if load is not None and load.skipped:
+        lines.append(f"web: first load not measured: {load.skipped}")
+    elif load is not None:
+        times = ", ".join(f"{ms:.0f}" for ms in sorted(load.milliseconds))
+        lines.append(
+            f"web: first load of / in Chromium, fresh profile, loopback: {load.bytes:,} bytes in "
+            f"{load.requests} requests; ms to the login screen: {times}"
+        )
+        biggest = sorted(load.parts.items(), key=lambda part: -part[1])[:6]
+        lines.append(
+            "web: largest parts: " + ", ".join(f"{path} {size:,}" for path, size in biggest)
+        )
     lines += admin_details(result)
     if result.refs_page_ms:
         depths = ", ".join(f"{name} {ms:.3f}" for name, ms in result.refs_page_ms.items())
@@ -257,6 +278,15 @@ def as_json(result: BenchResult) -> dict[str, Any]:
             for scenario in result.scenarios
         ],
         "refs_page_db_ms": round(worst_page_ms(result), 3),
+        "web_first_load": (
+            {
+                "bytes": result.first_load.bytes,
+                "requests": result.first_load.requests,
+                "median_ms": round(result.first_load.median_ms, 1),
+            }
+            if result.first_load is not None and not result.first_load.skipped
+            else None
+        ),
         "memory_mb": {
             "start": round(memory.start_mb, 1) if memory else 0.0,
             "after_users": round(memory.after_mb, 1) if memory else 0.0,

@@ -12,7 +12,7 @@ import aiohttp
 from api.tokens import AccessTokens
 from bench import db_waits
 from bench.admin import OPERATOR, measure_admin
-from bench.api_server import CONSTANT_PATH
+from bench.api_server import CONSTANT_LOGIN_PATH, CONSTANT_PATH
 from bench.client import ApiClient, BotClient
 from bench.database import bench_database, exclusive_run
 from bench.figures import BenchResult, MemoryResult, Plan, ScenarioResult
@@ -31,10 +31,13 @@ from bench.scenarios import (
     Refs,
     Scenario,
     Target,
+    WebLogin,
+    telegram_id,
 )
 from bench.seed import FIRST_REFERRAL, seed_members
 from bench.servers import (
     API_DATA_PATH,
+    API_LOGIN_PATH,
     SECRET_KEY,
     WEBHOOK_PATH,
     WEBHOOK_SECRET,
@@ -45,11 +48,13 @@ from bench.servers import (
     program_process,
 )
 from bench.telegram_double import BotApiDouble
+from bench.updates import mini_app_login
+from bench.web import first_load
 from db.engine import create_engine, migrate
 
 log = logging.getLogger("bench")
 
-SCENARIOS = ("code", "refs", "activation", "journey", "api_data")
+SCENARIOS = ("code", "refs", "activation", "journey", "api_data", "web")
 ADMIN = "admin"  # the operators' part (bench/admin.py): not a rate scenario
 PARTS = (*SCENARIOS, ADMIN)
 
@@ -93,6 +98,7 @@ class Bench:
         self, name: str, bot_process: ServerProcess, api_process: ServerProcess, *, judge: bool
     ) -> Target:
         api_path = API_DATA_PATH if judge else CONSTANT_PATH
+        login_path = API_LOGIN_PATH if judge else CONSTANT_LOGIN_PATH
         return Target(
             name=name,
             judge=judge,
@@ -101,6 +107,8 @@ class Bench:
             ),
             api=ApiClient(self.http, api_process.url, judge),
             api_data_path=api_path,
+            api_login_path=login_path,
+            bot_token=self.double.token,
             bot_process=bot_process,
             api_process=api_process,
         )
@@ -113,6 +121,7 @@ class Bench:
             "refs": Refs,
             "activation": Activation,
             "journey": Journey,
+            "web": WebLogin,
         }
         return kinds[name](target)
 
@@ -248,10 +257,18 @@ async def run_bench(
             program_memory = await servers.spawn(fresh)
         result.seeded_now = await prepare_database(database_url)
         if main:
-            body_bytes = await api_body_bytes(database_url, bench.tokens.issue(FIRST_REFERRAL + 1))
-            api_ceiling = await servers.spawn(api_ceiling_process(database_url, body_bytes))
+            sizes = await api_body_bytes(
+                database_url,
+                bench.tokens.issue(FIRST_REFERRAL + 1),
+                double.token,
+                mini_app_login(double.token, telegram_id(FIRST_REFERRAL + 1)),
+            )
+            api_ceiling = await servers.spawn(api_ceiling_process(database_url, *sizes))
         await servers.ready()
         result.refs_page_ms = await refs_page_db_ms(database_url)
+        if program is not None and "web" in names:
+            log.info("web: the first load of the page, in a browser")
+            result.first_load = await first_load(program.url + "/")
         if program is not None and api_ceiling is not None:
             await bench.scenarios(main, program, ceiling, api_ceiling)
         if program_refs is not None:

@@ -1,4 +1,4 @@
-"""The five scenarios: what one simulated user does, against the program or its ceiling.
+"""The scenarios: what one simulated user does, against the program or its ceiling.
 
 A scenario is built once per target (the program, the ceiling); calling it runs one unit of work
 (one update, or one newcomer's whole journey) and returns a sample per update. Against the
@@ -28,7 +28,7 @@ from bench.seed import (
     phone_of,
 )
 from bench.telegram_double import BotMessage
-from bench.updates import contact_update, text_update
+from bench.updates import contact_update, mini_app_login, text_update
 from db.phones import mask_phone
 
 NEWCOMER_BASE = 5_000_000_000  # Telegram ids of newcomers (journey), linked to no member yet
@@ -50,6 +50,8 @@ class Target:
     bot: BotClient
     api: ApiClient
     api_data_path: str
+    api_login_path: str
+    bot_token: str  # the bot the program runs (the Mini App's initData is signed with its token)
     bot_process: ServerProcess
     api_process: ServerProcess
 
@@ -217,6 +219,29 @@ class ApiData(Scenario):
             and f'"ref":"{invite_code_of(member)}"'
             not in (body.decode(errors="replace").replace(" ", ""))
         ):
+            sample.error = f"unexpected body: {body[:80]!r}"
+        return [sample]
+
+
+class WebLogin(Scenario):
+    """The web app opened in Telegram (a Mini App): `POST /api/telegram/login/` with initData
+    signed for a member's Telegram account; the first load of the page is measured apart, in a
+    browser (`bench/web.py`)."""
+
+    name = "web"
+    kind = "api"
+    note = "Mini App logins (POST /api/telegram/login/), each of a different member"
+
+    def __init__(self, target: Target) -> None:
+        super().__init__(target)
+        self.members = UserPool(FIRST_REFERRAL + 1, READERS)
+
+    async def __call__(self) -> list[Sample]:
+        member = self.members.take()
+        api: ApiClient = self.target.api
+        login = mini_app_login(self.target.bot_token, telegram_id(member))
+        body, sample = await api.post(self.target.api_login_path, login)
+        if api.judge and sample.error is None and b'"token":"ey' not in body:
             sample.error = f"unexpected body: {body[:80]!r}"
         return [sample]
 

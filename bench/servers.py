@@ -20,6 +20,7 @@ WEBHOOK_PATH = "/telegram/webhook"
 WEBHOOK_SECRET = "bench-webhook-secret"
 SECRET_KEY = "bench-secret-key-not-for-production"
 API_DATA_PATH = "/api/data/"
+API_LOGIN_PATH = "/api/telegram/login/"
 
 
 def bot_environment(double: BotApiDouble, port: int, database_url: str) -> dict[str, str]:
@@ -53,13 +54,14 @@ def ceiling_process(double: BotApiDouble, database_url: str) -> ServerProcess:
     return process
 
 
-def api_ceiling_process(database_url: str, body_bytes: int) -> ServerProcess:
+def api_ceiling_process(database_url: str, body_bytes: int, login_bytes: int) -> ServerProcess:
     env = {
         **base_environment(),
         "DATABASE_URL": database_url,
         "SECRET_KEY": SECRET_KEY,
         "LOG_LEVEL": "WARNING",
         "BENCH_BODY_BYTES": str(body_bytes),
+        "BENCH_LOGIN_BYTES": str(login_bytes),
     }
     return ServerProcess("api-ceiling", ["-m", "bench.api_server"], env)
 
@@ -78,10 +80,13 @@ async def keeping_problems(
             result.problems[process.name] = problems
 
 
-async def api_body_bytes(database_url: str, token: str) -> int:
-    """The size of a real `GET /api/data/` answer, from the program's application run in this
-    process (so that the ceiling need not wait for the program to start)."""
-    settings = load_settings(database_url=database_url, secret_key=SECRET_KEY)
+async def api_body_bytes(
+    database_url: str, token: str, bot_token: str, login: bytes
+) -> tuple[int, int]:
+    """The sizes of a real `GET /api/data/` answer and of a real Mini App login's answer, from
+    the program's application run in this process (so that the ceiling need not wait for the
+    program to start)."""
+    settings = load_settings(database_url=database_url, secret_key=SECRET_KEY, bot_token=bot_token)
     assert settings.database_url is not None
     pool = await create_pool(settings.database_url, min_size=1, max_size=1)
     app = create_app(settings, create_service(pool, settings))
@@ -89,12 +94,16 @@ async def api_body_bytes(database_url: str, token: str) -> int:
     try:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-            answer = await client.get(API_DATA_PATH, headers=headers)
+            data = await client.get(API_DATA_PATH, headers=headers)
+            logged_in = await client.post(
+                API_LOGIN_PATH, content=login, headers={"Content-Type": "application/json"}
+            )
     finally:
         await pool.close()
-    if answer.status_code != 200:
-        raise RuntimeError(f"GET {API_DATA_PATH}: {answer.status_code} {answer.text[:200]}")
-    return len(answer.content)
+    for path, answer in ((API_DATA_PATH, data), (API_LOGIN_PATH, logged_in)):
+        if answer.status_code != 200:
+            raise RuntimeError(f"{path}: {answer.status_code} {answer.text[:200]}")
+    return len(data.content), len(logged_in.content)
 
 
 class Servers:

@@ -1,8 +1,9 @@
-"""The command menu shown in private chats, in every language, registered at start-up; operators
-get theirs in their own chat, with their commands added, which nobody else's menu shows."""
+"""The command menu shown in private chats, in every language, and, with WEB_APP_URL, the menu
+button that opens the web app; both registered at start-up. Operators get their menu in their own
+chat, with their commands added, which nobody else's menu shows."""
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
@@ -10,6 +11,8 @@ from aiogram.types import (
     BotCommand,
     BotCommandScopeAllPrivateChats,
     BotCommandScopeChat,
+    MenuButtonWebApp,
+    WebAppInfo,
 )
 from aiogram.utils.i18n import I18n
 
@@ -57,3 +60,19 @@ async def register_commands(bot: Bot, i18n: I18n, *, operators: Iterable[int] = 
             await _set_menus(bot, i18n, scope, (*COMMANDS, *OPERATOR_COMMANDS))
         except TelegramAPIError as error:
             log.warning("menu of operator %d not registered: %s", operator, type(error).__name__)
+
+
+def menu_button_registration(web_app_url: str, i18n: I18n) -> Callable[[Bot], Awaitable[None]]:
+    """A start-up handler: `setChatMenuButton`, so that the button beside the message field opens
+    the web app (a Mini App); its label is in the default language, as Telegram takes one label
+    for everyone. A failure is logged and start-up goes on."""
+
+    async def register_menu_button(bot: Bot) -> None:
+        label = i18n.gettext("button-open-app", locale=i18n.default_locale)
+        button = MenuButtonWebApp(text=label, web_app=WebAppInfo(url=web_app_url))
+        try:
+            await bot.set_chat_menu_button(menu_button=button)
+        except TelegramAPIError as error:
+            log.warning("menu button not set: %s", type(error).__name__)
+
+    return register_menu_button

@@ -14,7 +14,7 @@ from aiogram.types import Message
 from aiogram.utils.i18n import I18n
 
 from bot.charts import warm_up
-from bot.commands import register_commands
+from bot.commands import menu_button_registration, register_commands
 from bot.dispatcher import GracefulDispatcher
 from bot.handlers import include_handlers
 from bot.handlers.admin import ExportSlot
@@ -90,4 +90,6 @@ def create_dispatcher(
     dispatcher.shutdown.register(exports.stop)
     if settings.admin_ids:
         dispatcher.startup.register(warm_up_charts)
+    if settings.web_app_url:
+        dispatcher.startup.register(menu_button_registration(settings.web_app_url, i18n))
     return dispatcher

@@ -12,6 +12,7 @@ from aiogram.types import (
     InlineKeyboardMarkup,
     KeyboardButton,
     ReplyKeyboardMarkup,
+    WebAppInfo,
 )
 from aiogram.utils.i18n import get_i18n
 
@@ -89,8 +90,15 @@ def main_menu(share_url: str) -> InlineKeyboardMarkup:
     )
 
 
-def share(share_url: str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(inline_keyboard=[[_share_button(share_url)]])
+def share(share_url: str, web_app_url: str | None = None) -> InlineKeyboardMarkup:
+    """Share, and "Open app" (the web app as a Mini App) when there is one."""
+    rows = [[_share_button(share_url)]]
+    if web_app_url:
+        open_app = InlineKeyboardButton(
+            text=_("button-open-app"), web_app=WebAppInfo(url=web_app_url)
+        )
+        rows.append([open_app])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 def join_question(invite_code: str) -> InlineKeyboardMarkup:

@@ -63,6 +63,9 @@ MEMBER_COLUMNS = (
 )
 MEMBER_BY_TELEGRAM = f"SELECT {MEMBER_COLUMNS} FROM members AS m WHERE m.telegram_id = $1"
 MEMBER_BY_INVITE_CODE = f"SELECT {MEMBER_COLUMNS} FROM members AS m WHERE m.invite_code = $1"
+MEMBERS_BY_TELEGRAM = (
+    f"SELECT {MEMBER_COLUMNS} FROM members AS m WHERE m.telegram_id = ANY($1::bigint[])"
+)
 PROFILE_COLUMNS = f"""
 {MEMBER_COLUMNS},
 (SELECT invite_code FROM members WHERE id = m.inviter_id) AS inviter_code,
@@ -238,6 +241,62 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
     return moment, key
 
 
+class TelegramLookups:
+    """Members by Telegram account, looked up together: every lookup asked for in one turn of the
+    event loop goes to PostgreSQL in one statement. When a post brings a crowd opening the web app
+    in Telegram at once, their logins share round trips (each of which costs this process more
+    CPU than the rest of a login); a lone lookup waits one turn of the loop."""
+
+    MAX_BATCH = 500
+
+    def __init__(self, run: Callable[[str, list[int]], Awaitable[list[asyncpg.Record]]]) -> None:
+        self._run = run
+        self._waiting: dict[int, list[asyncio.Future[Member | None]]] = {}
+        self._flushes: set[asyncio.Task[None]] = set()
+        self._scheduled = False
+
+    async def member(self, telegram_id: int) -> Member | None:
+        loop = asyncio.get_running_loop()
+        found: asyncio.Future[Member | None] = loop.create_future()
+        self._waiting.setdefault(telegram_id, []).append(found)
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._flush_soon)
+        return await found
+
+    def _flush_soon(self) -> None:
+        self._scheduled = False
+        waiting, self._waiting = self._waiting, {}
+        ids = list(waiting)
+        for start in range(0, len(ids), self.MAX_BATCH):
+            batch = {
+                telegram_id: waiting[telegram_id]
+                for telegram_id in ids[start : start + self.MAX_BATCH]
+            }
+            flush = asyncio.create_task(self._flush(batch))
+            self._flushes.add(flush)
+            flush.add_done_callback(self._flushes.discard)
+
+    async def _flush(self, batch: dict[int, list[asyncio.Future[Member | None]]]) -> None:
+        waiting = [future for futures in batch.values() for future in futures]
+        try:
+            rows = await self._run(MEMBERS_BY_TELEGRAM, list(batch))
+        except asyncio.CancelledError:
+            for future in waiting:
+                future.cancel()
+            raise
+        except Exception as error:  # the database failed: each waiting lookup fails with it
+            for future in waiting:
+                if not future.done():
+                    future.set_exception(error)
+            return
+        members = {row["telegram_id"]: _member(row) for row in rows}
+        for telegram_id, futures in batch.items():
+            for future in futures:
+                if not future.done():  # a caller that gave up (its request went away)
+                    future.set_result(members.get(telegram_id))
+
+
 class ReferralService:
     def __init__(
         self,
@@ -267,6 +326,7 @@ class ReferralService:
         self._clock = clock
         self._new_invite_code = invite_code_factory
         self.outages = Outages()
+        self._telegram_lookups = TelegramLookups(self._fetch)
         self.operators = Operators(
             self._connection, admin_ids=admin_ids, default_region=default_region, clock=clock
         )
@@ -483,6 +543,17 @@ class ReferralService:
         """The member linked to a Telegram account, if any."""
         return await self._one_member(MEMBER_BY_TELEGRAM, telegram_id)
 
+    async def member_by_telegram_batched(self, telegram_id: int) -> Member | None:
+        """`member_by_telegram`, looked up together with the others asked for at the same moment
+        (`TelegramLookups`): for logins, which come in crowds, not for a chat's own updates, which
+        come one at a time and should not wait a turn of the loop."""
+        return await self._telegram_lookups.member(telegram_id)
+
+    async def _fetch(self, statement: str, *values: Any) -> list[asyncpg.Record]:
+        async with self._connection() as connection:
+            rows: list[asyncpg.Record] = await connection.fetch(statement, *values)
+        return rows
+
     async def member_by_invite_code(self, raw_code: str) -> Member | None:
         """The owner of an invite code, matched case-insensitively."""
         code = clean_invite_code(raw_code)
@@ -504,10 +575,11 @@ class ReferralService:
             status: str = await connection.execute(UNLINK_ACCOUNT, telegram_id)
         return status != "UPDATE 0"
 
-    async def set_language(self, member_id: int, language: str) -> None:
-        """Keep the language the member chose."""
+    async def set_language(self, member_id: int, language: str) -> bool:
+        """Keep the language the member chose; False if the member is gone."""
         async with self._connection() as connection:
-            await connection.execute(SET_LANGUAGE, member_id, language)
+            status: str = await connection.execute(SET_LANGUAGE, member_id, language)
+        return status != "UPDATE 0"
 
     # Privacy
 

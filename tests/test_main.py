@@ -39,8 +39,8 @@ async def test_malformed_setting_stops_start_up_with_one_line(tmp_path: Path) ->
     assert not (tmp_path / "postgres").exists()
 
 
-async def test_bot_without_token_says_where_to_get_one(tmp_path: Path) -> None:
-    code, output = await run_main({"DATA_DIR": str(tmp_path)})
+async def test_webhook_commands_without_token_say_where_to_get_one(tmp_path: Path) -> None:
+    code, output = await run_main({"DATA_DIR": str(tmp_path)}, "set-webhook")
     assert code == 2
     [line] = output.strip().splitlines()
     assert "BOT_TOKEN" in line and "@BotFather" in line

@@ -31,6 +31,7 @@ from settings import SettingsError, load_settings
         ({"WEB_PORT": "70000"}, "WEB_PORT"),
         ({"SECRET_KEY": "too-short"}, "SECRET_KEY"),
         ({"FORWARDED_ALLOW_IPS": "10.0.0.1, proxy.local"}, "FORWARDED_ALLOW_IPS"),
+        ({"WEB_APP_URL": "http://example.org/"}, "WEB_APP_URL"),
     ],
 )
 def test_bad_setting_is_one_line_naming_it(

@@ -13,16 +13,18 @@ from bot.texts import _
 from db.phones import mask_phone
 from db.results import Member, ReferralPage
 from db.service import ReferralService
+from settings import Settings
 
 PAGE_SIZE = 10
 
 
-async def send_code_card(bot: Bot, chat_id: int, member: Member) -> None:
-    """The member's invite code, deep link and Share button."""
+async def send_code_card(bot: Bot, chat_id: int, member: Member, settings: Settings) -> None:
+    """The member's invite code, deep link, Share button and, with WEB_APP_URL, Open app."""
     link = await member_link(bot, member.invite_code)
     share = share_url(link, texts.share_text(member.invite_code))
     text = texts.code_card(member.invite_code, link)
-    await bot.send_message(chat_id, text, reply_markup=keyboards.share(share))
+    markup = keyboards.share(share, settings.web_app_url)
+    await bot.send_message(chat_id, text, reply_markup=markup)
 
 
 async def send_referrals(bot: Bot, chat_id: int, service: ReferralService, member: Member) -> None:
@@ -37,8 +39,8 @@ def page_text(page: ReferralPage, number: int) -> str:
     return texts.referrals(page.referrals, page.total, number, PAGE_SIZE)
 
 
-async def show_code(message: Message, bot: Bot, member: Member) -> None:
-    await send_code_card(bot, message.chat.id, member)
+async def show_code(message: Message, bot: Bot, member: Member, settings: Settings) -> None:
+    await send_code_card(bot, message.chat.id, member, settings)
 
 
 async def show_referrals(
@@ -47,9 +49,11 @@ async def show_referrals(
     await send_referrals(bot, message.chat.id, service, member)
 
 
-async def show_code_from_menu(callback: CallbackQuery, bot: Bot, member: Member) -> None:
+async def show_code_from_menu(
+    callback: CallbackQuery, bot: Bot, member: Member, settings: Settings
+) -> None:
     await callback.answer()
-    await send_code_card(bot, callback.from_user.id, member)
+    await send_code_card(bot, callback.from_user.id, member, settings)
 
 
 async def show_referrals_from_menu(

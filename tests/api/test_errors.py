@@ -161,7 +161,9 @@ async def test_ten_megabyte_chunked_body_is_413(client: httpx.AsyncClient) -> No
     assert "larger than" in assert_json_error(response, 413)
 
 
-@pytest.mark.parametrize("path", ["/", "/api/", "/api/nothing/", "/docs", "/api/data/x"])
+@pytest.mark.parametrize(
+    "path", ["/api/", "/api/nothing/", "/docs", "/api/data/x", "/web/1/nothing.js", "/index.html"]
+)
 async def test_unknown_path_is_404(client: httpx.AsyncClient, path: str) -> None:
     assert_json_error(await client.get(path), 404)
 

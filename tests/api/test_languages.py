@@ -4,9 +4,10 @@ import httpx
 import pytest
 
 from api.texts import preferred_language
+from api.tokens import AccessTokens
 from db.service import ReferralService
-from tests.api.conftest import bearer
-from tests.conftest import new_phone
+from tests.api.conftest import SECRET, TTL, bearer
+from tests.conftest import join, new_phone
 
 RU = {"Accept-Language": "ru-RU,ru;q=0.9,en;q=0.8"}
 
@@ -61,3 +62,18 @@ async def test_english_unless_russian_is_preferred(
 )
 def test_accept_language_is_read_by_weight(header: str, language: str) -> None:
     assert preferred_language(header, ("en", "ru")) == language
+
+
+async def test_a_member_keeps_the_language_chosen_in_the_web_app(
+    client: httpx.AsyncClient, service: ReferralService
+) -> None:
+    member = await join(service)
+    token = bearer(AccessTokens(SECRET.encode(), TTL).issue(member.id))
+    chosen = await client.put("/api/data/language/", json={"language": "ru"}, headers=token)
+    assert chosen.status_code == 204
+    assert (await client.get("/api/data/", headers=token)).json()["language"] == "ru"
+    refused = await client.put("/api/data/language/", json={"language": "de"}, headers=token)
+    assert refused.status_code == 400
+    await service.erase_member(member.id)
+    gone = await client.put("/api/data/language/", json={"language": "en"}, headers=token)
+    assert gone.status_code == 401

@@ -77,7 +77,7 @@ async def test_wrong_code_is_refused_with_the_attempts_left(client: httpx.AsyncC
     code = await login_code(client, phone)
     response = await client.post("/api/verify/", json={"phone": phone, "code": other_code(code)})
     assert response.status_code == 400
-    assert response.json() == {"message": "Invalid code. 4 attempts left."}
+    assert response.json() == {"message": "Invalid code. 4 attempts left.", "attempts_left": 4}
 
 
 async def test_existing_member_logs_in_with_200(

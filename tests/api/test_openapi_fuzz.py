@@ -76,7 +76,8 @@ async def fuzzed_app(
         signing_key=b"fuzz",
         delivery=ChatDelivery(delay=0),
     )
-    yield create_app(api_settings(tmp_path, api_address_hourly_limit=10**6), service)
+    settings = api_settings(tmp_path, api_address_hourly_limit=10**6, bot_token="42:FUZZ")
+    yield create_app(settings, service)
 
 
 @pytest.fixture
@@ -102,7 +103,9 @@ def test_every_answer_is_documented_and_none_is_a_server_error(
     api_schema: OpenApiSchema, mode: GenerationMode
 ) -> None:
     operations = [result.ok() for result in api_schema.get_all_operations()]
-    assert len(operations) == 12  # the admin ones answer this member 404, as documented
+    assert len(operations) == 17  # the 6 admin ones answer this member 404, as documented
+    if mode is GenerationMode.NEGATIVE:  # only what takes input can be given wrong input
+        operations = [operation for operation in operations if any(operation.iter_parameters())]
     for operation in operations:
         if mode is GenerationMode.NEGATIVE and not (operation.body or operation.query):
             continue  # nothing a client sends can be malformed (DELETE, the export)

@@ -43,12 +43,20 @@ async def test_inviter_invited_and_loner_see_their_own_data(
     inviter, invited, loner = await join(service), await join(service), await join(service)
     await service.activate_invite(invited.id, inviter.invite_code)
 
+    joined_at = (await service.referrals_page(inviter.id)).referrals[0].invited_at
     assert await read(client, inviter) == {
         "ref": inviter.invite_code,
         "invited": "",
         "users": [service.shown_phone(invited.phone)],
         "users_total": 1,
+        "language": None,
         "next": None,
+        "referrals": [
+            {
+                "phone": service.shown_phone(invited.phone),
+                "joined_at": joined_at.isoformat().replace("+00:00", "Z"),
+            }
+        ],
     }
     invited_data = await read(client, invited)
     assert invited_data["ref"] == invited.invite_code
@@ -147,6 +155,41 @@ async def test_referrals_come_in_pages_of_100(
     assert response.status_code == 200
     assert response.json()["users"] == phones[100:]
     assert response.json()["next"] is None
+
+
+async def test_a_page_may_be_smaller_and_carries_the_times(
+    client: httpx.AsyncClient, service: ReferralService, clock: Clock
+) -> None:
+    inviter = await join(service)
+    for _ in range(5):
+        member = await join(service)
+        clock.advance(60)
+        await service.activate_invite(member.id, inviter.invite_code)
+    pages = []
+    cursor = None
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        response = await client.get("/api/data/", params=params, headers=token_of(inviter))
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["users"] == [entry["phone"] for entry in body["referrals"]]
+        pages.append(body["referrals"])
+        cursor = body["next"]
+        if cursor is None:
+            break
+    assert [len(page) for page in pages] == [2, 2, 1]
+    times = [entry["joined_at"] for page in pages for entry in page]
+    assert times == sorted(times) and len(set(times)) == 5
+
+
+@pytest.mark.parametrize("limit", ["0", "101", "many"])
+async def test_a_page_size_out_of_range_is_400(
+    client: httpx.AsyncClient, service: ReferralService, limit: str
+) -> None:
+    member = await join(service)
+    response = await client.get("/api/data/", params={"limit": limit}, headers=token_of(member))
+    assert response.status_code == 400
+    assert "limit" in response.json()["message"]
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import re
 import pytest
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.middlewares.base import NextRequestMiddlewareType
-from aiogram.methods import Response, SetMyCommands, TelegramMethod
+from aiogram.methods import Response, SetChatMenuButton, SetMyCommands, TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import BotCommandScopeAllPrivateChats, Update
 from pydantic import SecretStr
@@ -38,6 +38,12 @@ async def test_the_command_menu_is_registered_at_start_up_in_each_language(
     assert english.commands[0].description == "Start, or log in again"
     assert russian.language_code == "ru"
     assert russian.commands[0].description == "Начать или войти снова"
+
+
+async def test_without_web_app_url_the_menu_button_is_left_alone(
+    dispatcher: Dispatcher, session: MockedSession
+) -> None:
+    assert not [method for method in session.requests if isinstance(method, SetChatMenuButton)]
 
 
 async def test_a_failed_command_menu_does_not_stop_start_up(

@@ -1,0 +1,72 @@
+"""A member's invite link as the web app shows it, and its QR code: `GET /api/data/qr.svg`.
+
+The link is the bot's deep link when the bot is running (its username is known), else the web
+app's own `/?ref=CODE` at `WEB_APP_URL` or, without it, at the address the request came to.
+"""
+
+from dataclasses import dataclass
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from api.deps import CHALLENGE, MemberId, ServiceDep
+from api.docs import COMMON_ERRORS
+from api.referrals import MEMBER_GONE, UNAUTHORIZED
+from api.replies import refusal
+from api.texts import say
+from db.qr import qr_svg
+
+router = APIRouter(prefix="/api", tags=["referrals"])
+
+CODE_PLACEHOLDER = "{code}"
+QR_TITLE = "Invite link"
+
+
+@dataclass(frozen=True, slots=True)
+class InviteLinks:
+    """Where invite links point: the bot (by its username) or the web app."""
+
+    bot_username: str | None
+    web_app_url: str | None
+
+    def template(self, request: Request) -> str:
+        """The invite link with `{code}` in place of the code."""
+        if self.bot_username:
+            return f"https://t.me/{self.bot_username}?start={CODE_PLACEHOLDER}"
+        base = self.web_app_url or str(request.base_url)
+        return f"{base.split('?')[0].split('#')[0]}?ref={CODE_PLACEHOLDER}"
+
+    def link(self, request: Request, invite_code: str) -> str:
+        return self.template(request).replace(CODE_PLACEHOLDER, invite_code)
+
+
+def invite_links(request: Request) -> InviteLinks:
+    links: InviteLinks = request.app.state.invite_links
+    return links
+
+
+@router.get(
+    "/data/qr.svg",
+    operation_id="readInviteQrCode",
+    summary="A QR code of the member's invite link",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"image/svg+xml": {"schema": {"type": "string"}}},
+            "description": "An SVG image (no fixed size: it fills its box), dark on white.",
+        },
+        401: UNAUTHORIZED,
+        **COMMON_ERRORS,
+    },
+)
+async def read_invite_qr_code(
+    request: Request, member_id: MemberId, service: ServiceDep
+) -> Response:
+    """The code a friend scans to open the invite link (the bot's deep link, or the web app's)."""
+    profile = await service.profile(member_id)
+    if profile is None:
+        return refusal(401, say(MEMBER_GONE), headers=CHALLENGE)
+    link = invite_links(request).link(request, profile.member.invite_code)
+    # Members share one URL: nothing of one may be kept for the next one in the same browser.
+    headers = {"Cache-Control": "no-store"}
+    return Response(qr_svg(link, title=QR_TITLE), headers=headers, media_type="image/svg+xml")

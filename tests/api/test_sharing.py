@@ -1,0 +1,52 @@
+"""GET /api/data/qr.svg: the QR code of the member's invite link."""
+
+from pathlib import Path
+
+import httpx
+import segno
+
+from api import create_app
+from api.tokens import AccessTokens
+from db.qr import qr_svg
+from db.service import ReferralService
+from tests.api.conftest import SECRET, TTL, api_settings, bearer, http_client
+from tests.conftest import join
+
+
+def token_of(member_id: int) -> dict[str, str]:
+    return bearer(AccessTokens(SECRET.encode(), TTL).issue(member_id))
+
+
+async def test_the_qr_code_is_of_the_members_web_link(
+    client: httpx.AsyncClient, service: ReferralService
+) -> None:
+    member = await join(service)
+    response = await client.get("/api/data/qr.svg", headers=token_of(member.id))
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/svg+xml"
+    assert response.headers["cache-control"] == "no-store"
+    link = f"http://testserver/?ref={member.invite_code}"
+    assert response.content == qr_svg(link, title="Invite link")
+
+
+async def test_with_a_bot_the_qr_code_is_of_its_deep_link(
+    tmp_path: Path, service: ReferralService
+) -> None:
+    member = await join(service)
+    app = create_app(api_settings(tmp_path), service, bot_username="club_bot")
+    async with http_client(app) as client:
+        response = await client.get("/api/data/qr.svg", headers=token_of(member.id))
+    link = f"https://t.me/club_bot?start={member.invite_code}"
+    assert response.content == qr_svg(link, title="Invite link")
+    assert segno.make(link, error="m").designator in ("2-M", "3-M", "4-M")
+
+
+async def test_the_qr_code_needs_a_token_of_an_existing_member(
+    client: httpx.AsyncClient,
+) -> None:
+    anonymous = await client.get("/api/data/qr.svg")
+    assert anonymous.status_code == 401
+    assert anonymous.headers["www-authenticate"] == "Bearer"
+    gone = await client.get("/api/data/qr.svg", headers=token_of(987654))
+    assert gone.status_code == 401
+    assert gone.json()["message"].startswith("The member of this token no longer exists")

@@ -1,0 +1,216 @@
+"""Logging in through the web app in a browser: phone, code, and a `?ref=` link carried through."""
+
+import re
+
+from db.service import ReferralService
+from tests.conftest import Clock, join, new_phone
+from tests.web.conftest import OpenTab, Tab, log_in, member_page_loaded, wait_until
+
+
+async def ask_for_code(tab: Tab, phone: str) -> str:
+    """Type the phone and press Enter (keyboard only); the code the demo mode shows."""
+    await tab.screen("phone")
+    await tab.page.focus("#phone")
+    await tab.page.keyboard.type(phone)
+    await tab.page.keyboard.press("Enter")
+    await tab.screen("code")
+    return (await tab.text("#code-demo")).rsplit(" ", 1)[-1]
+
+
+async def test_login_with_a_wrong_then_the_right_code(
+    open_tab: OpenTab, service: ReferralService
+) -> None:
+    tab = await open_tab()
+    await tab.open()
+    page = tab.page
+    await tab.screen("phone")
+    await page.click("#phone-form [type=submit]")
+    assert await tab.text("#phone-error") == "Enter your phone number."
+    await page.fill("#phone", "12")
+    await page.click("#phone-form [type=submit]")
+    await wait_until(page, "document.getElementById('phone-error').textContent.includes('phone')")
+    assert "does not look like a phone number" in await tab.text("#phone-error")
+    assert await page.get_attribute("#phone", "aria-invalid") == "true"
+    await page.fill("#phone", "")
+
+    phone = new_phone()
+    code = await ask_for_code(tab, phone)
+    assert await tab.text("#code-where") == (
+        f"We sent a 4-digit code to {phone}. This is a demo server: instead of a text message, "
+        "the code is shown below."
+    )
+    assert await tab.text("#code-valid") == "The code is valid for 5 minutes."
+    assert await page.evaluate("document.activeElement.id") == "code"
+    assert await page.is_disabled("#resend")
+    assert re.fullmatch(r"Available in [01]:\d\d", await tab.text("#resend-wait"))
+
+    await page.keyboard.type("12")
+    await page.keyboard.press("Enter")
+    assert await tab.text("#code-error") == "The code is 4 digits."
+    wrong = "0000" if code != "0000" else "1111"
+    await page.fill("#code", wrong)
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector("#code-error:not([hidden])")
+    assert await tab.text("#code-error") == "Wrong code. 4 attempts left."
+    await page.fill("#code", code)
+    await page.keyboard.press("Enter")
+    await member_page_loaded(tab)
+
+    own_code = await tab.text("#own-code")
+    member = await service.member_by_invite_code(own_code)
+    assert member is not None and member.phone == phone
+    assert await page.is_visible("#logout")
+
+
+async def test_too_many_wrong_codes_ask_for_a_new_one(open_tab: OpenTab) -> None:
+    tab = await open_tab()
+    await tab.open()
+    code = await ask_for_code(tab, new_phone())
+    wrong = "0000" if code != "0000" else "1111"
+    for left in (4, 3, 2, 1):
+        await tab.page.fill("#code", wrong)
+        await tab.page.keyboard.press("Enter")
+        await wait_until(
+            tab.page,
+            f"document.getElementById('code-error').textContent.includes('{left} attempt')",
+        )
+    assert await tab.text("#code-error") == "Wrong code. 1 attempt left."
+    await tab.page.fill("#code", wrong)
+    await tab.page.keyboard.press("Enter")
+    await wait_until(
+        tab.page, "document.getElementById('code-error').textContent.startsWith('Too many')"
+    )
+    await tab.page.fill("#code", code)  # the right code comes too late: the code is dead
+    await tab.page.keyboard.press("Enter")
+    await wait_until(
+        tab.page, "document.getElementById('code-error').textContent.startsWith('Too many wrong')"
+    )
+
+
+async def test_a_phone_in_its_cooldown_may_still_enter_the_code_it_got(open_tab: OpenTab) -> None:
+    tab = await open_tab()
+    await tab.open()
+    phone = new_phone()
+    code = await ask_for_code(tab, phone)
+    await tab.page.click("#change-phone")
+    await tab.screen("phone")
+    assert await tab.page.input_value("#phone") == phone
+    await tab.page.click("#phone-form [type=submit]")
+    await tab.page.wait_for_selector("#have-code:not([hidden])")
+    assert (await tab.text("#phone-error")).startswith(
+        "A new code cannot be sent yet: try again in"
+    )
+    await tab.page.click("#have-code")
+    await tab.screen("code")
+    assert await tab.text("#code-where") == f"Enter the code you received for {phone}."
+    await tab.page.fill("#code", code)
+    await tab.page.keyboard.press("Enter")
+    await member_page_loaded(tab)
+
+
+async def test_a_ref_link_is_carried_through_login_and_applied(
+    open_tab: OpenTab, service: ReferralService
+) -> None:
+    inviter = await join(service)
+    tab = await open_tab()
+    await tab.open(f"/?ref={inviter.invite_code.lower()}")
+    await tab.screen("phone")
+    assert await tab.text("#ref-banner") == (
+        f"You were invited with the code {inviter.invite_code}: it will be applied once you log in."
+    )
+    assert "ref=" not in tab.page.url, "the code leaves the address, so a reload does not repeat it"
+    phone = await log_in(tab)
+    await tab.page.wait_for_selector("#joined-with:not([hidden])")
+    assert await tab.text("#invite-result") == (
+        f"Done: you joined with the code {inviter.invite_code}."
+    )
+    assert await tab.text("#joined-with") == f"You joined with the code {inviter.invite_code}."
+    assert await tab.page.is_hidden("#invite-form")
+    page = await service.referrals_page(inviter.id)
+    assert [referral.phone for referral in page.referrals] == [service.shown_phone(phone)]
+
+
+async def test_a_returning_member_is_asked_before_a_ref_link_is_applied(
+    open_tab: OpenTab, service: ReferralService, clock: Clock
+) -> None:
+    inviter, member = await join(service), await join(service)
+    clock.advance(service.resend_cooldown)  # their last code was sent when they joined
+    tab = await open_tab()
+    await tab.open(f"/?ref={inviter.invite_code}")
+    await log_in(tab, member.phone)
+    assert await tab.text("#join-confirm-text") == (
+        f"Join with the code {inviter.invite_code} from the link you opened?"
+    )
+    assert await tab.page.is_hidden("#invite-form")
+    await tab.page.click("#join-confirm-yes")
+    await tab.page.wait_for_selector("#joined-with:not([hidden])")
+    profile = await service.profile(member.id)
+    assert profile is not None and profile.inviter_code == inviter.invite_code
+
+
+async def test_a_returning_member_may_decline_a_ref_link(
+    open_tab: OpenTab, service: ReferralService, clock: Clock
+) -> None:
+    inviter, member = await join(service), await join(service)
+    clock.advance(service.resend_cooldown)  # their last code was sent when they joined
+    tab = await open_tab()
+    await tab.open(f"/?ref={inviter.invite_code}")
+    await log_in(tab, member.phone)
+    await tab.page.click("#join-confirm-no")
+    assert await tab.page.is_visible("#invite-form")
+    assert await tab.page.evaluate("document.activeElement.id") == "invite-code"
+    await tab.page.reload()
+    await member_page_loaded(tab)
+    assert await tab.page.is_hidden("#join-confirm"), "declined once, not asked again"
+    profile = await service.profile(member.id)
+    assert profile is not None and profile.inviter_code is None
+
+
+async def test_a_malformed_ref_link_is_ignored_politely(open_tab: OpenTab) -> None:
+    tab = await open_tab()
+    await tab.open("/?ref=not-a-code")
+    await tab.screen("phone")
+    assert await tab.text("#ref-banner") == (
+        "The link you opened carries no valid invite code, so we start without one."
+    )
+
+
+async def test_log_out_ends_the_session(open_tab: OpenTab) -> None:
+    tab = await open_tab()
+    await tab.open()
+    await log_in(tab)
+    await tab.page.click("#logout")
+    await tab.screen("phone")
+    assert await tab.text("#notice") == "You have logged out."
+    assert await tab.page.evaluate("sessionStorage.length") == 0
+    await tab.page.reload()
+    await tab.screen("phone")
+
+
+async def test_a_reload_keeps_the_session_of_the_tab(open_tab: OpenTab) -> None:
+    tab = await open_tab()
+    await tab.open()
+    await log_in(tab)
+    code = await tab.text("#own-code")
+    await tab.page.reload()
+    await member_page_loaded(tab)
+    assert await tab.text("#own-code") == code
+    other = await tab.context.new_page()  # another tab of the same browser: its own session
+    await other.goto(tab.app.address())
+    await other.wait_for_selector("body[data-screen=phone]")
+    await other.close()
+
+
+async def test_a_server_out_of_reach_is_said_in_plain_words(open_tab: OpenTab) -> None:
+    tab = await open_tab()
+    tab.expected_console += ["net::ERR_FAILED", "no answer from the server"]
+    await tab.page.route("**/api/web-app/", lambda route: route.abort())
+    await tab.open()
+    await tab.screen("failed")
+    assert await tab.text("#failed-title") == "The page could not load"
+    assert await tab.text("#failed-text") == (
+        "No connection to the server. Check your internet connection and try again."
+    )
+    await tab.page.unroute("**/api/web-app/")
+    await tab.page.click("#failed-retry")
+    await tab.screen("phone")
