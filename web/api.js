@@ -100,3 +100,19 @@ export const deleteMemberData = () => call('DELETE', '/api/data/', { authorized:
 /** Keep a signed-in member's language choice on the member: the bot speaks it to them too. */
 export const saveLanguage = (language) =>
   call('PUT', '/api/data/language/', { json: { language }, authorized: true });
+
+// Operators (members whose Telegram account is in ADMIN_IDS): everybody else gets 404 here.
+
+export const readAdminStats = () => call('GET', '/api/admin/stats/', { authorized: true });
+
+export const findMembers = (query) =>
+  call('GET', `/api/admin/members/?q=${encodeURIComponent(query)}`, { authorized: true });
+
+export const blockMember = (id, reason) =>
+  call('POST', `/api/admin/members/${id}/block/`, { json: { reason }, authorized: true });
+
+export const unblockMember = (id) =>
+  call('POST', `/api/admin/members/${id}/unblock/`, { authorized: true });
+
+export const exportMembers = () =>
+  call('GET', '/api/admin/export.csv', { authorized: true, as: 'blob' });

@@ -1,6 +1,7 @@
 // The page's start: in a browser (phone login) or inside Telegram (its signed initData), then
 // the member page. The screens themselves are login.js and member.js.
 
+import { hideAdmin, offerAdmin, redrawAdmin, setUpAdmin } from './admin.js';
 import { NetworkError, readWebApp, session, telegramLogin } from './api.js';
 import { chooseLanguage, pickLanguage, setText, useLanguage } from './i18n.js';
 import { keepInvite, pendingInvite, takeInviteFromAddress } from './invite.js';
@@ -42,10 +43,12 @@ async function load() {
 async function loggedIn({ created }) {
   $('logout').hidden = Boolean(telegram); // inside Telegram the account is Telegram's
   await showMember({ created });
+  if (document.body.dataset.screen === 'member') await offerAdmin();
 }
 
 async function signedOut(noticeKey) {
   $('logout').hidden = true;
+  hideAdmin();
   if (telegram) {
     await signInWithTelegram();
     if (document.body.dataset.screen !== 'member') notify(noticeKey);
@@ -93,13 +96,17 @@ function wire() {
     failed: showFailure,
     share: telegram ? (link, text) => (shareInTelegram(telegram, link, text), true) : null,
   });
+  setUpAdmin({ back: () => loggedIn({ created: false }) });
   for (const button of document.querySelectorAll('[data-lang]')) {
     button.addEventListener('click', () =>
-      chooseLanguage(button.dataset.lang).catch(() => notify('web-network-error')),
+      chooseLanguage(button.dataset.lang)
+        .then(redrawAdmin)
+        .catch(() => notify('web-network-error')),
     );
   }
   $('logout').addEventListener('click', () => {
     session.end();
+    hideAdmin();
     $('logout').hidden = true;
     showPhoneScreen();
     notify('web-logged-out');
