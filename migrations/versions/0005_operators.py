@@ -46,7 +46,6 @@ DECLARE
     v_top_inviter bigint;
     v_me record;
     v_owner record;
-    v_first_row int;
     v_shard int := p_member % p_shards;
 BEGIN
     LOOP
@@ -98,8 +97,9 @@ BEGIN
     -- The member is locked and has no inviter. Read the code's owner again, now, under a lock
     -- that erasure and blocking (FOR UPDATE) wait for: whichever commits first is seen by the
     -- other. An erased owner's code no longer works; a blocked owner's code is suspended.
-    SELECT o.invite_code, o.blocked_at INTO v_owner
-    FROM members AS o WHERE o.id = v_chain[1] FOR KEY SHARE;
+    SELECT o.invite_code, o.blocked_at, o.phone, o.telegram_id, o.inviter_id, o.invited_at,
+           o.language
+    INTO v_owner FROM members AS o WHERE o.id = v_chain[1] FOR KEY SHARE;
     IF v_owner.invite_code IS DISTINCT FROM p_code THEN
         outcome := 'unknown'; found_code := p_code; RETURN NEXT; RETURN;
     END IF;
@@ -107,23 +107,37 @@ BEGIN
         outcome := 'code_suspended'; found_code := p_code; RETURN NEXT; RETURN;
     END IF;
     UPDATE members SET inviter_id = v_chain[1], invited_at = p_at WHERE id = p_member;
-    -- One row per inviter until it holds p_single_row referrals, then spread over the shards.
-    SELECT c.referrals INTO v_first_row
-    FROM referral_counts AS c WHERE c.member_id = v_chain[1] AND c.shard = 0;
-    INSERT INTO referral_counts AS c (member_id, shard, referrals)
-    VALUES (
-        v_chain[1], CASE WHEN coalesce(v_first_row, 0) < p_single_row THEN 0 ELSE v_shard END, 1
-    )
-    ON CONFLICT (member_id, shard) DO UPDATE SET referrals = c.referrals + 1;
-    INSERT INTO member_totals AS t (shard, members, invited) VALUES (v_shard, 0, 1)
-    ON CONFLICT (shard) DO UPDATE SET invited = t.invited + 1;
-    INSERT INTO daily_counts AS d (day, shard, joined, activated)
-    VALUES ((p_at AT TIME ZONE 'UTC')::date, v_shard, 0, 1)
-    ON CONFLICT (day, shard) DO UPDATE SET activated = d.activated + 1;
-    SELECT o.id, o.phone, o.telegram_id, o.inviter_id, o.invited_at, o.language
-    INTO inviter_id, inviter_phone, inviter_telegram_id, inviter_inviter_id, inviter_invited_at,
-         inviter_language
-    FROM members AS o WHERE o.id = v_chain[1];
+    -- Counted in one row (shard 0) until the inviter has p_single_row referrals, then spread
+    -- over the shards. The counters are updated first and inserted only when missing (rarely):
+    -- cheaper than an upsert, and a racing insert fails with a unique violation, which the
+    -- service retries.
+    UPDATE referral_counts SET referrals = referrals + 1
+    WHERE member_id = v_chain[1] AND shard = 0 AND referrals < p_single_row;
+    IF NOT FOUND THEN
+        INSERT INTO referral_counts (member_id, shard, referrals) VALUES (v_chain[1], 0, 1)
+        ON CONFLICT (member_id, shard) DO NOTHING;
+        IF NOT FOUND THEN  -- shard 0 is full
+            INSERT INTO referral_counts AS c (member_id, shard, referrals)
+            VALUES (v_chain[1], v_shard, 1)
+            ON CONFLICT (member_id, shard) DO UPDATE SET referrals = c.referrals + 1;
+        END IF;
+    END IF;
+    UPDATE member_totals SET invited = invited + 1 WHERE shard = v_shard;
+    IF NOT FOUND THEN
+        INSERT INTO member_totals (shard, members, invited) VALUES (v_shard, 0, 1);
+    END IF;
+    UPDATE daily_counts SET activated = activated + 1
+    WHERE day = (p_at AT TIME ZONE 'UTC')::date AND shard = v_shard;
+    IF NOT FOUND THEN
+        INSERT INTO daily_counts (day, shard, joined, activated)
+        VALUES ((p_at AT TIME ZONE 'UTC')::date, v_shard, 0, 1);
+    END IF;
+    inviter_id := v_chain[1];
+    inviter_phone := v_owner.phone;
+    inviter_telegram_id := v_owner.telegram_id;
+    inviter_inviter_id := v_owner.inviter_id;
+    inviter_invited_at := v_owner.invited_at;
+    inviter_language := v_owner.language;
     outcome := 'activated'; found_code := p_code; RETURN NEXT;
 END
 $$

@@ -371,3 +371,27 @@ async def test_operator_accounts(service: ReferralService) -> None:
     assert await operators.operator_account(other.id) is None
     await service.unlink_telegram(OPERATOR)  # the account unlinked: no longer an operator
     assert await operators.operator_account(operator_member.id) is None
+
+
+async def test_simultaneous_activations_of_one_code_across_the_threshold(
+    service: ReferralService,
+) -> None:
+    """A popular code: many activations at once, crossing SINGLE_ROW_REFERRALS together; every
+    one counted once, and the other shards used only once shard 0 is full."""
+    inviter = await join(service)
+    newcomers = [await join(service) for _ in range(SINGLE_ROW_REFERRALS + 36)]
+    outcomes = await asyncio.gather(
+        *(service.activate_invite(member.id, inviter.invite_code) for member in newcomers)
+    )
+    assert {activation.outcome for activation in outcomes} == {InviteOutcome.ACTIVATED}
+    async with service.connections.acquire() as connection:
+        rows = dict(
+            await connection.fetch(
+                "SELECT shard, referrals FROM referral_counts WHERE member_id = $1", inviter.id
+            )
+        )
+    assert sum(rows.values()) == len(newcomers)
+    assert rows[0] >= SINGLE_ROW_REFERRALS and len(rows) > 1
+    stats = await service.operators.stats(operator=OPERATOR)
+    assert stats.top_inviters[0].referrals == len(newcomers)
+    await counters_match_the_members(service)
