@@ -67,6 +67,27 @@ class WrongCode(ErrorMessage):
     attempts_left: int = Field(description="Wrong codes still allowed before this one is dead.")
 
 
+class InviteRefused(ErrorMessage):
+    """An invite code refused because an operator blocked somebody: which of the two."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"message": "This referral code is suspended.", "blocked": "code"},
+                {
+                    "message": "Your account is blocked: you cannot register a referral code.",
+                    "blocked": "member",
+                },
+            ]
+        }
+    )
+
+    blocked: Literal["code", "member"] = Field(
+        description="`code`: the code's owner is blocked (the code is suspended); `member`: the "
+        "member registering it is."
+    )
+
+
 class LoginRequest(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"phone": "+7 (912) 345-67-89"}]})
 

@@ -10,6 +10,7 @@ from api.docs import BEARER_CHALLENGE, COMMON_ERRORS, documented_error
 from api.models import (
     InviteCodeRegistered,
     InviteCodeRequest,
+    InviteRefused,
     LanguageChoice,
     ReferralData,
     ReferralEntry,
@@ -73,9 +74,9 @@ def activation_reply(activation: Activation) -> Response:
         case InviteOutcome.MEMBER_NOT_FOUND:
             return refusal(401, say(MEMBER_GONE), headers=CHALLENGE)
         case InviteOutcome.CODE_SUSPENDED:
-            return refusal(403, say(CODE_SUSPENDED))
+            return answer(403, InviteRefused(message=say(CODE_SUSPENDED), blocked="code"))
         case InviteOutcome.MEMBER_BLOCKED:
-            return refusal(403, say(MEMBER_BLOCKED))
+            return answer(403, InviteRefused(message=say(MEMBER_BLOCKED), blocked="member"))
         case _:
             assert_never(activation.outcome)
 
@@ -137,11 +138,11 @@ async def read_referral_data(
             cycle=english(CYCLE, code="K7M2QX"),
         ),
         401: UNAUTHORIZED,
-        403: documented_error(
-            "An operator blocked the code's owner (the code is suspended), or the member.",
-            code_suspended=english(CODE_SUSPENDED),
-            member_blocked=english(MEMBER_BLOCKED),
-        ),
+        403: {
+            "model": InviteRefused,
+            "description": "An operator blocked the code's owner (the code is suspended), or the "
+            "member; `blocked` says which.",
+        },
         404: documented_error(
             "No member has this code.",
             unknown_code=english("api-unknown-code", shape=english("invite-code-shape")),

@@ -270,6 +270,11 @@ async function register(code) {
       if (!signedOutBy(check)) say(result, 'web-invite-unknown', { code }, 'error');
       break;
     }
+    case 403:
+      // An operator blocked the code's owner (the code is suspended) or this member.
+      if (answer.body?.blocked === 'member') say(result, 'web-invite-blocked', {}, 'error');
+      else say(result, 'web-invite-suspended', { code }, 'error');
+      break;
     case 400:
       // The API's 400 outcomes here are: no code (never sent: see submitInviteCode), the member's
       // own code, and a code whose owner joined through this member (a cycle).

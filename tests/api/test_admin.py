@@ -157,10 +157,11 @@ async def test_block_and_unblock(
         "/api/data/", json={"ref_code": owner.invite_code}, headers=bearer(newcomer_token)
     )
     assert refused.status_code == 403
-    assert refused.json() == {"message": en("api-code-suspended")}
+    assert refused.json() == {"message": en("api-code-suspended"), "blocked": "code"}
     owner_token = client_token(client, owner)
     own = await client.post("/api/data/", json={"ref_code": "K7M2QX"}, headers=owner_token)
-    assert own.status_code == 403 and own.json() == {"message": en("api-member-blocked")}
+    assert own.status_code == 403
+    assert own.json() == {"message": en("api-member-blocked"), "blocked": "member"}
 
     unblocked = await client.post(f"/api/admin/members/{owner.id}/unblock/", headers=headers)
     assert unblocked.status_code == 200 and unblocked.json()["status"] == "active"

@@ -138,3 +138,19 @@ async def test_russian_and_a_phone_screen(open_tab: OpenTab, service: ReferralSe
         "document.documentElement.scrollWidth - document.documentElement.clientWidth"
     )
     assert overflow <= 0, "the operators' view scrolls sideways on a 360-px phone"
+
+
+async def test_a_member_entering_a_suspended_code_is_told_so(
+    open_tab: OpenTab, service: ReferralService
+) -> None:
+    owner = await join(service)
+    await service.operators.block(owner.id, operator=OPERATOR_ID)
+    tab = await open_tab()
+    await tab.open()
+    await log_in(tab)
+    await tab.page.fill("#invite-code", owner.invite_code)
+    await tab.page.click("#invite-form [type=submit]")
+    await wait_until(tab.page, "document.getElementById('invite-result').textContent !== ''")
+    assert await tab.text("#invite-result") == (
+        f"The code {owner.invite_code} is suspended: nobody can join with it for now."
+    )
