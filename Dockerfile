@@ -11,6 +11,8 @@ RUN uv sync --locked --no-dev --no-install-project
 COPY . .
 RUN useradd --create-home --uid 10001 referral && mkdir -p /app/.data && chown referral /app/.data
 USER referral
+# matplotlib (the /stats chart) builds its font cache once, here rather than at an operator's first chart.
+RUN python -c "import matplotlib.font_manager"
 
 ENV WEB_HOST=0.0.0.0 WEB_PORT=8080
 EXPOSE 8080
