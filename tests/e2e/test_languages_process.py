@@ -1,6 +1,7 @@
 """The real `main.py` speaking Russian and English to people against the Bot API double: the
 journey, member commands, `/invite` outcomes, `/language`, `/privacy` and `/delete`."""
 
+import json
 import re
 from typing import Any
 
@@ -61,6 +62,13 @@ async def test_a_russian_member_in_russian_and_an_english_inviter_in_english(
     await double.wait_for_message(inviter.id, has("People who joined with your code: 1"))
     await double.send_text(friend, "/privacy")
     await double.wait_for_message(friend.id, has("Ваши данные в этом боте"))
+    await double.send_text(friend, "/mydata")
+    document = await double.wait_for_message(friend.id, lambda m: "document" in m)
+    assert document["caption"] == "Всё, что о вас хранится, в формате JSON."
+    name, content = double.uploads(friend.id)[-1]
+    mine = json.loads(content)
+    assert name == "my-data.json" and mine["telegram_id"] == friend.id
+    assert mine["inviter_code"] == inviter_code and mine["language"] == "ru"
 
     await double.send_text(friend, "/language")
     choice = await double.wait_for_message(friend.id, has("Выберите язык"))
