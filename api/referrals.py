@@ -52,6 +52,11 @@ PageSize = Annotated[
 ]
 
 
+def member_gone() -> Response:
+    """401 for a valid token whose member no longer exists (erased): the token is dead."""
+    return refusal(401, say(MEMBER_GONE), headers=CHALLENGE)
+
+
 def activation_reply(activation: Activation) -> Response:
     code = activation.code
     match activation.outcome:
@@ -72,7 +77,7 @@ def activation_reply(activation: Activation) -> Response:
         case InviteOutcome.CYCLE:
             return refusal(400, say(CYCLE, code=code))
         case InviteOutcome.MEMBER_NOT_FOUND:
-            return refusal(401, say(MEMBER_GONE), headers=CHALLENGE)
+            return member_gone()
         case InviteOutcome.CODE_SUSPENDED:
             return answer(403, InviteRefused(message=say(CODE_SUSPENDED), blocked="code"))
         case InviteOutcome.MEMBER_BLOCKED:
@@ -105,7 +110,7 @@ async def read_referral_data(
     except ValueError:
         return refusal(400, say(MALFORMED_CURSOR))
     if found is None:
-        return refusal(401, say(MEMBER_GONE), headers=CHALLENGE)
+        return member_gone()
     profile, page = found
     data = ReferralData(
         ref=profile.member.invite_code,
@@ -182,7 +187,7 @@ async def export_member_data(member_id: MemberId, service: ServiceDep) -> Respon
     """Phone, Telegram id, codes, times, language, and every referral (phones masked)."""
     data = await service.member_data(member_id)
     if data is None:
-        return refusal(401, say(MEMBER_GONE), headers=CHALLENGE)
+        return member_gone()
     return JSONResponse(data.as_document())
 
 
@@ -200,7 +205,7 @@ async def export_member_data(member_id: MemberId, service: ServiceDep) -> Respon
 async def erase_member(member_id: MemberId, service: ServiceDep) -> Response:
     """As `/delete` in the bot: one transaction; afterwards the token answers 401."""
     if not await service.erase_member(member_id):
-        return refusal(401, say(MEMBER_GONE), headers=CHALLENGE)
+        return member_gone()
     return Response(status_code=204)
 
 
@@ -219,5 +224,5 @@ async def choose_language(
     body: LanguageChoice, member_id: MemberId, service: ServiceDep
 ) -> Response:
     if not await service.set_language(member_id, body.language):
-        return refusal(401, say(MEMBER_GONE), headers=CHALLENGE)
+        return member_gone()
     return Response(status_code=204)

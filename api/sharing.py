@@ -9,11 +9,9 @@ from dataclasses import dataclass
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from api.deps import CHALLENGE, MemberId, ServiceDep
+from api.deps import MemberId, ServiceDep
 from api.docs import COMMON_ERRORS
-from api.referrals import MEMBER_GONE, UNAUTHORIZED
-from api.replies import refusal
-from api.texts import say
+from api.referrals import UNAUTHORIZED, member_gone
 from db.qr import qr_svg
 
 router = APIRouter(prefix="/api", tags=["referrals"])
@@ -65,7 +63,7 @@ async def read_invite_qr_code(
     """The code a friend scans to open the invite link (the bot's deep link, or the web app's)."""
     profile = await service.profile(member_id)
     if profile is None:
-        return refusal(401, say(MEMBER_GONE), headers=CHALLENGE)
+        return member_gone()
     link = invite_links(request).link(request, profile.member.invite_code)
     # Members share one URL: nothing of one may be kept for the next one in the same browser.
     headers = {"Cache-Control": "no-store"}

@@ -6,7 +6,7 @@ from contextvars import ContextVar
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from locales import create_i18n
+from locales import create_i18n, language_of
 
 DEFAULT_LANGUAGE = "en"  # the original contract's language, whatever the bot's default is
 CATALOGS = create_i18n(DEFAULT_LANGUAGE)
@@ -34,9 +34,9 @@ def preferred_language(accept_language: str, available: tuple[str, ...]) -> str:
             quality = float(weight) if weight else 1.0
         except ValueError:
             continue
-        primary = tag.split("-", 1)[0].strip().lower()
-        if primary in available and quality > 0:
-            ranked.append((-quality, position, primary))
+        language = language_of(tag, available, default="")
+        if language and quality > 0:
+            ranked.append((-quality, position, language))
     return min(ranked)[2] if ranked else DEFAULT_LANGUAGE
 
 

@@ -168,14 +168,20 @@ WITH erased AS (
 )
 SELECT count(*) FROM erased
 """
+# The member and every referral in one statement (the referrals as parallel arrays, in order of
+# activation, read from ix_members_referrals).
 MEMBER_DATA = """
 SELECT m.phone, m.invite_code, m.telegram_id, m.invited_at, m.created_at, m.last_login_at,
        m.language,
-       (SELECT invite_code FROM members WHERE id = m.inviter_id) AS inviter_code
-FROM members AS m WHERE m.id = $1 AND m.erased_at IS NULL
-"""
-ALL_REFERRALS = """
-SELECT id, phone, invited_at FROM members WHERE inviter_id = $1 ORDER BY invited_at, id
+       (SELECT invite_code FROM members WHERE id = m.inviter_id) AS inviter_code,
+       r.ids AS referral_ids, r.phones AS referral_phones, r.times AS referral_times
+FROM members AS m, LATERAL (
+    SELECT array_agg(id ORDER BY invited_at, id) AS ids,
+           array_agg(phone ORDER BY invited_at, id) AS phones,
+           array_agg(invited_at ORDER BY invited_at, id) AS times
+    FROM members WHERE inviter_id = m.id
+) AS r
+WHERE m.id = $1 AND m.erased_at IS NULL
 """
 
 # The invitation rule, in one round trip: migrations/versions/0005_operators.py (first in 0003).
@@ -585,11 +591,16 @@ class ReferralService:
 
     async def member_data(self, member_id: int) -> MemberData | None:
         """Everything kept about a member, for them to download; None if erased or gone."""
-        async with self._connection() as connection, connection.transaction(readonly=True):
+        async with self._connection() as connection:
             row = await connection.fetchrow(MEMBER_DATA, member_id)
-            referrals = await connection.fetch(ALL_REFERRALS, member_id) if row else []
         if row is None:
             return None
+        referrals = zip(
+            row["referral_ids"] or [],
+            row["referral_phones"] or [],
+            row["referral_times"] or [],
+            strict=True,
+        )
         return MemberData(
             phone=row["phone"],
             invite_code=row["invite_code"],
@@ -600,10 +611,8 @@ class ReferralService:
             last_login_at=row["last_login_at"],
             language=row["language"],
             referrals=[
-                Referral(
-                    r["id"], None if r["phone"] is None else mask_phone(r["phone"]), r["invited_at"]
-                )
-                for r in referrals
+                Referral(id_, None if phone is None else mask_phone(phone), at)
+                for id_, phone, at in referrals
             ],
         )
 
