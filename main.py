@@ -10,7 +10,7 @@ import re
 import signal
 import sys
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from contextlib import AsyncExitStack, ExitStack, asynccontextmanager, contextmanager
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -27,6 +27,7 @@ from bot.webhook import create_webhook_router
 from db.engine import create_engine, create_pool, embedded_postgres, migrate
 from db.service import ReferralService, create_service
 from settings import Settings, SettingsError, load_settings
+from workers import WorkersRefused, inherited_socket, listening_socket, run_workers, worker_count
 
 log = logging.getLogger("referral")
 
@@ -118,9 +119,11 @@ def http_server(settings: Settings, app: FastAPI) -> uvicorn.Server:
 
 
 async def serve(server: uvicorn.Server, shutdown: Shutdown) -> None:
-    """Serve until a signal; uvicorn then finishes the requests in flight."""
+    """Serve until a signal; uvicorn then finishes the requests in flight. A worker of several
+    serves the socket it inherited; a single process binds its own."""
     shutdown.server = server
-    await server.serve()
+    listener = inherited_socket()
+    await server.serve(sockets=None if listener is None else [listener])
     if not server.started:
         raise SystemExit(f"cannot serve HTTP on {server.config.host}:{server.config.port}")
 
@@ -321,11 +324,41 @@ def configure_logging(level: str) -> None:
     logging.getLogger("asyncpg.pool").setLevel(logging.ERROR)
 
 
+def http_processes(command: str, settings: Settings) -> int:
+    """How many processes serve HTTP for `command` (WEB_WORKERS and what allows it)."""
+    if command not in ("bot", "api"):
+        return 1
+    bot = command == "bot" and settings.bot_token is not None
+    webhook = bot and settings.webhook_url is not None
+    return worker_count(settings, serves_webhook=webhook, polls=bot and not webhook)
+
+
+def run_process(command: str, settings: Settings) -> None:
+    try:
+        uvloop.run(run(command, settings))
+    except asyncio.CancelledError:
+        log.info("stopped during start-up")
+
+
+def run_in_workers(command: str, settings: Settings, count: int) -> int:
+    """`command` in `count` processes on one socket; the embedded PostgreSQL, when there is no
+    DATABASE_URL, is started here once and shared by them."""
+    with ExitStack() as stack:
+        url = settings.database_url
+        if url is None:
+            url = stack.enter_context(embedded_postgres(settings.data_dir))
+        shared = settings.model_copy(update={"database_url": url})
+        listener = listening_socket(settings.web_host, settings.web_port)
+        return run_workers(count, listener, lambda: run_process(command, shared))
+    raise AssertionError("unreachable")  # pragma: no cover (mypy: ExitStack may swallow)
+
+
 def main(argv: list[str]) -> int:
     arguments = parse_arguments(argv)
     try:
         settings = load_settings()
-    except SettingsError as error:
+        processes = http_processes(arguments.command, settings)
+    except (SettingsError, WorkersRefused) as error:
         print(error, file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
@@ -333,10 +366,9 @@ def main(argv: list[str]) -> int:
     if needs_bot and settings.bot_token is None:
         print(NO_TOKEN, file=sys.stderr)
         return 2
-    try:
-        uvloop.run(run(arguments.command, settings))
-    except asyncio.CancelledError:
-        log.info("stopped during start-up")
+    if processes > 1:
+        return run_in_workers(arguments.command, settings, processes)
+    run_process(arguments.command, settings)
     return 0
 
 

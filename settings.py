@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = None
     web_host: str = "0.0.0.0"
     web_port: int = Field(8080, ge=0, le=65535)
+    web_workers: int | None = Field(None, ge=1, le=64)
     forwarded_allow_ips: str | None = None
     web_app_url: str | None = None
 
@@ -74,6 +75,11 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, value: str | None) -> str | None:
         return value or None
+
+    @field_validator("web_workers", mode="before")
+    @classmethod
+    def _empty_is_default(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("forwarded_allow_ips")
     @classmethod

@@ -10,7 +10,7 @@ from starlette.types import Lifespan
 from api import admin, health, login, referrals, sharing, telegram_login, web_app
 from api.docs import OPENAPI_URL, create_docs_router
 from api.errors import install_error_handlers
-from api.limits import AddressRateLimit, RequestBodyLimit
+from api.limits import RequestBodyLimit
 from api.sharing import InviteLinks
 from api.texts import RequestLanguage
 from api.tokens import AccessTokens
@@ -67,7 +67,7 @@ def create_app(
     )
     app.state.service = service
     app.state.tokens = AccessTokens(settings.signing_key(), settings.jwt_ttl)
-    app.state.address_limit = AddressRateLimit(settings.api_address_hourly_limit)
+    app.state.address_hourly_limit = settings.api_address_hourly_limit
     token = settings.bot_token
     app.state.bot_token = token.get_secret_value() if token else None
     app.state.default_language = settings.default_language

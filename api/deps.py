@@ -1,8 +1,7 @@
 """What routes receive by type: the service, the token issuer, the authenticated member, and the
 per-address limit of login and verify requests.
 
-All are coroutines: FastAPI runs plain functions in a thread pool, and the address counters must
-only be touched from the event loop."""
+All are coroutines: FastAPI runs plain functions in a thread pool."""
 
 from typing import Annotated
 
@@ -10,13 +9,13 @@ from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.security.http import HTTPBase
 
-from api.limits import AddressRateLimit
 from api.texts import say
 from api.tokens import AccessTokens, InvalidToken
 from db.service import ReferralService
 
 NO_CREDENTIALS = "api-no-credentials"  # catalog ids (locales/)
 ADDRESS_LIMIT = "api-address-limit"
+HOUR = 3600.0
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
 TOKEN_SCHEMES = ("bearer", "token")  # `Token <key>` is how the original API's clients send it
 
@@ -59,9 +58,10 @@ async def authenticated_member_id(
 
 async def count_address_request(request: Request) -> None:
     """Count a login or verify request of the client address; 429 over the hourly limit."""
-    limit: AddressRateLimit = request.app.state.address_limit
+    service: ReferralService = request.app.state.service
+    limit: int = request.app.state.address_hourly_limit
     address = request.client.host if request.client else "unknown"
-    retry_after = limit.hit(address)
+    retry_after = await service.addresses.count(address, limit=limit, window=HOUR)
     if retry_after:
         raise HTTPException(
             429,

@@ -1,10 +1,11 @@
 """The schema: members, the verification codes of phones, the counters that the figures of
-operators read, and the audit of blocking."""
+operators read, the audit of blocking, and the API's requests per client address."""
 
 from datetime import date, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Date,
     DateTime,
@@ -89,6 +90,20 @@ class VerificationCode(Base):
     sent_at: Mapped[list[datetime]] = mapped_column(
         ARRAY(DateTime(timezone=True)), server_default="{}"
     )
+
+
+class AddressRequest(Base):
+    """The API's login and verify requests of one client address within the last window of its
+    limit (api/deps.py), so that every process of the program counts them in one place."""
+
+    __tablename__ = "address_requests"
+
+    address: Mapped[str] = mapped_column(Text, primary_key=True)
+    times: Mapped[list[datetime]] = mapped_column(ARRAY(DateTime(timezone=True)))
+    last_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_accepted: Mapped[bool] = mapped_column(Boolean)
+
+    __table_args__ = (Index("ix_address_requests_last_at", "last_at"),)
 
 
 class ReferralCount(Base):

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
+from db.addresses import AddressRequests
 from db.codes import (
     clean_invite_code,
     clean_verification_code,
@@ -333,6 +334,7 @@ class ReferralService:
         self._new_invite_code = invite_code_factory
         self.outages = Outages()
         self._telegram_lookups = TelegramLookups(self._fetch)
+        self.addresses = AddressRequests(self._connection, clock=clock)
         self.operators = Operators(
             self._connection, admin_ids=admin_ids, default_region=default_region, clock=clock
         )

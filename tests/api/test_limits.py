@@ -1,23 +1,18 @@
 """Rate limits per phone (the service's) and per client address (the API's), with Retry-After."""
 
+import asyncio
+from functools import partial
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api import create_app
-from api.limits import AddressRateLimit
 from db.service import ReferralService
 from tests.api.conftest import api_settings, http_client, login_code
 from tests.conftest import Clock, new_phone
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def test_second_code_within_the_cooldown_is_429(client: httpx.AsyncClient) -> None:
@@ -84,44 +79,54 @@ async def test_login_and_verify_requests_per_address_are_limited(
         assert (await other.post("/api/login/", json={"phone": new_phone()})).status_code == 200
 
 
-def test_address_window_slides() -> None:
-    clock = FakeClock()
-    limit = AddressRateLimit(2, window=100, clock=clock)
-    assert limit.hit("a") == 0
-    clock.now += 30
-    assert limit.hit("a") == 0
-    clock.now += 10
-    assert limit.hit("a") == 60  # the first request leaves the window at +100
-    clock.now += 60
-    assert limit.hit("a") == 0
-    assert limit.hit("a") == 30
+async def test_address_window_slides(service: ReferralService, clock: Clock) -> None:
+    count = partial(service.addresses.count, limit=2, window=100)
+    assert await count("a") == 0
+    clock.advance(30)
+    assert await count("a") == 0
+    clock.advance(10)
+    assert await count("a") == 60  # the first request leaves the window at +100
+    clock.advance(60)
+    assert await count("a") == 0
+    assert await count("a") == 30
 
 
-def test_idle_addresses_are_forgotten() -> None:
-    clock = FakeClock()
-    limit = AddressRateLimit(5, window=100, clock=clock)
-    for address in range(1000):
-        limit.hit(str(address))
-    assert len(limit) == 1000
-    clock.now += 101
-    limit.hit("late")
-    assert len(limit) == 1
+async def test_idle_addresses_are_forgotten(
+    service: ReferralService, clock: Clock, clean_engine: AsyncEngine
+) -> None:
+    service.addresses.forget_every = 50
+    for address in range(49):
+        await service.addresses.count(str(address), limit=5, window=100)
+    assert await addresses_kept(clean_engine) == 49
+    clock.advance(101)
+    await service.addresses.count("late", limit=5, window=100)
+    assert await addresses_kept(clean_engine) == 1
 
 
-def test_address_count_is_bounded() -> None:
-    limit = AddressRateLimit(5, window=100, max_addresses=50, clock=FakeClock())
-    for address in range(1000):
-        limit.hit(str(address))
-    assert len(limit) == 50
+async def addresses_kept(engine: AsyncEngine) -> int:
+    async with engine.connect() as connection:
+        rows = await connection.execute(text("SELECT count(*) FROM address_requests"))
+        return int(rows.one()[0])
 
 
 @pytest.mark.parametrize("limit", [1, 3])
-def test_limit_counts_accepted_requests_only(limit: int) -> None:
-    clock = FakeClock()
-    counter = AddressRateLimit(limit, window=100, clock=clock)
-    assert [counter.hit("a") for _ in range(limit)] == [0] * limit
+async def test_limit_counts_accepted_requests_only(
+    service: ReferralService, clock: Clock, limit: int
+) -> None:
+    count = partial(service.addresses.count, limit=limit, window=100)
+    assert [await count("a") for _ in range(limit)] == [0] * limit
     for _ in range(10):
-        clock.now += 1
-        assert counter.hit("a") > 0
-    clock.now += 100
-    assert counter.hit("a") == 0
+        clock.advance(1)
+        assert await count("a") > 0
+    clock.advance(100)
+    assert await count("a") == 0
+
+
+async def test_concurrent_requests_of_one_address_are_counted_once_each(
+    service: ReferralService,
+) -> None:
+    """Many processes (WEB_WORKERS) count into the same row: never more than the limit pass."""
+    results = await asyncio.gather(
+        *(service.addresses.count("203.0.113.9", limit=7, window=100) for _ in range(40))
+    )
+    assert sum(1 for retry_after in results if retry_after == 0) == 7

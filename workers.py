@@ -1,0 +1,119 @@
+"""Several HTTP worker processes on one listening socket: the program's runtime when WEB_WORKERS
+is more than 1.
+
+The parent starts what is shared (the embedded PostgreSQL, the migration), binds the socket, then
+forks the workers; each runs the program's own start-up (its pool, its application, its bot) and
+serves the inherited socket, where the kernel hands each new connection to one of them. SIGTERM
+or SIGINT to the parent reaches every worker, which finishes its requests in flight; a worker that
+ends on its own (a failed start-up) stops the others, and its exit code is the program's."""
+
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+from collections.abc import Callable
+from multiprocessing.connection import wait
+from types import FrameType
+
+from settings import Settings
+
+log = logging.getLogger("referral")
+
+# The socket a worker serves, inherited from the parent; None in a single process.
+_inherited: socket.socket | None = None
+
+
+class WorkersRefused(Exception):
+    """WEB_WORKERS cannot be honoured for this command; the message is one line naming it."""
+
+
+def worker_count(settings: Settings, *, serves_webhook: bool, polls: bool) -> int:
+    """How many HTTP processes to run: WEB_WORKERS, else one per core for the API alone, and for
+    a webhook when REDIS_URL shares the bot's state between them."""
+    requested = settings.web_workers
+    if polls:
+        if requested is not None and requested > 1:
+            raise WorkersRefused(
+                "setting WEB_WORKERS: long polling runs in one process (Telegram allows one "
+                "consumer); set WEBHOOK_URL to run several"
+            )
+        return 1
+    if serves_webhook and settings.redis_url is None:
+        if requested is not None and requested > 1:
+            raise WorkersRefused(
+                "setting WEB_WORKERS: several webhook processes share conversations and seen "
+                "updates through Redis: set REDIS_URL, or WEB_WORKERS=1"
+            )
+        return 1
+    return requested if requested is not None else (os.cpu_count() or 1)
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket listening on host:port, as uvicorn would bind it; SystemExit if it cannot."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError:
+        listener.close()
+        raise SystemExit(f"cannot serve HTTP on {host}:{port}") from None
+    listener.listen(2048)
+    listener.set_inheritable(True)
+    return listener
+
+
+def inherited_socket() -> socket.socket | None:
+    """In a worker, the socket to serve; None when the program runs as one process."""
+    return _inherited
+
+
+def run_workers(count: int, listener: socket.socket, work: Callable[[], None]) -> int:
+    """Fork `count` processes that each run `work` serving `listener`; wait for them all. The
+    exit code is the first non-zero one of a worker, else 0."""
+    context = multiprocessing.get_context("fork")
+    processes = [
+        context.Process(target=_worker, args=(listener, work), name=f"web-{number}")
+        for number in range(1, count + 1)
+    ]
+    stopping = False
+
+    def stop(signum: int = signal.SIGTERM, frame: FrameType | None = None) -> None:
+        nonlocal stopping
+        if not stopping:
+            log.info("shutting down %d workers", count)
+        stopping = True
+        for process in processes:
+            if process.pid is not None and process.exitcode is None:
+                os.kill(process.pid, signal.SIGTERM)
+
+    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        for process in processes:
+            process.start()
+        listener.close()  # the workers hold it now
+        log.info("%d HTTP workers started", count)
+        running = list(processes)
+        exit_code = 0
+        while running:
+            for sentinel in wait([process.sentinel for process in running]):
+                ended = next(p for p in running if p.sentinel == sentinel)
+                ended.join()
+                running.remove(ended)
+                if ended.exitcode and not exit_code:
+                    exit_code = ended.exitcode if ended.exitcode > 0 else 1
+                if not stopping:  # one ended on its own: the program stops as a whole
+                    stop()
+        return exit_code
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _worker(listener: socket.socket, work: Callable[[], None]) -> None:
+    global _inherited
+    for signum in (signal.SIGTERM, signal.SIGINT):  # the worker's loop installs its own
+        signal.signal(signum, signal.SIG_DFL)
+    _inherited = listener
+    work()
