@@ -22,7 +22,8 @@ from db.results import Activation, InviteOutcome
 
 router = APIRouter(prefix="/api", tags=["referrals"])
 
-PAGE_SIZE = 100
+PAGE_SIZE = 100  # without `limit`
+MAX_PAGE_SIZE = 1000  # a list of a thousand in one answer, as the original API gave it
 
 # Messages, by their catalog id (locales/); "Referral code ... successfully registered.",
 # "Referral code is required." and "You cannot invite yourself." are the original API's wording.
@@ -48,7 +49,12 @@ PageCursor = Annotated[
     Query(description="The `next` value of the previous page, for the following page."),
 ]
 PageSize = Annotated[
-    int, Query(ge=1, le=PAGE_SIZE, description=f"Referrals per page, at most {PAGE_SIZE}.")
+    int,
+    Query(
+        ge=1,
+        le=MAX_PAGE_SIZE,
+        description=f"Referrals per page, at most {MAX_PAGE_SIZE} (without it, {PAGE_SIZE}).",
+    ),
 ]
 
 
@@ -104,7 +110,8 @@ def activation_reply(activation: Activation) -> Response:
 async def read_referral_data(
     member_id: MemberId, service: ServiceDep, cursor: PageCursor = None, limit: PageSize = PAGE_SIZE
 ) -> Response:
-    """`users` holds up to 100 phones (`limit`); follow `next` (as `?cursor=`) for the rest."""
+    """`users` holds up to `limit` phones (100 unless asked, at most 1,000); follow `next` (as
+    `?cursor=`) for the rest."""
     try:
         found = await service.profile_and_referrals(member_id, after=cursor, limit=limit)
     except ValueError:

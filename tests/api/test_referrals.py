@@ -2,6 +2,8 @@
 
 import httpx
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.tokens import AccessTokens
 from db.results import Member
@@ -182,7 +184,30 @@ async def test_a_page_may_be_smaller_and_carries_the_times(
     assert times == sorted(times) and len(set(times)) == 5
 
 
-@pytest.mark.parametrize("limit", ["0", "101", "many"])
+async def test_a_thousand_referrals_come_in_one_page_when_asked(
+    client: httpx.AsyncClient, service: ReferralService, clean_engine: AsyncEngine
+) -> None:
+    inviter = await join(service)
+    async with clean_engine.begin() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO members (phone, invite_code, inviter_id, invited_at) "
+                "SELECT '+7998' || lpad(n::text, 7, '0'), 'Q' || lpad(to_hex(n), 5, '0'), :id, "
+                "now() - interval '1 day' + n * interval '1 second' "
+                "FROM generate_series(1, 1001) AS n"
+            ),
+            {"id": inviter.id},
+        )
+    response = await client.get("/api/data/", params={"limit": 1000}, headers=token_of(inviter))
+    assert response.status_code == 200, response.text
+    first = response.json()
+    assert len(first["users"]) == 1000 and first["next"] is not None
+    params = {"limit": 1000, "cursor": first["next"]}
+    rest = (await client.get("/api/data/", params=params, headers=token_of(inviter))).json()
+    assert len(rest["users"]) == 1 and rest["next"] is None
+
+
+@pytest.mark.parametrize("limit", ["0", "1001", "many"])
 async def test_a_page_size_out_of_range_is_400(
     client: httpx.AsyncClient, service: ReferralService, limit: str
 ) -> None:
@@ -236,3 +261,11 @@ async def test_delete_erases_and_the_token_is_dead(
     newcomer = await join(service)
     refused = await register(client, newcomer, member.invite_code)
     assert refused.status_code == 404
+
+
+async def test_the_openapi_document_gives_the_page_size_bounds(client: httpx.AsyncClient) -> None:
+    document = (await client.get("/api/openapi.json")).json()
+    parameters = document["paths"]["/api/data/"]["get"]["parameters"]
+    [limit] = [parameter for parameter in parameters if parameter["name"] == "limit"]
+    assert limit["schema"]["maximum"] == 1000 and limit["schema"]["minimum"] == 1
+    assert limit["schema"]["default"] == 100

@@ -9,6 +9,7 @@ import httpx
 import jwt
 import pytest
 
+from api.tokens import AccessTokens, InvalidToken
 from db.service import ReferralService
 from tests.api.conftest import SECRET, sign_in
 from tests.conftest import join
@@ -103,3 +104,47 @@ async def test_token_of_a_member_who_is_gone_is_401(
         write = await client.post("/api/data/", headers=headers, json={"ref_code": code})
         assert write.status_code == 401
         assert write.json() == {"message": gone}
+
+
+class MovingClock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_remembered_token_still_expires() -> None:
+    clock = MovingClock()
+    tokens = AccessTokens(SECRET.encode(), 60, clock=clock)
+    token = tokens.issue(7)
+    assert tokens.member_id(token) == 7 and tokens.cached == 1
+    clock.now += 59
+    assert tokens.member_id(token) == 7
+    clock.now += 1
+    with pytest.raises(InvalidToken) as refused:
+        tokens.member_id(token)
+    assert refused.value.message_id == "api-token-expired"
+
+
+def test_remembered_tokens_are_bounded_and_forgotten_ones_verified_again() -> None:
+    tokens = AccessTokens(SECRET.encode(), 60, cache_size=3)
+    issued = {member_id: tokens.issue(member_id) for member_id in range(1, 11)}
+    for member_id, token in issued.items():
+        assert tokens.member_id(token) == member_id
+    assert tokens.cached == 3
+    assert [tokens.member_id(token) for token in issued.values()] == list(range(1, 11))
+    with pytest.raises(InvalidToken):
+        tokens.member_id(issued[1][:-2] + "xx")  # a forged signature is never taken for known
+
+
+async def test_a_used_token_of_a_member_erased_meanwhile_is_refused_at_once(
+    client: httpx.AsyncClient, service: ReferralService
+) -> None:
+    token = await sign_in(client)
+    assert (await get_data(client, f"Bearer {token}")).status_code == 200  # now remembered
+    member_id = int(jwt.decode(token, SECRET, algorithms=["HS256"])["sub"])
+    assert await service.erase_member(member_id)
+    response = await get_data(client, f"Bearer {token}")
+    assert response.status_code == 401
+    assert "erased" in response.json()["message"]
