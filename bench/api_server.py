@@ -1,8 +1,10 @@
-"""The HTTP API's ceiling: the program's application (`create_app`) with two more routes that
-answer a constant JSON body: `GET` of `BENCH_BODY_BYTES` bytes (the size of `GET /api/data/`), and
-`POST`, which reads the request's body first, of `BENCH_LOGIN_BYTES` (the size of a Mini App
-login's answer); served by `main.http_server`. Run like the program: `python -m bench.api_server`
-with DATABASE_URL, WEB_HOST and WEB_PORT in the environment.
+"""The HTTP API's ceiling: the program's application (`create_app`) with three more routes that
+answer a constant JSON body: `GET` of `BENCH_BODY_BYTES` bytes (the size of `GET /api/data/`),
+`GET` of `BENCH_LIST_BYTES` (the size of a page of 1,000 referrals), and `POST`, which reads the
+request's body first, of `BENCH_LOGIN_BYTES` (the size of a Mini App login's answer); served by
+`main.http_server`, in WEB_WORKERS processes like the program (`workers.py`). Run like the
+program: `python -m bench.api_server` with DATABASE_URL, WEB_HOST, WEB_PORT and WEB_WORKERS in
+the environment.
 """
 
 import os
@@ -14,9 +16,11 @@ from api import create_app
 from db.engine import create_pool
 from db.service import create_service
 from main import Shutdown, http_server, serve, settle_gc
-from settings import load_settings
+from settings import Settings, load_settings
+from workers import listening_socket, run_workers
 
 CONSTANT_PATH = "/bench/constant"
+CONSTANT_LIST_PATH = "/bench/list-constant"
 CONSTANT_LOGIN_PATH = "/bench/login-constant"
 
 
@@ -25,12 +29,16 @@ def constant_body(size: int) -> bytes:
     return b'{"pad":"' + b"x" * max(0, size - 10) + b'"}'
 
 
-def constant_routes(body: bytes, login_body: bytes) -> APIRouter:
+def constant_routes(body: bytes, list_body: bytes, login_body: bytes) -> APIRouter:
     router = APIRouter()
 
     @router.get(CONSTANT_PATH, include_in_schema=False)
     async def constant() -> Response:
         return Response(body, media_type="application/json")
+
+    @router.get(CONSTANT_LIST_PATH, include_in_schema=False)
+    async def constant_list() -> Response:
+        return Response(list_body, media_type="application/json")
 
     @router.post(CONSTANT_LOGIN_PATH, include_in_schema=False)
     async def constant_login(request: Request) -> Response:
@@ -40,15 +48,15 @@ def constant_routes(body: bytes, login_body: bytes) -> APIRouter:
     return router
 
 
-async def run() -> None:
-    settings = load_settings()
+async def run(settings: Settings) -> None:
     assert settings.database_url, "DATABASE_URL"
     body = constant_body(int(os.environ["BENCH_BODY_BYTES"]))
+    list_body = constant_body(int(os.environ["BENCH_LIST_BYTES"]))
     login_body = constant_body(int(os.environ["BENCH_LOGIN_BYTES"]))
     shutdown = Shutdown()
     pool = await create_pool(settings.database_url)
     service = create_service(pool, settings)
-    app = create_app(settings, service, routers=[constant_routes(body, login_body)])
+    app = create_app(settings, service, routers=[constant_routes(body, list_body, login_body)])
     settle_gc()  # the same application as the program, run the same way
     try:
         await serve(http_server(settings, app), shutdown)
@@ -56,5 +64,15 @@ async def run() -> None:
         await pool.close()
 
 
+def main() -> int:
+    settings = load_settings()
+    count = settings.web_workers or 1
+    if count == 1:
+        uvloop.run(run(settings))  # the event loop main.py runs on
+        return 0
+    listener = listening_socket(settings.web_host, settings.web_port)
+    return run_workers(count, listener, lambda: uvloop.run(run(settings)))
+
+
 if __name__ == "__main__":
-    uvloop.run(run())  # the event loop main.py runs on
+    raise SystemExit(main())

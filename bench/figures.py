@@ -76,3 +76,4 @@ class BenchResult:
     busy_before: float = 0.0  # share of all cores busy before the run started its processes
     admin: AdminResult | None = None  # the `admin` part
     first_load: FirstLoad | None = None  # the web app's first load in a browser (`web`)
+    api_workers: int = 1  # processes of `main.py api` in the API's scenarios (WEB_WORKERS)

@@ -28,6 +28,32 @@ def base_environment() -> dict[str, str]:
     return {**keep, "PYTHONPATH": str(ROOT)}
 
 
+def _stat_fields(pid: int) -> list[str]:
+    """The fields of /proc/<pid>/stat after the command name (the state is the first)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rpartition(")")[2].split()
+
+
+def process_cpu_seconds(pid: int) -> float:
+    try:
+        fields = _stat_fields(pid)
+    except OSError:  # ended meanwhile
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+
+
+def children_of(parent: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if int(_stat_fields(int(entry))[1]) == parent:
+                    found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
 @dataclass
 class ServerProcess:
     name: str
@@ -96,10 +122,9 @@ class ServerProcess:
             await asyncio.wait_for(self.process.wait(), 5)
 
     def cpu_seconds(self) -> float:
-        """User plus system CPU time of the process so far."""
-        with open(f"/proc/{self.pid}/stat") as stat:
-            fields = stat.read().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+        """User plus system CPU time so far of the process and of its worker processes
+        (WEB_WORKERS), which are its children."""
+        return sum(process_cpu_seconds(pid) for pid in (self.pid, *children_of(self.pid)))
 
     def rss_mb(self) -> float:
         with open(f"/proc/{self.pid}/status") as status:

@@ -35,6 +35,7 @@ async def recording(pid: int, name: str, seconds: float) -> AsyncIterator[Path]:
     # --gil: only the thread holding the GIL, so that time waiting in a syscall (a socket write
     # preempted on a busy machine) is not taken for work.
     argv += ["--rate", "200", "--gil", "--format", "raw", "--nonblocking", "--output", str(path)]
+    argv += ["--subprocesses"]  # the worker processes too (WEB_WORKERS), summed
     spy = await asyncio.create_subprocess_exec(
         *argv, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
     )

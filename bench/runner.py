@@ -3,6 +3,7 @@ measured against the program and then against its ceiling, then the memory run."
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
@@ -12,7 +13,7 @@ import aiohttp
 from api.tokens import AccessTokens
 from bench import db_waits
 from bench.admin import OPERATOR, measure_admin
-from bench.api_server import CONSTANT_LOGIN_PATH, CONSTANT_PATH
+from bench.api_server import CONSTANT_LIST_PATH, CONSTANT_LOGIN_PATH, CONSTANT_PATH
 from bench.client import ApiClient, BotClient
 from bench.database import bench_database, exclusive_run
 from bench.figures import BenchResult, MemoryResult, Plan, ScenarioResult
@@ -25,6 +26,10 @@ from bench.report import table
 from bench.scenarios import (
     Activation,
     ApiData,
+    ApiDataOneWorker,
+    ApiList,
+    ApiSession,
+    ApiSessionOneWorker,
     Code,
     Journey,
     NewcomerStart,
@@ -37,6 +42,7 @@ from bench.scenarios import (
 from bench.seed import FIRST_REFERRAL, seed_members
 from bench.servers import (
     API_DATA_PATH,
+    API_LIST_PATH,
     API_LOGIN_PATH,
     SECRET_KEY,
     WEBHOOK_PATH,
@@ -44,6 +50,7 @@ from bench.servers import (
     Servers,
     api_body_bytes,
     api_ceiling_process,
+    api_program_process,
     ceiling_process,
     program_process,
 )
@@ -54,7 +61,11 @@ from db.engine import create_engine, migrate
 
 log = logging.getLogger("bench")
 
-SCENARIOS = ("code", "refs", "activation", "journey", "api_data", "web")
+API_SCENARIOS = ("api_data", "api_data_1w", "api_session", "api_session_1w", "api_list")
+SCENARIOS = ("code", "refs", "activation", "journey", *API_SCENARIOS, "web")
+# The API's scenarios run against `main.py api` in WEB_WORKERS processes (one per core, its
+# default) and in one, each beside a ceiling in as many processes.
+API_WORKERS = os.cpu_count() or 1
 ADMIN = "admin"  # the operators' part (bench/admin.py): not a rate scenario
 PARTS = (*SCENARIOS, ADMIN)
 
@@ -79,6 +90,8 @@ class Bench:
         self.result = result
         self.profile = profile
         self.tokens = AccessTokens(SECRET_KEY.encode(), 3600)
+        # (program, ceiling) of the API's scenarios, in one process (True) and in API_WORKERS.
+        self.api_servers: dict[bool, tuple[ServerProcess, ServerProcess]] = {}
 
     async def scenarios(
         self,
@@ -91,13 +104,26 @@ class Bench:
         on_program = self.target("program", program, program, judge=True)
         on_ceiling = self.target("ceiling", ceiling, api_ceiling, judge=False)
         for name in names:
-            self.result.scenarios.append(await self.measure(name, on_program, on_ceiling))
+            if name in API_SCENARIOS:
+                one = name.endswith("_1w")
+                api_program, api_ceiling_now = self.api_servers[one]
+                measured = await self.measure(
+                    name,
+                    self.target("program", program, api_program, judge=True),
+                    self.target("ceiling", ceiling, api_ceiling_now, judge=False),
+                )
+            else:
+                measured = await self.measure(name, on_program, on_ceiling)
+            self.result.scenarios.append(measured)
         await program.stop()
+        for api_program, _ in self.api_servers.values():
+            await api_program.stop()
 
     def target(
         self, name: str, bot_process: ServerProcess, api_process: ServerProcess, *, judge: bool
     ) -> Target:
         api_path = API_DATA_PATH if judge else CONSTANT_PATH
+        list_path = API_LIST_PATH if judge else CONSTANT_LIST_PATH
         login_path = API_LOGIN_PATH if judge else CONSTANT_LOGIN_PATH
         return Target(
             name=name,
@@ -107,6 +133,7 @@ class Bench:
             ),
             api=ApiClient(self.http, api_process.url, judge),
             api_data_path=api_path,
+            api_list_path=list_path,
             api_login_path=login_path,
             bot_token=self.double.token,
             bot_process=bot_process,
@@ -114,8 +141,15 @@ class Bench:
         )
 
     def scenario(self, name: str, target: Target) -> Scenario:
-        if name == "api_data":
-            return ApiData(target, self.tokens)
+        with_tokens: dict[str, Callable[[Target, AccessTokens], Scenario]] = {
+            "api_data": ApiData,
+            "api_data_1w": ApiDataOneWorker,
+            "api_session": ApiSession,
+            "api_session_1w": ApiSessionOneWorker,
+            "api_list": ApiList,
+        }
+        if name in with_tokens:
+            return with_tokens[name](target, self.tokens)
         kinds: dict[str, Callable[[Target], Scenario]] = {
             "code": Code,
             "refs": Refs,
@@ -223,7 +257,7 @@ async def run_bench(
 ) -> BenchResult:
     """Everything the plan asks for; every subprocess is stopped however this ends."""
     started = time.perf_counter()
-    result = BenchResult(plan)
+    result = BenchResult(plan, api_workers=API_WORKERS)
     result.busy_before = await machine_busy(1.0)
     async with AsyncExitStack() as stack:
         stack.enter_context(exclusive_run())
@@ -243,6 +277,13 @@ async def run_bench(
         program = api_ceiling = program_refs = program_memory = None
         if main:
             program = await servers.spawn(program_process("program", double, database_url))
+        measures_api = any(name in API_SCENARIOS for name in names)
+        api_programs: dict[bool, ServerProcess] = {}
+        if measures_api:
+            for one in (False, True):
+                workers = 1 if one else API_WORKERS
+                spawned = api_program_process(f"program-api-{workers}w", database_url, workers)
+                api_programs[one] = await servers.spawn(spawned)
         if "refs" in names:
             refs = program_process("program-refs", double, database_url, Refs.program_env)
             program_refs = await servers.spawn(refs)
@@ -260,10 +301,19 @@ async def run_bench(
             sizes = await api_body_bytes(
                 database_url,
                 bench.tokens.issue(FIRST_REFERRAL + 1),
+                bench.tokens.issue(1),
                 double.token,
                 mini_app_login(double.token, telegram_id(FIRST_REFERRAL + 1)),
             )
-            api_ceiling = await servers.spawn(api_ceiling_process(database_url, *sizes))
+            api_ceiling = await servers.spawn(
+                api_ceiling_process("api-ceiling-1w", database_url, sizes, 1)
+            )
+            if measures_api:
+                many = api_ceiling_process(
+                    f"api-ceiling-{API_WORKERS}w", database_url, sizes, API_WORKERS
+                )
+                ceilings = {True: api_ceiling, False: await servers.spawn(many)}
+                bench.api_servers = {one: (api_programs[one], ceilings[one]) for one in ceilings}
         await servers.ready()
         result.refs_page_ms = await refs_page_db_ms(database_url)
         if program is not None and "web" in names:

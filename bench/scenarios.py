@@ -5,6 +5,8 @@ A scenario is built once per target (the program, the ceiling); calling it runs 
 program (`target.judge`) the replies are checked too: a wrong reply counts as an error.
 """
 
+import asyncio
+import json
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -31,6 +33,7 @@ from bench.telegram_double import BotMessage
 from bench.updates import contact_update, mini_app_login, text_update
 from db.phones import mask_phone
 
+SESSIONS = 64  # clients of the API that log in once (the closed loop's users)
 NEWCOMER_BASE = 5_000_000_000  # Telegram ids of newcomers (journey), linked to no member yet
 MEMORY_BASE = 6_000_000_000  # Telegram ids of the newcomers of the memory run
 READERS = LAST_REFERRAL - FIRST_REFERRAL  # members who read their code or data (not the channel)
@@ -50,6 +53,7 @@ class Target:
     bot: BotClient
     api: ApiClient
     api_data_path: str
+    api_list_path: str
     api_login_path: str
     bot_token: str  # the bot the program runs (the Mini App's initData is signed with its token)
     bot_process: ServerProcess
@@ -75,6 +79,7 @@ class Scenario(ABC):
     updates_per_unit: ClassVar[int] = 1
     workers: ClassVar[int | None] = None  # closed-loop users; None: the plan's default
     program_env: ClassVar[dict[str, str]] = {}  # settings of the program for this scenario
+    one_api_worker: ClassVar[bool] = False  # the API in one process instead of WEB_WORKERS
     note: ClassVar[str] = ""
 
     def __init__(self, target: Target) -> None:
@@ -220,6 +225,100 @@ class ApiData(Scenario):
             not in (body.decode(errors="replace").replace(" ", ""))
         ):
             sample.error = f"unexpected body: {body[:80]!r}"
+        return [sample]
+
+
+class ApiDataOneWorker(ApiData):
+    """`GET /api/data/` with a fresh token, the API in one process."""
+
+    name = "api_data_1w"
+    one_api_worker = True
+
+
+class ApiSession(Scenario):
+    """`GET /api/data/` as a real client does it: it logs in once (`POST /api/login/`, then
+    `/api/verify/` with the code, which the chat delivery answers), then reuses its token."""
+
+    name = "api_session"
+    kind = "api"
+    note = "each client logs in once (phone, then code) and then reads with the same token"
+
+    # Members who log in, apart from those of the other variant: a phone just sent a code waits
+    # a minute before the next.
+    first_member: ClassVar[int] = FIRST_REFERRAL + 1
+
+    def __init__(self, target: Target, tokens: AccessTokens) -> None:
+        super().__init__(target)
+        self.members = UserPool(self.first_member, READERS // 2)
+        self.tokens = tokens
+        self.sessions: list[asyncio.Task[tuple[int, str]]] = []  # (member, token) of each client
+        self.turn = 0
+
+    async def log_in(self) -> tuple[int, str]:
+        member = self.members.take()
+        api: ApiClient = self.target.api
+        if not api.judge:  # the ceiling reads no token
+            return member, self.tokens.issue(member)
+        phone = phone_of(member)
+        sent, _ = await api.post("/api/login/", json.dumps({"phone": phone}).encode())
+        code = json.loads(sent).get("code")
+        verify = json.dumps({"phone": phone, "code": code}).encode()
+        verified, _ = await api.post("/api/verify/", verify)
+        token = json.loads(verified).get("token")
+        if not isinstance(token, str):
+            raise RuntimeError(f"login failed: {sent[:80]!r} {verified[:80]!r}")
+        return member, token
+
+    async def __call__(self) -> list[Sample]:
+        # As many clients as closed-loop users, each logged in once; the paced run reuses them.
+        self.turn += 1
+        if len(self.sessions) < SESSIONS:
+            self.sessions.append(asyncio.ensure_future(self.log_in()))
+        member, token = await self.sessions[self.turn % len(self.sessions)]
+        api: ApiClient = self.target.api
+        body, sample = await api.get(self.target.api_data_path, token)
+        if (
+            api.judge
+            and sample.error is None
+            and f'"ref":"{invite_code_of(member)}"'
+            not in (body.decode(errors="replace").replace(" ", ""))
+        ):
+            sample.error = f"unexpected body: {body[:80]!r}"
+        return [sample]
+
+
+class ApiSessionOneWorker(ApiSession):
+    """The real client's reads, the API in one process."""
+
+    name = "api_session_1w"
+    one_api_worker = True
+    first_member = FIRST_REFERRAL + 1 + READERS // 2
+
+
+class ApiList(Scenario):
+    """A full list of 1,000 referrals in one request, `GET /api/data/?limit=1000`, by a client
+    that keeps its token: one inviter's list read again and again, as the original's figure was
+    measured (wrk, one member)."""
+
+    name = "api_list"
+    kind = "api"
+    note = (
+        f"the first 1,000 referrals of an inviter of {REFERRALS:,} (the same statement and "
+        "answer as the whole list of a member with 1,000), read again and again"
+    )
+
+    def __init__(self, target: Target, tokens: AccessTokens) -> None:
+        super().__init__(target)
+        self.inviter = 1
+        self.token = tokens.issue(self.inviter)
+
+    async def __call__(self) -> list[Sample]:
+        api: ApiClient = self.target.api
+        body, sample = await api.get(self.target.api_list_path, self.token)
+        if api.judge and sample.error is None:
+            listed = body.count(b'"joined_at"')
+            if listed != 1000 or f'"ref":"{invite_code_of(self.inviter)}"'.encode() not in body:
+                sample.error = f"unexpected body: {listed} referrals, {body[:80]!r}"
         return [sample]
 
 

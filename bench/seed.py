@@ -127,7 +127,7 @@ async def count_from_rows(connection: AsyncConnection) -> None:
 
 
 async def reset_seed(engine: AsyncEngine) -> None:
-    """Undo a bench run: its new members, activations, codes and counts."""
+    """Undo a bench run: its new members, activations, codes, counts and counted addresses."""
     async with engine.begin() as connection:
         await connection.execute(text(f"DELETE FROM members WHERE id > {MEMBERS}"))
         await connection.execute(
@@ -140,6 +140,7 @@ async def reset_seed(engine: AsyncEngine) -> None:
             text(f"DELETE FROM referral_counts WHERE member_id > {REFS_INVITERS}")
         )
         await connection.execute(text("DELETE FROM verification_codes"))
+        await connection.execute(text("DELETE FROM address_requests"))
         await connection.execute(text("TRUNCATE member_blocks"))
         await connection.execute(
             text("UPDATE members SET blocked_at = NULL WHERE blocked_at IS NOT NULL")

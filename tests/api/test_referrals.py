@@ -5,6 +5,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.models import ReferralData, ReferralEntry
 from api.tokens import AccessTokens
 from db.results import Member
 from db.service import ReferralService
@@ -269,3 +270,15 @@ async def test_the_openapi_document_gives_the_page_size_bounds(client: httpx.Asy
     [limit] = [parameter for parameter in parameters if parameter["name"] == "limit"]
     assert limit["schema"]["maximum"] == 1000 and limit["schema"]["minimum"] == 1
     assert limit["schema"]["default"] == 100
+
+
+async def test_the_answer_is_the_documented_model_field_by_field(
+    client: httpx.AsyncClient, service: ReferralService, clock: Clock
+) -> None:
+    inviter, friend = await join(service), await join(service)
+    await service.activate_invite(friend.id, inviter.invite_code)
+    response = await client.get("/api/data/", headers=token_of(inviter))
+    body = response.json()
+    assert list(body) == list(ReferralData.model_fields)
+    assert list(body["referrals"][0]) == list(ReferralEntry.model_fields)
+    assert response.content == ReferralData.model_validate(body).model_dump_json().encode()
