@@ -6,8 +6,8 @@ All are coroutines: FastAPI runs plain functions in a thread pool."""
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Security
-from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.security.http import HTTPBase
+from fastapi.security.utils import get_authorization_scheme_param
 
 from api.texts import say
 from api.tokens import AccessTokens, InvalidToken
@@ -19,12 +19,12 @@ HOUR = 3600.0
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
 TOKEN_SCHEMES = ("bearer", "token")  # `Token <key>` is how the original API's clients send it
 
+SCHEME_DESCRIPTION = (
+    "The JWT from POST /api/verify/ as `Authorization: Bearer <token>`; the original API's form "
+    "`Authorization: Token <token>` is accepted too."
+)
 access_token = HTTPBase(
-    scheme="bearer",
-    scheme_name="AccessToken",
-    description="The JWT from POST /api/verify/ as `Authorization: Bearer <token>`; the original "
-    "API's form `Authorization: Token <token>` is accepted too.",
-    auto_error=False,
+    scheme="bearer", scheme_name="AccessToken", description=SCHEME_DESCRIPTION, auto_error=False
 )
 
 
@@ -42,18 +42,26 @@ ServiceDep = Annotated[ReferralService, Depends(get_service)]
 TokensDep = Annotated[AccessTokens, Depends(get_tokens)]
 
 
-async def authenticated_member_id(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(access_token)],
-) -> int:
-    """The member id in a valid access token; 401 without one."""
-    tokens: AccessTokens = request.app.state.tokens  # not a dependency: each costs ~25 µs
-    if credentials is None or credentials.scheme.lower() not in TOKEN_SCHEMES:
-        raise HTTPException(401, say(NO_CREDENTIALS), headers=CHALLENGE)
-    try:
-        return tokens.member_id(credentials.credentials)
-    except InvalidToken as error:
-        raise HTTPException(401, say(error.message_id), headers=CHALLENGE) from None
+class MemberToken(HTTPBase):
+    """The API's bearer scheme (documented as `access_token` is) answering with the member id
+    itself: one dependency where a scheme under a dependency made two, and each level cost a
+    request ~30 µs, a tenth of a whole `GET /api/data/`."""
+
+    async def __call__(self, request: Request) -> int:  # type: ignore[override]
+        """The member id in a valid access token; 401 without one."""
+        scheme, token = get_authorization_scheme_param(request.headers.get("Authorization"))
+        if not token or scheme.lower() not in TOKEN_SCHEMES:
+            raise HTTPException(401, say(NO_CREDENTIALS), headers=CHALLENGE)
+        tokens: AccessTokens = request.app.state.tokens
+        try:
+            return tokens.member_id(token)
+        except InvalidToken as error:
+            raise HTTPException(401, say(error.message_id), headers=CHALLENGE) from None
+
+
+member_token = MemberToken(
+    scheme="bearer", scheme_name="AccessToken", description=SCHEME_DESCRIPTION, auto_error=False
+)
 
 
 async def count_address_request(request: Request) -> None:
@@ -70,5 +78,5 @@ async def count_address_request(request: Request) -> None:
         )
 
 
-MemberId = Annotated[int, Depends(authenticated_member_id)]
+MemberId = Annotated[int, Security(member_token)]
 AddressCounted = Annotated[None, Depends(count_address_request)]

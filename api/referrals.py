@@ -2,7 +2,7 @@
 
 from typing import Annotated, assert_never
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic_core import to_json
 
@@ -19,6 +19,7 @@ from api.replies import answer, refusal
 from api.routing import slash_optional
 from api.texts import english, say
 from db.results import Activation, InviteOutcome
+from db.service import ReferralService
 
 router = APIRouter(prefix="/api", tags=["referrals"])
 
@@ -108,10 +109,13 @@ def activation_reply(activation: Activation) -> Response:
     },
 )
 async def read_referral_data(
-    member_id: MemberId, service: ServiceDep, cursor: PageCursor = None, limit: PageSize = PAGE_SIZE
+    request: Request, member_id: MemberId, cursor: PageCursor = None, limit: PageSize = PAGE_SIZE
 ) -> Response:
     """`users` holds up to `limit` phones (100 unless asked, at most 1,000); follow `next` (as
     `?cursor=`) for the rest."""
+    # The busiest route takes the service from the application, not as a dependency (`ServiceDep`
+    # elsewhere): a dependency costs ~30 µs, a tenth of the request.
+    service: ReferralService = request.app.state.service
     try:
         found = await service.profile_and_referrals(member_id, after=cursor, limit=limit)
     except ValueError:
