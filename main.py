@@ -349,8 +349,8 @@ def run_in_workers(command: str, settings: Settings, count: int) -> int:
             url = stack.enter_context(embedded_postgres(settings.data_dir))
         shared = settings.model_copy(update={"database_url": url})
         listener = listening_socket(settings.web_host, settings.web_port)
-        return run_workers(count, listener, lambda: run_process(command, shared))
-    raise AssertionError("unreachable")  # pragma: no cover (mypy: ExitStack may swallow)
+        exit_code = run_workers(count, listener, lambda: run_process(command, shared))
+    return exit_code
 
 
 def main(argv: list[str]) -> int:

@@ -7,6 +7,7 @@ serves the inherited socket, where the kernel hands each new connection to one o
 or SIGINT to the parent reaches every worker, which finishes its requests in flight; a worker that
 ends on its own (a failed start-up) stops the others, and its exit code is the program's."""
 
+import ctypes
 import logging
 import multiprocessing
 import os
@@ -19,6 +20,7 @@ from types import FrameType
 from settings import Settings
 
 log = logging.getLogger("referral")
+PR_SET_PDEATHSIG = 1  # prctl(2)
 
 # The socket a worker serves, inherited from the parent; None in a single process.
 _inherited: socket.socket | None = None
@@ -74,7 +76,7 @@ def run_workers(count: int, listener: socket.socket, work: Callable[[], None]) -
     exit code is the first non-zero one of a worker, else 0."""
     context = multiprocessing.get_context("fork")
     processes = [
-        context.Process(target=_worker, args=(listener, work), name=f"web-{number}")
+        context.Process(target=_worker, args=(listener, work, os.getpid()), name=f"web-{number}")
         for number in range(1, count + 1)
     ]
     stopping = False
@@ -111,9 +113,22 @@ def run_workers(count: int, listener: socket.socket, work: Callable[[], None]) -
             signal.signal(signum, handler)
 
 
-def _worker(listener: socket.socket, work: Callable[[], None]) -> None:
+def _stop_with_parent(parent: int) -> None:
+    """Have the kernel send this worker SIGTERM when the parent dies, even by SIGKILL, so that no
+    worker goes on serving the port alone (Linux; elsewhere a no-op)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # it died before the call
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _worker(listener: socket.socket, work: Callable[[], None], parent: int) -> None:
     global _inherited
     for signum in (signal.SIGTERM, signal.SIGINT):  # the worker's loop installs its own
         signal.signal(signum, signal.SIG_DFL)
+    _stop_with_parent(parent)
     _inherited = listener
     work()

@@ -7,6 +7,8 @@ from settings import SettingsError, load_settings
     ("env", "named"),
     [
         ({"CODE_LENGTH": "9"}, "CODE_LENGTH"),
+        ({"WEB_WORKERS": "0"}, "WEB_WORKERS"),
+        ({"WEB_WORKERS": "all"}, "WEB_WORKERS"),
         ({"CODE_LENGTH": "four"}, "CODE_LENGTH"),
         ({"CODE_DELIVERY": "sms"}, "CODE_DELIVERY"),
         ({"CODE_DELIVERY": "telegram_gateway"}, "TELEGRAM_GATEWAY_TOKEN"),
@@ -91,6 +93,12 @@ def test_defaults_and_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_trusted_proxies(monkeypatch: pytest.MonkeyPatch, given: str, read: str | None) -> None:
     monkeypatch.setenv("FORWARDED_ALLOW_IPS", given)
     assert load_settings(_env_file=None).forwarded_allow_ips == read
+
+
+@pytest.mark.parametrize(("given", "read"), [("", None), ("3", 3)])
+def test_web_workers(monkeypatch: pytest.MonkeyPatch, given: str, read: int | None) -> None:
+    monkeypatch.setenv("WEB_WORKERS", given)
+    assert load_settings(_env_file=None).web_workers == read
 
 
 def test_generated_secret_key_is_kept(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -34,7 +34,12 @@ def children_of(parent: int) -> list[int]:
 
 
 def exists(pid: int) -> bool:
-    return os.path.exists(f"/proc/{pid}")
+    """Running (a zombie left for its new parent to reap has ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def accepted_by(server_port: int, client_port: int, pids: list[int]) -> int | None:
@@ -192,3 +197,18 @@ async def test_every_worker_finishes_on_sigterm_and_the_program_exits_0(
     assert len(workers) == 2
     assert await program.stop() == 0
     assert not any(exists(pid) for pid in workers), "a worker outlived the program"
+
+
+async def test_workers_do_not_outlive_a_killed_program(
+    api_env: dict[str, str],  # noqa: F811
+    start_bot: StartProcess,
+) -> None:
+    program = await start_bot({**api_env, "WEB_WORKERS": "2"}, command="api")
+    assert program.process is not None
+    workers = children_of(program.process.pid)
+    await program.kill()  # SIGKILL: the parent cannot tell them
+    for _ in range(100):
+        if not any(exists(pid) for pid in workers):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("a worker outlived its killed parent")
