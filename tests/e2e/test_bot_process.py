@@ -196,7 +196,8 @@ async def test_a_delivery_while_the_update_is_being_handled_is_asked_to_come_aga
 async def test_an_update_whose_instance_died_half_way_is_handled_by_another(
     double: TelegramDouble, bot_env: dict[str, str], start_bot: StartBot, redis_url: str
 ) -> None:
-    env = {**bot_env, "REDIS_URL": redis_url}
+    # One process per instance: the one killed is the one handling the update.
+    env = {**bot_env, "REDIS_URL": redis_url, "WEB_WORKERS": "1"}
     first = await start_bot(env, webhook=True)
     second = await start_bot(env, webhook=True)
     double.webhook_secret = WEBHOOK_SECRET
