@@ -27,7 +27,14 @@ from bot.webhook import create_webhook_router
 from db.engine import create_engine, create_pool, embedded_postgres, migrate
 from db.service import ReferralService, create_service
 from settings import Settings, SettingsError, load_settings
-from workers import WorkersRefused, inherited_socket, listening_socket, run_workers, worker_count
+from workers import (
+    WorkersRefused,
+    inherited_socket,
+    listening_socket,
+    run_workers,
+    speaks_for_all,
+    worker_count,
+)
 
 log = logging.getLogger("referral")
 
@@ -137,6 +144,11 @@ def settle_gc() -> None:
     gc.set_threshold(10_000, 10, 10)
 
 
+def announce(message: str, *args: object) -> None:
+    """A start-up line at INFO, said once however many workers start."""
+    log.log(logging.INFO if speaks_for_all() else logging.DEBUG, message, *args)
+
+
 def web_app_address(settings: Settings) -> str:
     """Where a person opens the web app: WEB_APP_URL, else this machine's HTTP server."""
     if settings.web_app_url:
@@ -156,9 +168,9 @@ async def run_api(
     there is no token to run it with."""
     server = http_server(settings, create_app(settings, service))
     if bot_off:
-        log.info(BOT_OFF, web_app_address(settings))
+        announce(BOT_OFF, web_app_address(settings))
     else:
-        log.info("HTTP API and web app on %s", web_app_address(settings))
+        announce("HTTP API and web app on %s", web_app_address(settings))
     settle_gc()
     await serve(server, shutdown)
 
@@ -215,7 +227,7 @@ async def run_webhook(
     try:
         await dispatcher.emit_startup(bot=bot)
         settle_gc()
-        log.info("webhook, HTTP API and web app on %s", web_app_address(settings))
+        announce("webhook, HTTP API and web app on %s", web_app_address(settings))
         await serve(server, shutdown)
     finally:
         await dispatcher.emit_shutdown(bot=bot)
@@ -267,7 +279,7 @@ async def run(command: str, settings: Settings) -> None:
             log.info("database schema is up to date")
             return
         service = create_service(pool, settings)
-        if settings.code_delivery == "chat":
+        if settings.code_delivery == "chat" and speaks_for_all():
             log.warning("CODE_DELIVERY=chat shows codes to whoever asks: not for production")
         try:
             if command == "api" or (command == "bot" and settings.bot_token is None):

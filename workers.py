@@ -24,6 +24,7 @@ PR_SET_PDEATHSIG = 1  # prctl(2)
 
 # The socket a worker serves, inherited from the parent; None in a single process.
 _inherited: socket.socket | None = None
+_number = 1  # of this worker, from 1; 1 in a single process
 
 
 class WorkersRefused(Exception):
@@ -71,12 +72,20 @@ def inherited_socket() -> socket.socket | None:
     return _inherited
 
 
+def speaks_for_all() -> bool:
+    """Whether this process says what the program as a whole does (the start-up lines): a single
+    process, or the first of the workers."""
+    return _number == 1
+
+
 def run_workers(count: int, listener: socket.socket, work: Callable[[], None]) -> int:
     """Fork `count` processes that each run `work` serving `listener`; wait for them all. The
     exit code is the first non-zero one of a worker, else 0."""
     context = multiprocessing.get_context("fork")
     processes = [
-        context.Process(target=_worker, args=(listener, work, os.getpid()), name=f"web-{number}")
+        context.Process(
+            target=_worker, args=(listener, work, os.getpid(), number), name=f"web-{number}"
+        )
         for number in range(1, count + 1)
     ]
     stopping = False
@@ -125,10 +134,10 @@ def _stop_with_parent(parent: int) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _worker(listener: socket.socket, work: Callable[[], None], parent: int) -> None:
-    global _inherited
+def _worker(listener: socket.socket, work: Callable[[], None], parent: int, number: int) -> None:
+    global _inherited, _number
     for signum in (signal.SIGTERM, signal.SIGINT):  # the worker's loop installs its own
         signal.signal(signum, signal.SIG_DFL)
     _stop_with_parent(parent)
-    _inherited = listener
+    _inherited, _number = listener, number
     work()
