@@ -91,6 +91,23 @@ PROFILE_AND_PAGE_BEFORE = _PROFILE_AND_PAGE.format(beyond="<", order="DESC")
 SENDS_OF_PHONE = """
 SELECT sent_at, code_hash, expires_at, wrong_attempts FROM verification_codes WHERE phone = $1
 """
+# A phone's first code (no limit holds it back) in one statement; for a phone that has a row, the
+# row's sends, to decide on (none when another request's first code was inserted meanwhile: the
+# statement's snapshot does not see it; the caller then reads again).
+ISSUE_FIRST_CODE = """
+WITH inserted AS (
+    INSERT INTO verification_codes (phone, code_hash, expires_at, wrong_attempts, sent_at)
+    VALUES ($1, $2, $3, 0, $4)
+    ON CONFLICT (phone) DO NOTHING
+    RETURNING true
+)
+SELECT true AS issued, NULL::timestamptz[] AS sent_at, NULL::bytea AS code_hash,
+       NULL::timestamptz AS expires_at, NULL::int AS wrong_attempts
+FROM inserted
+UNION ALL
+SELECT false, sent_at, code_hash, expires_at, wrong_attempts FROM verification_codes
+WHERE phone = $1 AND NOT EXISTS (SELECT FROM inserted)
+"""
 # Issued only if the phone's sends are still those the decision was made on ($5): of two requests
 # at the same moment, one issues and the other reads again, and is then within the cooldown.
 ISSUE_CODE = """
@@ -387,9 +404,12 @@ class ReferralService:
         code_hash = hash_verification_code(self._key, phone, code)
         expires_at = now + timedelta(seconds=self.code_ttl)
         async with self._connection() as connection:
-            issued = False
+            row = await connection.fetchrow(ISSUE_FIRST_CODE, phone, code_hash, expires_at, [now])
+            before, sends = None, [now]
+            issued = row is not None and row["issued"]
             while not issued:
-                before = await connection.fetchrow(SENDS_OF_PHONE, phone)
+                before = row or await connection.fetchrow(SENDS_OF_PHONE, phone)
+                row = None
                 sent_at: list[datetime] = before["sent_at"] if before else []
                 recent = sorted(moment for moment in sent_at if moment > now - HOUR)
                 wait = self._wait_for_next_code(recent, now)
@@ -407,7 +427,12 @@ class ReferralService:
         except DeliveryError as error:
             log.error("verification code for %s not delivered: %s", mask_phone(phone), error)
             previous = (
-                (before["code_hash"], before["expires_at"], before["wrong_attempts"], sent_at)
+                (
+                    before["code_hash"],
+                    before["expires_at"],
+                    before["wrong_attempts"],
+                    before["sent_at"],
+                )
                 if before
                 else (None, None, 0, [])
             )
