@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     flood_rate: float = Field(3.0, ge=0)
     flood_burst: int = Field(6, ge=1)
     admin_ids: Annotated[list[int], NoDecode] = []
+    milestones: Annotated[tuple[int, ...], NoDecode] = (5, 10, 25, 50, 100)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     default_language: Literal["en", "ru"] = "en"
     privacy_contact: str | None = None
@@ -120,6 +121,23 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("milestones", mode="before")
+    @classmethod
+    def _milestone_list(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        parts = [part.strip() for part in value.split(",") if part.strip()]
+        if not all(part.isascii() and part.isdigit() and int(part) > 0 for part in parts):
+            raise ValueError("must be positive whole numbers, comma-separated, such as 5,10,25")
+        return tuple(sorted({int(part) for part in parts}))
+
+    @field_validator("milestones")
+    @classmethod
+    def _positive_milestones(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(goal <= 0 or goal > 10**9 for goal in value):
+            raise ValueError("must be positive whole numbers, comma-separated, such as 5,10,25")
+        return tuple(sorted(set(value)))
 
     @field_validator("webhook_secret")
     @classmethod

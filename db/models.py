@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -109,8 +110,72 @@ class ReferralCount(Base):
     )
     shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     referrals: Mapped[int] = mapped_column(Integer)
+    # When the last referral this row counts joined: of equal counts, who reached it first
+    # ranks first on the leaderboard (db/growth.py).
+    reached_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
-    __table_args__ = (Index("ix_referral_counts_referrals", "referrals", "member_id", "shard"),)
+    __table_args__ = (
+        Index("ix_referral_counts_referrals", "referrals", "member_id", "shard"),
+        Index(
+            "ix_referral_counts_ranking",
+            text("referrals DESC"),
+            "reached_at",
+            "member_id",
+            postgresql_where="shard = 0",
+        ),
+    )
+
+
+class ReferralMonthCount(Base):
+    """`ReferralCount` per calendar month (UTC), kept by the same activation in the same way:
+    the monthly leaderboard."""
+
+    __tablename__ = "referral_month_counts"
+
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    member_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
+    )
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    referrals: Mapped[int] = mapped_column(Integer)
+    reached_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index(
+            "ix_referral_month_counts_ranking",
+            "month",
+            text("referrals DESC"),
+            "reached_at",
+            "member_id",
+            postgresql_where="shard = 0",
+        ),
+    )
+
+
+class Milestone(Base):
+    """A milestone (a count of referrals, from MILESTONES) a member reached, recorded once by the
+    activation that brought them to it, in its transaction."""
+
+    __tablename__ = "milestones"
+
+    member_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
+    )
+    milestone: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reached_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class MemberQrCode(Base):
+    """Telegram's file_id of the QR code the bot uploaded for a member, and the link it draws:
+    later sends of the same link upload nothing."""
+
+    __tablename__ = "member_qr_codes"
+
+    member_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
+    )
+    link: Mapped[str] = mapped_column(Text)
+    file_id: Mapped[str] = mapped_column(Text)
 
 
 class DailyCount(Base):

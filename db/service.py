@@ -29,6 +29,7 @@ from db.codes import (
 )
 from db.delivery import CodeDelivery, DeliveryError, create_delivery
 from db.engine import Connections
+from db.growth import Growth
 from db.models import COUNT_SHARDS, SINGLE_ROW_REFERRALS
 from db.operators import Operators
 from db.outages import Outages
@@ -157,9 +158,15 @@ WITH erased AS (
         SELECT id, phone, inviter_id FROM members WHERE id = $1 AND erased_at IS NULL FOR UPDATE
     ) AS old
     WHERE m.id = old.id
-    RETURNING old.phone, old.inviter_id
+    RETURNING m.id, old.phone, old.inviter_id
 ), codes AS (
     DELETE FROM verification_codes WHERE phone IN (SELECT phone FROM erased)
+), counts AS (  -- their own counts leave the leaderboard (their referrals' counts stay)
+    DELETE FROM referral_counts WHERE member_id IN (SELECT id FROM erased)
+), month_counts AS (
+    DELETE FROM referral_month_counts WHERE member_id IN (SELECT id FROM erased)
+), qr_codes AS (
+    DELETE FROM member_qr_codes WHERE member_id IN (SELECT id FROM erased)
 ), uncounted AS (
     INSERT INTO member_totals AS t (shard, members, invited)
     SELECT $1 % {COUNT_SHARDS}, -1, -(inviter_id IS NOT NULL)::int FROM erased
@@ -184,8 +191,9 @@ FROM members AS m, LATERAL (
 WHERE m.id = $1 AND m.erased_at IS NULL
 """
 
-# The invitation rule, in one round trip: migrations/versions/0005_operators.py (first in 0003).
-ACTIVATE_INVITE = "SELECT * FROM activate_invite($1, $2, $3, $4, $5)"
+# The invitation rule, in one round trip: migrations/versions/0006_sharing_and_growth.py (first
+# in 0003, then 0005).
+ACTIVATE_INVITE = "SELECT * FROM activate_invite($1, $2, $3, $4, $5, $6)"
 
 T = TypeVar("T")
 
@@ -317,6 +325,7 @@ class ReferralService:
         default_region: str = "RU",
         show_full_phones: bool = False,
         admin_ids: Iterable[int] = (),
+        milestones: Iterable[int] = (5, 10, 25, 50, 100),
         clock: Callable[[], datetime] = utcnow,
         invite_code_factory: Callable[[], str] = new_invite_code,
     ) -> None:
@@ -335,6 +344,9 @@ class ReferralService:
         self._telegram_lookups = TelegramLookups(self._fetch)
         self.operators = Operators(
             self._connection, admin_ids=admin_ids, default_region=default_region, clock=clock
+        )
+        self.growth = Growth(
+            self._connection, milestones=milestones, shown_phone=self.shown_phone, clock=clock
         )
 
     def now(self) -> datetime:
@@ -648,6 +660,7 @@ class ReferralService:
                 self._clock(),
                 COUNT_SHARDS,
                 SINGLE_ROW_REFERRALS,
+                list(self.growth.milestones),
             ),
             transaction=False,
         )
@@ -666,7 +679,7 @@ class ReferralService:
             row["inviter_language"],
         )
         log.info("member %d activated the code of member %d", member_id, inviter.id)
-        return Activation(outcome, code, inviter)
+        return Activation(outcome, code, inviter, row["inviter_referrals"], row["milestone"])
 
     async def referrals_page(
         self,
@@ -751,4 +764,5 @@ def create_service(connections: Connections, settings: Settings) -> ReferralServ
         default_region=settings.default_region,
         show_full_phones=settings.referral_phone_visibility == "full",
         admin_ids=settings.admin_ids,
+        milestones=settings.milestones,
     )
