@@ -25,6 +25,10 @@ class ReferralsPageTurn(CallbackData, prefix="refs"):
     before: str | None = None
 
 
+class QrRequest(CallbackData, prefix="qr"):
+    """`qr`: send the QR code of the member's deep link."""
+
+
 class JoinAnswer(CallbackData, prefix="join"):
     """`join:<invite code>:1` for Yes, `join:<invite code>:0` for No."""
 

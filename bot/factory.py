@@ -74,7 +74,7 @@ def create_dispatcher(
         control = FloodControl(rate=settings.flood_rate, burst=settings.flood_burst)
         dispatcher.update.outer_middleware(FloodMiddleware(control))
     member, language = MemberMiddleware(), ChosenLanguage(i18n)
-    for observer in (dispatcher.message, dispatcher.callback_query):
+    for observer in (dispatcher.message, dispatcher.callback_query, dispatcher.inline_query):
         observer.middleware(member)
         observer.middleware(language)
     include_handlers(dispatcher)

@@ -8,10 +8,12 @@ objects are frozen, so the buttons that never change are made once per language 
 from functools import cache
 
 from aiogram.types import (
+    CopyTextButton,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     KeyboardButton,
     ReplyKeyboardMarkup,
+    SwitchInlineQueryChosenChat,
     WebAppInfo,
 )
 from aiogram.utils.i18n import get_i18n
@@ -25,6 +27,7 @@ from bot.callbacks import (
     MenuChoice,
     MenuItem,
     NewCodeRequest,
+    QrRequest,
     ReferralsPageTurn,
 )
 from bot.texts import _
@@ -90,9 +93,24 @@ def main_menu(share_url: str) -> InlineKeyboardMarkup:
     )
 
 
-def share(share_url: str, web_app_url: str | None = None) -> InlineKeyboardMarkup:
-    """Share, and "Open app" (the web app as a Mini App) when there is one."""
-    rows = [[_share_button(share_url)]]
+def code_card(
+    invite_code: str, share_url: str, web_app_url: str | None = None
+) -> InlineKeyboardMarkup:
+    """Under `/code`, the four ways to pass the invitation on, each one tap away: the code on a
+    copy button, Share (Telegram's share dialog), Invite in a chat (the inline card, in a chat
+    the member picks) and the QR code; and "Open app" (the web app as a Mini App) when there is
+    one."""
+    copy = InlineKeyboardButton(
+        text=_("button-copy-code"), copy_text=CopyTextButton(text=invite_code)
+    )
+    in_chat = InlineKeyboardButton(
+        text=_("button-invite-in-chat"),
+        switch_inline_query_chosen_chat=SwitchInlineQueryChosenChat(
+            query="", allow_user_chats=True, allow_group_chats=True, allow_channel_chats=True
+        ),
+    )
+    qr = InlineKeyboardButton(text=_("button-qr"), callback_data=QrRequest().pack())
+    rows = [[copy, _share_button(share_url)], [in_chat, qr]]
     if web_app_url:
         open_app = InlineKeyboardButton(
             text=_("button-open-app"), web_app=WebAppInfo(url=web_app_url)
@@ -183,4 +201,11 @@ def block_question(member_id: int) -> InlineKeyboardMarkup:
                 _member_button("button-cancel", MemberAction.CANCEL, member_id),
             ]
         ]
+    )
+
+
+def join_link(link: str) -> InlineKeyboardMarkup:
+    """Under an invite card sent into a chat: Join, to the member's deep link."""
+    return InlineKeyboardMarkup(
+        inline_keyboard=[[InlineKeyboardButton(text=_("button-join"), url=link)]]
     )

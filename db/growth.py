@@ -11,7 +11,7 @@ two index range counts (those with more, those with as many who reached it first
 members, without reading anybody's rows but the leaders'.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, date, datetime
 
@@ -30,16 +30,18 @@ _BIG = """
 SELECT c.member_id, sum(c.referrals)::int AS referrals, max(c.reached_at) AS reached_at
 FROM {table} AS c
 WHERE {key} AND c.member_id IN (
-    SELECT member_id FROM {table} WHERE {key} AND shard = 0 AND referrals >= $1
+    SELECT member_id FROM {table}
+    WHERE {key} AND shard = 0 AND reached_at IS NOT NULL AND referrals >= $1
 )
 GROUP BY c.member_id
 """
-# The $2 leaders: the big ones and the first of the others, from the ranking index. An erased
-# member's counts go with their data; the filter only covers an erasure racing an activation.
+# The $2 leaders: the big ones and the first of the others, from the ranking index. Erasure takes
+# a member's counts off the index (reached_at NULL); the filter covers an erasure racing an
+# activation that counted a new row for them.
 _LEADERS = f"""
 WITH big AS ({_BIG}), small AS (
     SELECT member_id, referrals, reached_at FROM {{table}}
-    WHERE {{key}} AND shard = 0 AND referrals < $1
+    WHERE {{key}} AND shard = 0 AND reached_at IS NOT NULL AND referrals < $1
     ORDER BY referrals DESC, reached_at, member_id LIMIT $2
 ), leaders AS (
     SELECT * FROM big UNION ALL SELECT * FROM small
@@ -61,9 +63,11 @@ SELECT mine.referrals,
                OR (big.referrals = mine.referrals
                    AND (big.reached_at, big.member_id) < (mine.reached_at, $2)))
          + (SELECT count(*) FROM {{table}}
-            WHERE {{key}} AND shard = 0 AND referrals < $1 AND referrals > mine.referrals)
+            WHERE {{key}} AND shard = 0 AND reached_at IS NOT NULL AND referrals < $1
+              AND referrals > mine.referrals)
          + (SELECT count(*) FROM {{table}}
-            WHERE {{key}} AND shard = 0 AND referrals < $1 AND referrals = mine.referrals
+            WHERE {{key}} AND shard = 0 AND reached_at IS NOT NULL AND referrals < $1
+              AND referrals = mine.referrals
               AND (reached_at, member_id) < (mine.reached_at, $2)) AS place
 FROM mine WHERE mine.referrals IS NOT NULL
 """
@@ -101,7 +105,7 @@ class Growth:
         self,
         connect: Connect,
         *,
-        milestones: Sequence[int],
+        milestones: Iterable[int],
         shown_phone: Callable[[str | None], str | None],
         clock: Callable[[], datetime],
     ) -> None:

@@ -111,8 +111,10 @@ class ReferralCount(Base):
     shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     referrals: Mapped[int] = mapped_column(Integer)
     # When the last referral this row counts joined: of equal counts, who reached it first
-    # ranks first on the leaderboard (db/growth.py).
-    reached_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # ranks first on the leaderboard (db/growth.py). NULL once the member is erased: unranked.
+    reached_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
 
     __table_args__ = (
         Index("ix_referral_counts_referrals", "referrals", "member_id", "shard"),
@@ -121,7 +123,7 @@ class ReferralCount(Base):
             text("referrals DESC"),
             "reached_at",
             "member_id",
-            postgresql_where="shard = 0",
+            postgresql_where="shard = 0 AND reached_at IS NOT NULL",
         ),
     )
 
@@ -138,7 +140,7 @@ class ReferralMonthCount(Base):
     )
     shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     referrals: Mapped[int] = mapped_column(Integer)
-    reached_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reached_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
         Index(
@@ -147,7 +149,7 @@ class ReferralMonthCount(Base):
             text("referrals DESC"),
             "reached_at",
             "member_id",
-            postgresql_where="shard = 0",
+            postgresql_where="shard = 0 AND reached_at IS NOT NULL",
         ),
     )
 

@@ -161,10 +161,11 @@ WITH erased AS (
     RETURNING m.id, old.phone, old.inviter_id
 ), codes AS (
     DELETE FROM verification_codes WHERE phone IN (SELECT phone FROM erased)
-), counts AS (  -- their own counts leave the leaderboard (their referrals' counts stay)
-    DELETE FROM referral_counts WHERE member_id IN (SELECT id FROM erased)
-), month_counts AS (
-    DELETE FROM referral_month_counts WHERE member_id IN (SELECT id FROM erased)
+), unranked AS (  -- their counts stay, off the leaderboard (db/growth.py)
+    UPDATE referral_counts SET reached_at = NULL WHERE member_id IN (SELECT id FROM erased)
+), unranked_months AS (
+    UPDATE referral_month_counts SET reached_at = NULL
+    WHERE member_id IN (SELECT id FROM erased)
 ), qr_codes AS (
     DELETE FROM member_qr_codes WHERE member_id IN (SELECT id FROM erased)
 ), uncounted AS (

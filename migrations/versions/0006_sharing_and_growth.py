@@ -7,7 +7,8 @@ Revises: 0005
 `referral_month_counts` keeps the same counts per month (UTC), kept by the activation like
 `referral_counts`: one row (shard 0) until `p_single_row`, then spread over the shards. Both are
 ranked by an index on shard 0, (referrals DESC, reached_at, member_id): most referrals first, and
-of equal counts who reached it first (db/growth.py reads them).
+of equal counts who reached it first (db/growth.py reads them). Erasure keeps an erased member's
+counts, as before, and takes them off the ranking (`reached_at` NULL).
 
 `milestones` records which milestone each member reached, written by the activation that brought
 their count to it (`p_milestones`, from the MILESTONES setting) in the same transaction; its
@@ -52,9 +53,7 @@ _COUNT = """
         END IF;
     END IF;
 """
-COUNT_ALL_TIME = _COUNT.format(
-    table="referral_counts", key="true", key_columns="", key_values=""
-)
+COUNT_ALL_TIME = _COUNT.format(table="referral_counts", key="true", key_columns="", key_values="")
 COUNT_MONTH = _COUNT.format(
     table="referral_month_counts",
     key="month = v_month",
@@ -210,10 +209,10 @@ SELECT date_trunc('month', invited_at AT TIME ZONE 'UTC')::date, inviter_id, 0, 
        max(invited_at)
 FROM members WHERE inviter_id IS NOT NULL GROUP BY 1, 2
 """
-# Erased members are not members: they leave the leaderboard (their referrals stay counted for
-# nobody, as their own counts can never be read again).
-FORGET_ERASED = """
-DELETE FROM referral_counts WHERE member_id IN (SELECT id FROM members WHERE erased_at IS NOT NULL)
+# Erased members are not members: their counts stay (as erasure leaves them) but are not ranked.
+UNRANK_ERASED = """
+UPDATE {table} SET reached_at = NULL
+WHERE member_id IN (SELECT id FROM members WHERE erased_at IS NOT NULL)
 """
 
 
@@ -229,17 +228,18 @@ def _previous_function() -> str:
 
 def upgrade() -> None:
     op.add_column(
-        "referral_counts", sa.Column("reached_at", sa.DateTime(timezone=True), nullable=True)
+        "referral_counts",
+        sa.Column(
+            "reached_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=True
+        ),
     )
     op.execute(FILL_REACHED_AT)
-    op.execute(FORGET_ERASED)
-    op.execute("UPDATE referral_counts SET reached_at = now() WHERE reached_at IS NULL")
-    op.alter_column("referral_counts", "reached_at", nullable=False)
+    op.execute(UNRANK_ERASED.format(table="referral_counts"))
     op.create_index(
         "ix_referral_counts_ranking",
         "referral_counts",
         [sa.text("referrals DESC"), "reached_at", "member_id"],
-        postgresql_where="shard = 0",
+        postgresql_where="shard = 0 AND reached_at IS NOT NULL",
     )
     op.create_table(
         "referral_month_counts",
@@ -247,32 +247,31 @@ def upgrade() -> None:
         sa.Column("member_id", sa.BigInteger(), nullable=False),
         sa.Column("shard", sa.SmallInteger(), nullable=False),
         sa.Column("referrals", sa.Integer(), nullable=False),
-        sa.Column("reached_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("reached_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["member_id"],
             ["members.id"],
             name=op.f("fk_referral_month_counts_member_id_members"),
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint("month", "member_id", "shard", name=op.f("pk_referral_month_counts")),
+        sa.PrimaryKeyConstraint(
+            "month", "member_id", "shard", name=op.f("pk_referral_month_counts")
+        ),
     )
     op.execute(FILL_MONTH_COUNTS)
-    op.execute(
-        "DELETE FROM referral_month_counts "
-        "WHERE member_id IN (SELECT id FROM members WHERE erased_at IS NOT NULL)"
-    )
+    op.execute(UNRANK_ERASED.format(table="referral_month_counts"))
     op.create_index(
         "ix_referral_month_counts_ranking",
         "referral_month_counts",
         ["month", sa.text("referrals DESC"), "reached_at", "member_id"],
-        postgresql_where="shard = 0",
+        postgresql_where="shard = 0 AND reached_at IS NOT NULL",
     )
     op.create_table(
         "milestones",
         sa.Column("member_id", sa.BigInteger(), nullable=False),
         sa.Column("milestone", sa.Integer(), nullable=False),
         sa.Column(
-            "reached_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+            "reached_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=True
         ),
         sa.ForeignKeyConstraint(
             ["member_id"],
