@@ -112,6 +112,7 @@ async def read_referral_data(
     if found is None:
         return member_gone()
     profile, page = found
+    progress = service.growth.progress(page.total)
     data = ReferralData(
         ref=profile.member.invite_code,
         invited=profile.inviter_code or "",
@@ -123,6 +124,8 @@ async def read_referral_data(
             ReferralEntry(phone=referral.phone, joined_at=referral.invited_at)
             for referral in page.referrals
         ],
+        milestone_reached=progress.reached,
+        milestone_next=progress.next,
     )
     return answer(200, data)
 

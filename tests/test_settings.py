@@ -27,6 +27,9 @@ from settings import SettingsError, load_settings
         ({"WEBHOOK_URL": "https://e.org/h", "WEBHOOK_SECRET": "has space"}, "WEBHOOK_SECRET"),
         ({"DEFAULT_REGION": "XX"}, "DEFAULT_REGION"),
         ({"ADMIN_IDS": "1,two"}, "ADMIN_IDS"),
+        ({"MILESTONES": "5,ten,25"}, "MILESTONES"),
+        ({"MILESTONES": "5,0"}, "MILESTONES"),
+        ({"MILESTONES": "5,-10"}, "MILESTONES"),
         ({"REFERRAL_PHONE_VISIBILITY": "partial"}, "REFERRAL_PHONE_VISIBILITY"),
         ({"WEB_PORT": "70000"}, "WEB_PORT"),
         ({"SECRET_KEY": "too-short"}, "SECRET_KEY"),
@@ -98,3 +101,11 @@ def test_generated_secret_key_is_kept(tmp_path: object, monkeypatch: pytest.Monk
     first = load_settings(_env_file=None).signing_key()
     assert len(first) >= 32
     assert load_settings(_env_file=None).signing_key() == first
+
+
+def test_milestones_are_read_in_order_without_repeats(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings(_env_file=None).milestones == (5, 10, 25, 50, 100)
+    monkeypatch.setenv("MILESTONES", " 50, 3,50 ,10")
+    assert load_settings(_env_file=None).milestones == (3, 10, 50)
+    monkeypatch.setenv("MILESTONES", "")
+    assert load_settings(_env_file=None).milestones == ()

@@ -66,6 +66,7 @@ async def test_openapi_lists_every_operation(client: httpx.AsyncClient) -> None:
         ("GET", "/api/data/export/", "exportMemberData"),
         ("PUT", "/api/data/language/", "chooseLanguage"),
         ("GET", "/api/data/qr.svg", "readInviteQrCode"),
+        ("GET", "/api/top/", "readLeaderboards"),
         ("POST", "/api/telegram/login/", "telegramLogin"),
         ("GET", "/api/web-app/", "describeWebApp"),
         ("GET", "/api/texts/{language}/", "readWebAppTexts"),
