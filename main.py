@@ -252,7 +252,7 @@ async def change_webhook(command: str, settings: Settings, bot: Bot) -> None:
     await bot.set_webhook(
         settings.webhook_url,
         secret_token=settings.webhook_secret.get_secret_value(),
-        allowed_updates=["message", "callback_query"],
+        allowed_updates=["message", "callback_query", "inline_query"],
     )
     log.info("webhook set to %s", settings.webhook_url)
 

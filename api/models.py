@@ -409,8 +409,7 @@ class LeaderboardData(BaseModel):
         "first comes first."
     )
     place: int | None = Field(
-        description="The asking member's own place; null while they have no referral in the "
-        "period."
+        description="The asking member's own place; null while they have no referral in the period."
     )
     referrals: int = Field(description="The asking member's referrals in the period.")
 

@@ -16,6 +16,7 @@ from bench.api_server import CONSTANT_LOGIN_PATH, CONSTANT_PATH
 from bench.client import ApiClient, BotClient
 from bench.database import bench_database, exclusive_run
 from bench.figures import BenchResult, MemoryResult, Plan, ScenarioResult
+from bench.leaderboard import top_db_ms
 from bench.load import Measurement, closed_loop, count_loop, machine_busy, paced
 from bench.pools import UserPool
 from bench.processes import ServerProcess
@@ -26,6 +27,7 @@ from bench.scenarios import (
     Activation,
     ApiData,
     Code,
+    Inline,
     Journey,
     NewcomerStart,
     Refs,
@@ -54,9 +56,10 @@ from db.engine import create_engine, migrate
 
 log = logging.getLogger("bench")
 
-SCENARIOS = ("code", "refs", "activation", "journey", "api_data", "web")
+SCENARIOS = ("code", "refs", "activation", "journey", "api_data", "web", "inline")
 ADMIN = "admin"  # the operators' part (bench/admin.py): not a rate scenario
-PARTS = (*SCENARIOS, ADMIN)
+TOP = "top"  # /top's database time (bench/leaderboard.py): not a rate scenario
+PARTS = (*SCENARIOS, ADMIN, TOP)
 
 
 class Bench:
@@ -122,6 +125,7 @@ class Bench:
             "activation": Activation,
             "journey": Journey,
             "web": WebLogin,
+            "inline": Inline,
         }
         return kinds[name](target)
 
@@ -239,7 +243,7 @@ async def run_bench(
         servers = Servers(stack, result)
         # The servers import aiogram while the database is seeded (or the seed reset).
         ceiling = await servers.spawn(ceiling_process(double, database_url))
-        main = tuple(name for name in names if name not in ("refs", ADMIN))
+        main = tuple(name for name in names if name not in ("refs", ADMIN, TOP))
         program = api_ceiling = program_refs = program_memory = None
         if main:
             program = await servers.spawn(program_process("program", double, database_url))
@@ -266,6 +270,9 @@ async def run_bench(
             api_ceiling = await servers.spawn(api_ceiling_process(database_url, *sizes))
         await servers.ready()
         result.refs_page_ms = await refs_page_db_ms(database_url)
+        if TOP in names:
+            log.info("top: database time of /top over the seeded members")
+            result.top_db_ms = await top_db_ms(database_url)
         if program is not None and "web" in names:
             log.info("web: the first load of the page, in a browser")
             result.first_load = await first_load(program.url + "/")

@@ -6,9 +6,10 @@ The leaderboard reads the counters the activation keeps (`referral_counts`, and
 `referral_month_counts` per month), ranked by the index on their shard 0 (referrals DESC,
 reached_at, member_id). A member's count is that one row until it has SINGLE_ROW_REFERRALS
 referrals, and only then spreads over the shards: the few members past it ("big") are summed
-apart and merged in. So the ten leaders are two short index scans, and a member's place is
-two index range counts (those with more, those with as many who reached it first) plus the big
-members, without reading anybody's rows but the leaders'.
+apart and merged in. So the ten leaders are two short index scans. A member's place is summed
+from `referral_rank_buckets` (members per count, and per count and day reached, which the
+activation keeps), plus a count within their own day and the big members: no count of everybody
+ahead of them.
 """
 
 from collections.abc import Callable, Iterable, Sequence
@@ -17,13 +18,17 @@ from datetime import UTC, date, datetime
 
 import asyncpg
 
-from db.models import SINGLE_ROW_REFERRALS
+from db.models import ALL_TIME_BOARD, SINGLE_ROW_REFERRALS
 from db.results import Leader, Leaderboard, Leaderboards, MilestoneProgress
 
 TOP_PLACES = 10
 
-_ALL_TIME = {"table": "referral_counts", "key": "true"}
-_MONTH = {"table": "referral_month_counts", "key": "month = $3"}
+_ALL_TIME = {
+    "table": "referral_counts",
+    "key": "true",
+    "board": f"'{ALL_TIME_BOARD.isoformat()}'::date",
+}
+_MONTH = {"table": "referral_month_counts", "key": "month = $3", "board": "$3"}
 
 # The members past SINGLE_ROW_REFERRALS ($1), summed over their shards.
 _BIG = """
@@ -50,11 +55,14 @@ SELECT l.member_id, l.referrals, m.phone
 FROM leaders AS l JOIN members AS m ON m.id = l.member_id AND m.erased_at IS NULL
 ORDER BY l.referrals DESC, l.reached_at, l.member_id LIMIT $2
 """
-# A member's ($2) count and place: 1 + the big members ahead + the others with more + the others
-# with as many who reached it first (both counts are range scans of the ranking index).
+# A member's ($2) count and place: 1 + the big members ahead + (below SINGLE_ROW_REFERRALS) the
+# others with more (the buckets of larger counts), with as many reached on an earlier day (the
+# buckets of their count's earlier days), and with as many reached earlier on the same day (a
+# range of the ranking index: one day's worth at most).
 _PLACE = f"""
 WITH mine AS (
-    SELECT sum(referrals)::int AS referrals, max(reached_at) AS reached_at
+    SELECT sum(referrals)::int AS referrals, max(reached_at) AS reached_at,
+           (max(reached_at) AT TIME ZONE 'UTC')::date AS day
     FROM {{table}} WHERE {{key}} AND member_id = $2
 ), big AS ({_BIG})
 SELECT mine.referrals,
@@ -62,13 +70,17 @@ SELECT mine.referrals,
             WHERE big.referrals > mine.referrals
                OR (big.referrals = mine.referrals
                    AND (big.reached_at, big.member_id) < (mine.reached_at, $2)))
-         + (SELECT count(*) FROM {{table}}
-            WHERE {{key}} AND shard = 0 AND reached_at IS NOT NULL AND referrals < $1
-              AND referrals > mine.referrals)
-         + (SELECT count(*) FROM {{table}}
-            WHERE {{key}} AND shard = 0 AND reached_at IS NOT NULL AND referrals < $1
-              AND referrals = mine.referrals
-              AND (reached_at, member_id) < (mine.reached_at, $2)) AS place
+         + CASE WHEN mine.referrals >= $1 THEN 0 ELSE
+             (SELECT coalesce(sum(b.members), 0) FROM referral_rank_buckets AS b
+              WHERE b.board = {{board}} AND b.day = 'infinity' AND b.referrals > mine.referrals)
+           + (SELECT coalesce(sum(b.members), 0) FROM referral_rank_buckets AS b
+              WHERE b.board = {{board}} AND b.referrals = mine.referrals AND b.day < mine.day)
+           + (SELECT count(*) FROM {{table}}
+              WHERE {{key}} AND shard = 0 AND reached_at IS NOT NULL AND referrals < $1
+                AND referrals = mine.referrals
+                AND reached_at >= (mine.day::timestamp AT TIME ZONE 'UTC')
+                AND (reached_at, member_id) < (mine.reached_at, $2))
+           END AS place
 FROM mine WHERE mine.referrals IS NOT NULL
 """
 LEADERS_ALL_TIME = _LEADERS.format(**_ALL_TIME)

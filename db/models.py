@@ -154,6 +154,21 @@ class ReferralMonthCount(Base):
     )
 
 
+class ReferralRankBucket(Base):
+    """How many members (below SINGLE_ROW_REFERRALS, ranked) have each count on a board (the
+    all-time one, `ALL_TIME_BOARD`, or a month's first day), over all days (`day` infinity) and
+    per day (UTC) they reached it; kept by the activation in `COUNT_SHARDS` rows per key. A
+    member's place is summed from these (db/growth.py) instead of counting everybody ahead."""
+
+    __tablename__ = "referral_rank_buckets"
+
+    board: Mapped[date] = mapped_column(Date, primary_key=True)
+    referrals: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    members: Mapped[int] = mapped_column(Integer)
+
+
 class Milestone(Base):
     """A milestone (a count of referrals, from MILESTONES) a member reached, recorded once by the
     activation that brought them to it, in its transaction."""
@@ -224,3 +239,4 @@ class MemberBlock(Base):
 
 COUNT_SHARDS = 16
 SINGLE_ROW_REFERRALS = 64  # a member's referrals are counted in one row until there are this many
+ALL_TIME_BOARD = date(1970, 1, 1)  # the all-time leaderboard's key in referral_rank_buckets

@@ -30,7 +30,7 @@ from db.codes import (
 from db.delivery import CodeDelivery, DeliveryError, create_delivery
 from db.engine import Connections
 from db.growth import Growth
-from db.models import COUNT_SHARDS, SINGLE_ROW_REFERRALS
+from db.models import ALL_TIME_BOARD, COUNT_SHARDS, SINGLE_ROW_REFERRALS
 from db.operators import Operators
 from db.outages import Outages
 from db.phones import mask_phone, normalise_phone
@@ -161,6 +161,21 @@ WITH erased AS (
     RETURNING m.id, old.phone, old.inviter_id
 ), codes AS (
     DELETE FROM verification_codes WHERE phone IN (SELECT phone FROM erased)
+), unbucketed AS (  -- and their rank buckets (db/growth.py) lose them
+    INSERT INTO referral_rank_buckets AS b (board, referrals, day, shard, members)
+    SELECT ranked.board, ranked.referrals, days.day, $1 % {COUNT_SHARDS}, -1
+    FROM (
+        SELECT '{ALL_TIME_BOARD.isoformat()}'::date AS board, referrals, reached_at
+        FROM referral_counts
+        WHERE member_id IN (SELECT id FROM erased) AND shard = 0 AND reached_at IS NOT NULL
+          AND referrals < {SINGLE_ROW_REFERRALS}
+      UNION ALL
+        SELECT month, referrals, reached_at FROM referral_month_counts
+        WHERE member_id IN (SELECT id FROM erased) AND shard = 0 AND reached_at IS NOT NULL
+          AND referrals < {SINGLE_ROW_REFERRALS}
+    ) AS ranked,
+    LATERAL (VALUES ('infinity'::date), ((ranked.reached_at AT TIME ZONE 'UTC')::date)) AS days(day)
+    ON CONFLICT (board, referrals, day, shard) DO UPDATE SET members = b.members + excluded.members
 ), unranked AS (  -- their counts stay, off the leaderboard (db/growth.py)
     UPDATE referral_counts SET reached_at = NULL WHERE member_id IN (SELECT id FROM erased)
 ), unranked_months AS (

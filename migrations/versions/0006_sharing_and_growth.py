@@ -10,6 +10,11 @@ ranked by an index on shard 0, (referrals DESC, reached_at, member_id): most ref
 of equal counts who reached it first (db/growth.py reads them). Erasure keeps an erased member's
 counts, as before, and takes them off the ranking (`reached_at` NULL).
 
+`referral_rank_buckets` counts the members below `p_single_row` per board (all time, or a
+month), per count, and per count and day reached, kept by the activation as a count moves from n
+to n + 1: a member's place is then a sum of buckets and a count within their own day, instead of
+a count of everybody ahead of them.
+
 `milestones` records which milestone each member reached, written by the activation that brought
 their count to it (`p_milestones`, from the MILESTONES setting) in the same transaction; its
 primary key makes a milestone reached once, whatever runs at the same time. `activate_invite`
@@ -34,31 +39,62 @@ depends_on: str | Sequence[str] | None = None
 PREVIOUS_SIGNATURE = "activate_invite(bigint, text, timestamptz, int, int)"
 SIGNATURE = "activate_invite(bigint, text, timestamptz, int, int, int[])"
 
-# A counter bumped in place, inserted when missing. Its shard 0 is inserted without ON CONFLICT:
-# two first activations at once fail one with a unique violation, which the service retries, so
-# that a member's count stays in shard 0 until it is full (the ranking relies on it).
+SINGLE_ROW_REFERRALS = 64  # db.models' value when this revision was written
+# The all-time board's key in referral_rank_buckets (the monthly ones are the months' first days).
+ALL_TIME = "1970-01-01"
+# The day bucket of a count value's total (over all days) in referral_rank_buckets.
+ANY_DAY = "infinity"
+
+# A counter bumped in place, inserted when missing. Shard 0 is read under a lock first: below
+# p_single_row its count moves from n to n + 1, and the rank buckets (members per count, and per
+# count and day reached) move with it. It is inserted without ON CONFLICT: two first activations
+# at once fail one with a unique violation, which the service retries, so that a member's count
+# stays in shard 0 until it is full (the ranking relies on it).
 _COUNT = """
-    UPDATE {table} SET referrals = referrals + 1, reached_at = greatest(reached_at, p_at)
-    WHERE {key} AND member_id = v_inviter AND shard = 0 AND referrals < p_single_row;
-    IF NOT FOUND THEN
-        IF NOT EXISTS (SELECT FROM {table} WHERE {key} AND member_id = v_inviter AND shard = 0)
-        THEN
+    SELECT c.referrals, c.reached_at INTO v_old FROM {table} AS c
+    WHERE {key} AND c.member_id = v_inviter AND c.shard = 0 FOR UPDATE;
+    IF NOT FOUND OR v_old.referrals < p_single_row THEN
+        IF FOUND THEN
+            UPDATE {table} SET referrals = referrals + 1, reached_at = greatest(reached_at, p_at)
+            WHERE {key} AND member_id = v_inviter AND shard = 0;
+        ELSE
             INSERT INTO {table} ({key_columns}member_id, shard, referrals, reached_at)
             VALUES ({key_values}v_inviter, 0, 1, p_at);
-        ELSE  -- shard 0 is full
-            INSERT INTO {table} AS c ({key_columns}member_id, shard, referrals, reached_at)
-            VALUES ({key_values}v_inviter, v_shard, 1, p_at)
-            ON CONFLICT ({key_columns}member_id, shard) DO UPDATE
-            SET referrals = c.referrals + 1, reached_at = greatest(c.reached_at, p_at);
         END IF;
+        INSERT INTO referral_rank_buckets AS b (board, referrals, day, shard, members)
+        SELECT {board}, moved.referrals, moved.day, v_shard, moved.members
+        FROM (VALUES
+            (coalesce(v_old.referrals, 0), '{any_day}'::date, -1),
+            (coalesce(v_old.referrals, 0), (v_old.reached_at AT TIME ZONE 'UTC')::date, -1),
+            (coalesce(v_old.referrals, 0) + 1, '{any_day}'::date, 1),
+            (coalesce(v_old.referrals, 0) + 1, (p_at AT TIME ZONE 'UTC')::date, 1)
+        ) AS moved(referrals, day, members)
+        WHERE moved.referrals BETWEEN 1 AND p_single_row - 1
+        ORDER BY moved.referrals, moved.day
+        ON CONFLICT (board, referrals, day, shard) DO UPDATE
+        SET members = b.members + excluded.members;
+    ELSE  -- shard 0 is full
+        INSERT INTO {table} AS c ({key_columns}member_id, shard, referrals, reached_at)
+        VALUES ({key_values}v_inviter, v_shard, 1, p_at)
+        ON CONFLICT ({key_columns}member_id, shard) DO UPDATE
+        SET referrals = c.referrals + 1, reached_at = greatest(c.reached_at, p_at);
     END IF;
 """
-COUNT_ALL_TIME = _COUNT.format(table="referral_counts", key="true", key_columns="", key_values="")
+COUNT_ALL_TIME = _COUNT.format(
+    table="referral_counts",
+    key="true",
+    key_columns="",
+    key_values="",
+    board=f"'{ALL_TIME}'::date",
+    any_day=ANY_DAY,
+)
 COUNT_MONTH = _COUNT.format(
     table="referral_month_counts",
     key="month = v_month",
     key_columns="month, ",
     key_values="v_month, ",
+    board="v_month",
+    any_day=ANY_DAY,
 )
 
 ACTIVATE_INVITE = (
@@ -85,6 +121,7 @@ DECLARE
     v_month date := date_trunc('month', p_at AT TIME ZONE 'UTC')::date;
     v_total int;
     v_milestone int;
+    v_old record;
 BEGIN
     LOOP
         SELECT array_agg(walk.id ORDER BY walk.depth) INTO v_chain
@@ -216,6 +253,22 @@ WHERE member_id IN (SELECT id FROM members WHERE erased_at IS NOT NULL)
 """
 
 
+# The rank buckets as the counts stand (members below SINGLE_ROW_REFERRALS, in shard 0, ranked):
+# per board and count, over all days (ANY_DAY) and per day reached. Also run by the bench.
+FILL_RANK_BUCKETS = f"""
+INSERT INTO referral_rank_buckets (board, referrals, day, shard, members)
+SELECT board, referrals, day, 0, count(*) FROM (
+    SELECT '{ALL_TIME}'::date AS board, referrals, reached_at FROM referral_counts
+    WHERE shard = 0 AND reached_at IS NOT NULL AND referrals < {SINGLE_ROW_REFERRALS}
+  UNION ALL
+    SELECT month, referrals, reached_at FROM referral_month_counts
+    WHERE shard = 0 AND reached_at IS NOT NULL AND referrals < {SINGLE_ROW_REFERRALS}
+) AS ranked,
+LATERAL (VALUES ('{ANY_DAY}'::date), ((reached_at AT TIME ZONE 'UTC')::date)) AS days(day)
+GROUP BY board, referrals, day
+"""
+
+
 def _previous_function() -> str:
     """The function of revision 0005, for the way down."""
     path = Path(__file__).with_name("0005_operators.py")
@@ -267,6 +320,18 @@ def upgrade() -> None:
         postgresql_where="shard = 0 AND reached_at IS NOT NULL",
     )
     op.create_table(
+        "referral_rank_buckets",
+        sa.Column("board", sa.Date(), nullable=False),
+        sa.Column("referrals", sa.SmallInteger(), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("shard", sa.SmallInteger(), nullable=False),
+        sa.Column("members", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "board", "referrals", "day", "shard", name=op.f("pk_referral_rank_buckets")
+        ),
+    )
+    op.execute(FILL_RANK_BUCKETS)
+    op.create_table(
         "milestones",
         sa.Column("member_id", sa.BigInteger(), nullable=False),
         sa.Column("milestone", sa.Integer(), nullable=False),
@@ -303,6 +368,7 @@ def downgrade() -> None:
     op.execute(_previous_function())
     op.drop_table("member_qr_codes")
     op.drop_table("milestones")
+    op.drop_table("referral_rank_buckets")
     op.drop_index("ix_referral_month_counts_ranking", table_name="referral_month_counts")
     op.drop_table("referral_month_counts")
     op.drop_index("ix_referral_counts_ranking", table_name="referral_counts")

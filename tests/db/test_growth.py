@@ -158,3 +158,24 @@ async def test_the_qr_file_is_kept_per_link(service: ReferralService) -> None:
     assert await service.growth.qr_file(member.id, "https://t.me/b?start=X") is None
     await service.growth.keep_qr_file(member.id, "https://t.me/b?start=X", "file-2")
     assert await service.growth.qr_file(member.id, "https://t.me/b?start=X") == "file-2"
+
+
+async def test_every_place_matches_the_order_of_the_leaderboard_across_days(
+    service: ReferralService, clock: Clock
+) -> None:
+    inviters = [await join(service) for _ in range(12)]
+    plan = [3, 1, 2, 2, 1, 3, 1, 2, 1, 1, 2, 3, 2, 1, 1]  # whose turn, round after round
+    for turn, index in enumerate(plan * 2):
+        inviter = inviters[(index * 5 + turn) % len(inviters)]
+        await _invite(service, inviter, 1)
+        clock.advance(timedelta(hours=7).total_seconds())  # several UTC days
+    gone = inviters.pop()
+    await service.erase_member(gone.id)
+    boards = await service.growth.leaderboards(inviters[0].id, limit=len(inviters))
+    order = [leader.member_id for leader in boards.all_time.leaders]
+    for inviter in inviters:
+        board = (await service.growth.leaderboards(inviter.id)).all_time
+        if inviter.id in order:
+            assert board.place == order.index(inviter.id) + 1
+        else:
+            assert board.place is None

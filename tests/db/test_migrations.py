@@ -45,6 +45,7 @@ async def test_upgrade_to_head_and_back_to_base(empty_database: AsyncEngine) -> 
         "referral_month_counts",
         "milestones",
         "member_qr_codes",
+        "referral_rank_buckets",
     }
     await migrate(empty_database)  # a second start-up finds nothing to do
     await downgrade(empty_database)
