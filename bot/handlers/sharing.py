@@ -20,7 +20,7 @@ from aiogram.utils.i18n import I18n
 
 from bot import keyboards, texts
 from bot.callbacks import QrRequest
-from bot.deep_links import member_link
+from bot.deep_links import FROM_INLINE_MODE, member_link
 from bot.middlewares import MEMBER_OPTIONAL, MEMBER_REQUIRED
 from bot.texts import _
 from db.qr import qr_png
@@ -32,8 +32,6 @@ log = logging.getLogger(__name__)
 # Inline answers are personal (each member's own card) and kept by Telegram this long, so that a
 # member typing `@bot` again soon costs us nothing, while a changed code shows within a minute.
 INLINE_CACHE_SECONDS = 60
-# The start parameter of "Open the bot" for a stranger: /start with it is a plain greeting.
-INLINE_START_PARAMETER = "inline"
 
 
 async def send_qr(bot: Bot, chat_id: int, service: ReferralService, member: Member) -> None:
@@ -78,7 +76,7 @@ async def offer_invite_card(
     else a button that opens the bot. One database lookup (the member), done before."""
     if member is None:
         button = InlineQueryResultsButton(
-            text=_("inline-open-bot"), start_parameter=INLINE_START_PARAMETER
+            text=_("inline-open-bot"), start_parameter=FROM_INLINE_MODE
         )
         await inline_query.answer(
             [], cache_time=INLINE_CACHE_SECONDS, is_personal=True, button=button

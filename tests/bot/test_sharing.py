@@ -64,6 +64,9 @@ async def test_inline_query_of_a_stranger_offers_to_open_the_bot(people: People)
     assert answer.button is not None
     assert answer.button.text == "Open the bot to get your invite link"
     assert answer.button.start_parameter == "inline"
+    [greeting] = texts_of(await stranger.send("/start inline"))
+    assert greeting.startswith("Hi! This is a referral club")
+    assert "no valid invite code" not in greeting
 
 
 async def test_top_lists_leaders_in_order_masked_and_the_askers_place(
