@@ -95,7 +95,7 @@ export const registerInviteCode = (code) =>
 export const readInviteQr = () =>
   call('GET', '/api/data/qr.svg', { authorized: true, as: 'blob' });
 
-export const readLeaderboards = () => call('GET', '/api/top/', { authorized: true });
+export const readTop = () => call('GET', '/api/top/', { authorized: true });
 
 export const deleteMemberData = () => call('DELETE', '/api/data/', { authorized: true });
 

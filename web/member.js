@@ -1,12 +1,11 @@
 // The member page: their code, invite link, its QR code and sharing; the code they joined with,
-// or a form to enter one; who joined with theirs, page by page; the next milestone and the
-// leaderboard; deleting their data.
+// or a form to enter one; who joined with theirs, page by page; deleting their data.
 
 import {
   NetworkError,
   deleteMemberData,
   readInviteQr,
-  readLeaderboards,
+  readTop,
   readReferralData,
   registerInviteCode,
   session,
@@ -60,7 +59,7 @@ export async function showMember({ created = false } = {}) {
   await adoptMemberLanguage(answer.body.language).catch(() => {});
   draw(answer.body);
   loadQr();
-  loadLeaderboards();
+  loadLeaders();
   await applyPendingInvite(created);
 }
 
@@ -104,10 +103,6 @@ function drawLoading() {
   $('invite-form').hidden = true;
   $('invite-code').value = '';
   $('qr').removeAttribute('src');
-  for (const id of ['milestone', 'top-month-place', 'top-all-place', 'top-status']) clearText($(id));
-  $('milestone-progress').hidden = true;
-  $('top-month').replaceChildren();
-  $('top-all').replaceChildren();
 }
 
 function draw(data) {
@@ -148,7 +143,9 @@ function addReferrals(data) {
     item.append(phone, joined);
     list.append(item);
   }
-  drawMilestone(data);
+  const next = data.milestone_next;
+  if (next) setText($('milestone'), 'web-milestone', { count: next - data.users_total, next });
+  else clearText($('milestone'));
   shown += data.referrals.length;
   nextCursor = data.next;
   const total = data.users_total;
@@ -206,52 +203,16 @@ async function loadQr() {
   image.src = qrAddress;
 }
 
-/** Progress from the milestone reached (or none) to the next one. */
-function drawMilestone(data) {
-  const line = $('milestone');
-  const bar = $('milestone-progress');
-  const next = data.milestone_next;
-  const reached = data.milestone_reached ?? 0;
-  if (next == null) {
-    if (data.milestone_reached == null) clearText(line);
-    else setText(line, 'web-milestone-all', { reached });
-    bar.hidden = true;
-    return;
-  }
-  setText(line, 'web-milestone-next', { count: next - data.users_total, next });
-  bar.max = next - reached;
-  bar.value = data.users_total - reached;
-  bar.hidden = false;
-}
-
-async function loadLeaderboards() {
-  let answer;
-  try {
-    answer = await readLeaderboards();
-  } catch {
-    say($('top-status'), 'web-network-error', {}, 'error');
-    return;
-  }
-  if (answer.status !== 200) return;
-  drawBoard($('top-month'), $('top-month-place'), answer.body.this_month);
-  drawBoard($('top-all'), $('top-all-place'), answer.body.all_time);
-}
-
-function drawBoard(list, place, board) {
-  list.replaceChildren();
-  for (const leader of board.leaders) {
+async function loadLeaders() {
+  const answer = await readTop().catch(() => null);
+  if (answer?.status !== 200) return;
+  const { leaders, place, referrals } = answer.body.this_month;
+  $('leaders').replaceChildren(...leaders.map(({ phone, referrals: count }) => {
     const item = document.createElement('li');
-    const phone = leader.phone ?? t('web-deleted-member');
-    setText(item, 'web-top-entry', { phone, count: leader.referrals });
-    list.append(item);
-  }
-  if (!board.leaders.length) {
-    const item = document.createElement('li');
-    setText(item, 'web-top-empty');
-    list.append(item);
-  }
-  if (board.place == null) setText(place, 'web-top-no-place');
-  else setText(place, 'web-top-place', { place: board.place, count: board.referrals });
+    setText(item, 'web-leader', { phone: phone ?? t('web-deleted-member'), count });
+    return item;
+  }));
+  setText($('place'), place ? 'web-place' : 'web-no-place', { place, count: referrals });
 }
 
 async function copy(text, copiedKey) {
