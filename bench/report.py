@@ -14,10 +14,10 @@ from bench.figures import BenchResult, ScenarioResult
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 MIN_RATIO = {
-    "code": 0.6,
+    "code": 0.8,
     "api_data": 0.6,
-    "activation": 0.4,
-    "journey": 0.4,
+    "activation": 0.6,
+    "journey": 0.6,
     "web": 0.5,
     "inline": 0.6,
 }

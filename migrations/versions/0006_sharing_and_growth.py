@@ -1,7 +1,7 @@
 """sharing and growth: the leaderboard, milestones and the QR code's file
 
 Revision ID: 0006
-Revises: 0005
+Revises: 0008 (developed on 0005; relinked after 0008 reached main)
 
 `referral_counts` rows carry `reached_at`, the time of the last activation they counted, and
 `referral_month_counts` keeps the same counts per month (UTC), kept by the activation like
@@ -32,7 +32,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006"
-down_revision: str | None = "0005"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
