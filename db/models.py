@@ -1,6 +1,7 @@
 """The schema: members, the verification codes of phones, the counters that the figures of
 operators read, and the audit of blocking."""
 
+import uuid
 from datetime import date, datetime
 
 from sqlalchemy import (
@@ -17,6 +18,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    Uuid,
     func,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -152,6 +154,42 @@ class MemberBlock(Base):
     __table_args__ = (
         CheckConstraint("action IN ('block', 'unblock')", name="known_action"),
         Index("ix_member_blocks_member_id_at", "member_id", "at"),
+    )
+
+
+class OutboxEvent(Base):
+    """An outbound event for one receiver (`target`, its place in EVENTS_URL), written by a
+    trigger in the transaction of its cause (migration 0007, db/events.py), deleted once
+    delivered. `body` is the JSON document as it is sent and signed."""
+
+    __tablename__ = "outbox_events"
+
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    target: Mapped[int] = mapped_column(SmallInteger)
+    type: Mapped[str] = mapped_column(String(32))
+    member_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    body: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(8), server_default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    next_attempt_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    retrying_since: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        CheckConstraint("state IN ('pending', 'failed')", name="known_state"),
+        Index("ix_outbox_events_due", "seq", postgresql_where="state = 'pending'"),
+        Index(
+            "ix_outbox_events_member",
+            "member_id",
+            "target",
+            "seq",
+            postgresql_where="state = 'pending'",
+        ),
     )
 
 

@@ -29,6 +29,7 @@ from db.codes import (
 )
 from db.delivery import CodeDelivery, DeliveryError, create_delivery
 from db.engine import Connections
+from db.events import EventOutbox
 from db.models import COUNT_SHARDS, SINGLE_ROW_REFERRALS
 from db.operators import Operators
 from db.outages import Outages
@@ -336,6 +337,7 @@ class ReferralService:
         self.operators = Operators(
             self._connection, admin_ids=admin_ids, default_region=default_region, clock=clock
         )
+        self.events = EventOutbox(self._connection)
 
     def now(self) -> datetime:
         """The service's time (a test's clock in tests)."""
