@@ -25,7 +25,9 @@ from bot import create_bot, create_dispatcher
 from bot.state_storage import UpdateState, create_update_state
 from bot.webhook import create_webhook_router
 from db.engine import create_engine, create_pool, embedded_postgres, migrate
+from db.events import event_settings
 from db.service import ReferralService, create_service
+from jobs import background_work
 from settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("referral")
@@ -64,7 +66,7 @@ async def open_database(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
             await migrate(engine)
         finally:
             await engine.dispose()
-        pool = await create_pool(url)
+        pool = await create_pool(url, server_settings=event_settings(settings))
         stack.push_async_callback(pool.close)
         yield pool
 
@@ -157,7 +159,8 @@ async def run_api(
     else:
         log.info("HTTP API and web app on %s", web_app_address(settings))
     settle_gc()
-    await serve(server, shutdown)
+    async with background_work(settings, service):
+        await serve(server, shutdown)
 
 
 async def run_bot(
@@ -181,10 +184,11 @@ async def run_bot(
     try:
         # Either way the dispatcher's shutdown waits for the updates in flight, then closes the
         # FSM storage and the locks.
-        if settings.webhook_url:
-            await run_webhook(settings, service, bot, me.username, dispatcher, state, shutdown)
-        else:
-            await run_polling(settings, service, bot, me.username, dispatcher, shutdown)
+        async with background_work(settings, service):
+            if settings.webhook_url:
+                await run_webhook(settings, service, bot, me.username, dispatcher, state, shutdown)
+            else:
+                await run_polling(settings, service, bot, me.username, dispatcher, shutdown)
     finally:
         await state.ledger.close()
     log.info("@%s stopped", me.username)

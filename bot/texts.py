@@ -12,6 +12,7 @@ from aiogram.utils.i18n import get_i18n, gettext
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal, format_percent
 
+from db.events import EventCounts
 from db.results import (
     BlockOutcome,
     CodeRequest,
@@ -40,7 +41,7 @@ COMMANDS = (
     "logout",
 )
 # What operators (ADMIN_IDS) get in their menu besides, and nobody else sees.
-OPERATOR_COMMANDS = ("stats", "find", "export")
+OPERATOR_COMMANDS = ("stats", "find", "export", "events_retry")
 
 QUOTED_INPUT_LIMIT = 32  # characters of what somebody typed that a reply repeats
 
@@ -248,6 +249,11 @@ def program_stats(stats: ProgramStats) -> str:
         blocked=number(stats.blocked),
         top=top or _("stats-top-none"),
     )
+
+
+def event_counts(counts: EventCounts) -> str:
+    """`/stats`: outbound events waiting for delivery and given up."""
+    return _("stats-events", pending=number(counts.pending), failed=number(counts.failed))
 
 
 def chart_day(date_of: Day) -> str:

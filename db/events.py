@@ -16,6 +16,8 @@ from typing import NamedTuple
 
 import asyncpg
 
+from settings import Settings
+
 Connect = Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
 
 # SQL of the outbox, used by migration 0007 (and by a later migration that adds an event).
@@ -98,6 +100,13 @@ DROP_EVENT_FUNCTIONS = [
     "DROP FUNCTION event_phone(text)",
     "DROP FUNCTION event_time(timestamptz)",
 ]
+
+
+def event_settings(settings: Settings) -> dict[str, str]:
+    """The connection settings of the program's pool: events on where EVENTS_URL is set."""
+    return event_session_settings(
+        len(settings.events_url), include_phones=settings.events_include_phones
+    )
 
 
 def event_session_settings(targets: int, *, include_phones: bool) -> dict[str, str]:

@@ -22,10 +22,8 @@ async def background_work(settings: Settings, service: ReferralService) -> Async
         if settings.events_url:
             secret = settings.events_secret
             assert secret is not None  # settings require it with EVENTS_URL
-            delivery = EventDelivery(
-                service.events, settings.events_url, secret.get_secret_value()
-            )
+            delivery = EventDelivery(service.events, settings.events_url, secret.get_secret_value())
             await stack.enter_async_context(delivery.running())
         else:
-            log.info("outbound events are off (EVENTS_URL is not set)")
+            log.debug("outbound events are off (EVENTS_URL is not set)")
         yield

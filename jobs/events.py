@@ -29,6 +29,7 @@ HOLD = 60.0  # seconds a claim lasts: longer than a batch can take
 RETRY_PERIOD = 24 * 3600.0  # seconds an event is tried for
 FIRST_RETRY = 2.0  # seconds before the second try; doubled each time
 IDLE = 0.1  # seconds between looks at an empty outbox
+OUTAGE = 5  # seconds before the next look after the database failed
 STOP_GRACE = 15.0  # seconds a stop waits for the batch in flight
 CONNECTIONS_PER_RECEIVER = 64
 
@@ -89,14 +90,16 @@ class EventDelivery:
 
     async def _run(self, session: aiohttp.ClientSession) -> None:
         while not self._stopping.is_set():
+            pause = 0.0
             try:
-                delivered = await self.deliver_due(session)
-            except Exception:
-                log.exception("event delivery failed; trying again shortly")
-                delivered = 0
-            if not delivered:
+                if not await self.deliver_due(session):
+                    pause = self.idle
+            except Exception as error:  # the database is out of reach, say: the loop goes on
+                log.error("event delivery interrupted (%s); trying again in %d s", error, OUTAGE)
+                pause = OUTAGE
+            if pause:
                 with suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), self.idle)
+                    await asyncio.wait_for(self._stopping.wait(), pause)
 
     async def deliver_due(self, session: aiohttp.ClientSession) -> int:
         """Claim a batch of due events and send them; how many were claimed."""

@@ -90,7 +90,8 @@ async def show_stats(
 ) -> None:
     """The figures at once, then the chart (drawn in a worker thread)."""
     stats = await service.operators.stats(operator=event_from_user.id)
-    await message.answer(texts.program_stats(stats))
+    events = await service.events.counts()
+    await message.answer(texts.program_stats(stats) + "\n\n" + texts.event_counts(events))
     await bot.send_chat_action(message.chat.id, ChatAction.UPLOAD_PHOTO)
     chart_texts = charts.ChartTexts(
         title=_("chart-title"),
@@ -105,6 +106,15 @@ async def show_stats(
     await message.answer_photo(
         BufferedInputFile(image, filename="stats.png"), caption=_("stats-chart-caption")
     )
+
+
+async def retry_failed_events(
+    message: Message, service: ReferralService, event_from_user: User
+) -> None:
+    """`/events_retry`: the events given up after the retry period are tried again."""
+    requeued = await service.events.requeue_failed()
+    log.info("operator %d requeued %d failed events", event_from_user.id, requeued)
+    await message.answer(plural("events-requeued", requeued))
 
 
 # /find, the card and its buttons
@@ -256,6 +266,7 @@ def create_router() -> Router:
     router.message.register(show_stats, Command("stats"), flags=FOR_LANGUAGE)
     router.message.register(find_member, Command("find"), flags=FOR_LANGUAGE)
     router.message.register(export_members, Command("export"), flags=FOR_LANGUAGE)
+    router.message.register(retry_failed_events, Command("events_retry"), flags=FOR_LANGUAGE)
     router.message.register(
         block_with_reason, StateFilter(OperatorStep.block_reason), typed_text, flags=FOR_LANGUAGE
     )

@@ -84,7 +84,7 @@ async def test_only_operators_get_the_commands_in_their_menu(
     operator_menus = [m for m in menus if isinstance(m.scope, BotCommandScopeChat)]
     assert sorted(m.language_code or "" for m in operator_menus) == ["", "ru"]
     russian = next(m for m in operator_menus if m.language_code == "ru")
-    assert russian.commands[-3].description == "Статистика программы и график"
+    assert russian.commands[-4].description == "Статистика программы и график"
 
 
 async def test_for_anybody_else_the_commands_do_not_exist(
@@ -348,3 +348,25 @@ async def test_blocked_outcomes_in_russian(
     assert answer == f"Код <code>{owner.invite_code}</code> {suspended}"
     activation = await service.activate_invite(owner.id, "AAAAAA")
     assert activation.outcome is InviteOutcome.MEMBER_BLOCKED
+
+
+async def test_stats_counts_the_outbound_events_and_events_retry_sends_failed_ones_again(
+    operator: Person, service: ReferralService, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with service.connections.acquire() as connection:
+        await connection.execute("TRUNCATE outbox_events")
+        await connection.execute(
+            """
+            INSERT INTO outbox_events (id, target, type, member_id, created_at, retrying_since,
+                                       body, state)
+            SELECT gen_random_uuid(), 0, 'member.joined', n, now(), now(), '{}', s
+            FROM generate_series(1, 3) AS n, unnest(ARRAY['pending', 'failed']) AS s
+            """
+        )
+    sent = await operator.send("/stats")
+    assert "Waiting for delivery: 3; failed: 3" in texts_of(sent)[0]
+    with caplog.at_level(logging.INFO):
+        [answer] = texts_of(await operator.send("/events_retry"))
+    assert answer == "3 failed events will be sent again."
+    assert await service.events.counts() == (6, 0)
+    assert f"operator {OPERATOR_ID} requeued 3 failed events" in caplog.text

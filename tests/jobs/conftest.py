@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import json
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -81,9 +81,9 @@ class Receiver:
     def ids(self) -> list[str]:
         return [event["id"] for event in self.accepted]
 
-    async def wait_for(self, count: int, *, timeout: float = 30) -> list[dict[str, Any]]:
-        """The first `count` distinct events, once they have arrived."""
-        async with asyncio.timeout(timeout), self.arrived:
+    async def wait_for(self, count: int) -> list[dict[str, Any]]:
+        """The events accepted, once `count` distinct ones have arrived (30 s at most)."""
+        async with asyncio.timeout(30), self.arrived:
             await self.arrived.wait_for(lambda: len(set(self.ids())) >= count)
         return self.accepted
 
@@ -135,3 +135,11 @@ def delivery(service: ReferralService, *urls: str, **options: Any) -> EventDeliv
     options.setdefault("first_retry", 0.01)
     options.setdefault("idle", 0.01)
     return EventDelivery(service.events, list(urls), SECRET, **options)
+
+
+async def until(condition: Callable[[], Awaitable[object]]) -> None:
+    """Wait until `condition()` holds (the database is looked at, so nothing can signal it);
+    30 s at most."""
+    async with asyncio.timeout(30):
+        while not await condition():  # noqa: ASYNC110
+            await asyncio.sleep(0.02)

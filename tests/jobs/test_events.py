@@ -1,7 +1,6 @@
 """Outbound events: written with the change that causes them, delivered signed, at least once, in
 order per member, through refusals, slow answers, outages and several instances."""
 
-import asyncio
 import json
 from collections import defaultdict
 
@@ -11,7 +10,7 @@ import pytest
 from db.events import event_session_settings
 from db.service import ReferralService
 from tests.conftest import join
-from tests.jobs.conftest import SECRET, PoolFactory, Receiver, delivery, verified
+from tests.jobs.conftest import SECRET, PoolFactory, Receiver, delivery, until, verified
 
 
 async def outbox_size(service: ReferralService) -> int:
@@ -131,11 +130,13 @@ async def test_a_receiver_that_is_down_gets_everything_when_it_is_back(
     await receiver.stop()
     members = [await join(emitting) for _ in range(3)]
     async with delivery(emitting, receiver.url, first_retry=0.05).running():
-        async with emitting.connections.acquire() as connection:
-            while not await connection.fetchval(
-                "SELECT bool_and(attempts > 1) FROM outbox_events"
-            ):
-                await asyncio.sleep(0.02)  # tried and refused at least twice each
+
+        async def refused_twice() -> bool:
+            async with emitting.connections.acquire() as connection:
+                sql = "SELECT bool_and(attempts > 1) FROM outbox_events"
+                return bool(await connection.fetchval(sql))
+
+        await until(refused_twice)  # each event tried and refused at least twice
         await receiver.start()
         events = await receiver.wait_for(3)
     assert {event["data"]["member_id"] for event in events} == {m.id for m in members}
@@ -147,8 +148,11 @@ async def test_given_up_after_the_retry_period_then_requeued_by_an_operator(
     await receiver.stop()
     await join(emitting)
     async with delivery(emitting, receiver.url, retry_period=0).running():
-        while (await emitting.events.counts()).failed < 1:
-            await asyncio.sleep(0.02)
+
+        async def given_up() -> bool:
+            return (await emitting.events.counts()).failed > 0
+
+        await until(given_up)
     assert await emitting.events.counts() == (0, 1)
     await receiver.start()
     assert await emitting.events.requeue_failed() == 1
@@ -179,8 +183,11 @@ async def test_two_instances_deliver_each_event_once(
     second = delivery(emitting, receiver.url, batch=7)
     async with first.running(), second.running():
         await receiver.wait_for(121)
-        while await outbox_size(emitting):
-            await asyncio.sleep(0.02)
+
+        async def emptied() -> bool:
+            return await outbox_size(emitting) == 0
+
+        await until(emptied)
     assert len(receiver.ids()) == len(set(receiver.ids())) == 121
 
 
