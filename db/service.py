@@ -47,6 +47,7 @@ from db.results import (
     Verification,
     VerifyOutcome,
 )
+from metrics import ACTIVATIONS, CODE_CHECKS, CODE_REQUESTS
 from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -412,6 +413,11 @@ class ReferralService:
 
     async def request_code(self, raw_phone: str) -> CodeRequest:
         """Issue a new code for a phone and deliver it, within the resend and hourly limits."""
+        request = await self._request_code(raw_phone)
+        CODE_REQUESTS.labels(request.outcome.value).inc()
+        return request
+
+    async def _request_code(self, raw_phone: str) -> CodeRequest:
         phone = self.normalise_phone(raw_phone)
         if phone is None:
             return CodeRequest(CodeRequestOutcome.INVALID_PHONE)
@@ -489,6 +495,25 @@ class ReferralService:
         """Check a phone's code; on success create or return its member (linking `telegram_id`).
         `language` is one the person chose: it is kept; `usual_language` (say Telegram's) is kept
         only where the member has none yet."""
+        verification = await self._verify_code(
+            raw_phone,
+            code,
+            telegram_id=telegram_id,
+            language=language,
+            usual_language=usual_language,
+        )
+        CODE_CHECKS.labels(verification.outcome.value).inc()
+        return verification
+
+    async def _verify_code(
+        self,
+        raw_phone: str,
+        code: str,
+        *,
+        telegram_id: int | None,
+        language: str | None,
+        usual_language: str | None,
+    ) -> Verification:
         phone = self.normalise_phone(raw_phone)
         if phone is None:
             return Verification(VerifyOutcome.INVALID_PHONE)
@@ -638,6 +663,11 @@ class ReferralService:
         order of their ids (so that two members activating each other's codes queue instead of
         deadlocking), refuses in this order: member gone, already activated, own code, unknown
         code, cycle; then records the inviter and counts the referral."""
+        activation = await self._activate_invite(member_id, raw_code)
+        ACTIVATIONS.labels(activation.outcome.value).inc()
+        return activation
+
+    async def _activate_invite(self, member_id: int, raw_code: str) -> Activation:
         code = clean_invite_code(raw_code)
         if not code:
             return Activation(InviteOutcome.EMPTY)
