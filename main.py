@@ -185,7 +185,7 @@ async def run_bot(
     try:
         # Either way the dispatcher's shutdown waits for the updates in flight, then closes the
         # FSM storage and the locks.
-        async with background_work(settings, service):
+        async with background_work(settings, service, bot):
             if settings.webhook_url:
                 await run_webhook(settings, service, bot, me.username, dispatcher, state, shutdown)
             else:

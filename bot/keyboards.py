@@ -17,6 +17,8 @@ from aiogram.types import (
 from aiogram.utils.i18n import get_i18n
 
 from bot.callbacks import (
+    BroadcastAction,
+    BroadcastChoice,
     ErasureAnswer,
     JoinAnswer,
     LanguageChoice,
@@ -27,7 +29,7 @@ from bot.callbacks import (
     NewCodeRequest,
     ReferralsPageTurn,
 )
-from bot.texts import _
+from bot.texts import _, plural
 from db.results import MemberCard, ReferralPage
 
 
@@ -184,3 +186,29 @@ def block_question(member_id: int) -> InlineKeyboardMarkup:
             ]
         ]
     )
+
+
+def _broadcast_button(
+    text: str, action: BroadcastAction, broadcast: int = 0
+) -> InlineKeyboardButton:
+    choice = BroadcastChoice(action=action, broadcast=broadcast).pack()
+    return InlineKeyboardButton(text=text, callback_data=choice)
+
+
+def broadcast_confirm(audience: int) -> InlineKeyboardMarkup:
+    """Under a broadcast's preview: "Send to N members" and Cancel."""
+    send = plural("button-broadcast-send", audience)
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                _broadcast_button(send, BroadcastAction.SEND),
+                _broadcast_button(_("button-cancel"), BroadcastAction.DISCARD),
+            ]
+        ]
+    )
+
+
+def broadcast_progress(broadcast: int) -> InlineKeyboardMarkup:
+    """Under a broadcast's progress: Stop sending."""
+    stop = _broadcast_button(_("button-broadcast-stop"), BroadcastAction.STOP, broadcast)
+    return InlineKeyboardMarkup(inline_keyboard=[[stop]])

@@ -57,6 +57,8 @@ class Member(Base):
     erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Set by an operator: the member cannot activate a code and their code is suspended.
     blocked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set when a broadcast got 403 (they blocked the bot); cleared when they write to it again.
+    unreachable_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
         CheckConstraint("inviter_id <> id", name="not_own_inviter"),
@@ -190,6 +192,36 @@ class OutboxEvent(Base):
             "seq",
             postgresql_where="state = 'pending'",
         ),
+    )
+
+
+class BroadcastJob(Base):
+    """An operator's broadcast (db/broadcasts.py): its message, progress, cursor and lease."""
+
+    __tablename__ = "broadcasts"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    operator_id: Mapped[int] = mapped_column(BigInteger)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    language: Mapped[str] = mapped_column(String(8))
+    text: Mapped[str] = mapped_column(Text)
+    photo: Mapped[str | None] = mapped_column(Text)
+    total: Mapped[int] = mapped_column(Integer)
+    sent: Mapped[int] = mapped_column(Integer, server_default="0")
+    unreachable: Mapped[int] = mapped_column(Integer, server_default="0")
+    failed: Mapped[int] = mapped_column(Integer, server_default="0")
+    status: Mapped[str] = mapped_column(String(10), server_default="sending")
+    progress_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    cursor: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    in_flight: Mapped[list[int]] = mapped_column(ARRAY(BigInteger), server_default="{}")
+    lease_owner: Mapped[str | None] = mapped_column(Text)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint("status IN ('sending', 'done', 'cancelled')", name="known_status"),
+        Index("ix_broadcasts_sending", "id", postgresql_where="status = 'sending'"),
     )
 
 

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
+from db.broadcasts import Broadcasts
 from db.codes import (
     clean_invite_code,
     clean_verification_code,
@@ -61,7 +62,7 @@ RETRIED_SQLSTATES = ("40P01", "40001", "23505")
 
 MEMBER_COLUMNS = (
     "m.id, m.phone, m.invite_code, m.telegram_id, m.inviter_id, m.invited_at, m.language, "
-    "m.blocked_at IS NOT NULL AS blocked"
+    "m.blocked_at IS NOT NULL AS blocked, m.unreachable_at IS NOT NULL AS unreachable"
 )
 MEMBER_BY_TELEGRAM = f"SELECT {MEMBER_COLUMNS} FROM members AS m WHERE m.telegram_id = $1"
 MEMBER_BY_INVITE_CODE = f"SELECT {MEMBER_COLUMNS} FROM members AS m WHERE m.invite_code = $1"
@@ -206,6 +207,7 @@ def _member(row: asyncpg.Record) -> Member:
         invited_at=row["invited_at"],
         language=row["language"],
         blocked=row["blocked"],
+        unreachable=row["unreachable"],
     )
 
 
@@ -339,6 +341,7 @@ class ReferralService:
             self._connection, admin_ids=admin_ids, default_region=default_region, clock=clock
         )
         self.events = EventOutbox(self._connection)
+        self.broadcasts = Broadcasts(self._connection)
 
     def now(self) -> datetime:
         """The service's time (a test's clock in tests)."""

@@ -1,4 +1,5 @@
-"""events: the outbox of outbound webhooks and the triggers that fill it
+"""events and broadcasts: the outbox of outbound webhooks and the triggers that fill it; the
+operators' broadcasts and the members they cannot reach
 
 Revision ID: 0007
 Revises: 0005
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 from db.events import DROP_EVENT_FUNCTIONS, EVENT_FUNCTIONS, EventTrigger
 
@@ -110,6 +112,40 @@ def upgrade() -> None:
         ["member_id", "target", "seq"],
         postgresql_where="state = 'pending'",
     )
+    op.add_column("members", sa.Column("unreachable_at", sa.DateTime(timezone=True), nullable=True))
+    op.create_table(
+        "broadcasts",
+        sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
+        sa.Column("operator_id", sa.BigInteger(), nullable=False),
+        sa.Column("chat_id", sa.BigInteger(), nullable=False),
+        sa.Column("language", sa.String(length=8), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("photo", sa.Text(), nullable=True),
+        sa.Column("total", sa.Integer(), nullable=False),
+        sa.Column("sent", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("unreachable", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("failed", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("status", sa.String(length=10), server_default="sending", nullable=False),
+        sa.Column("progress_message_id", sa.BigInteger(), nullable=True),
+        sa.Column("cursor", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column(
+            "in_flight",
+            postgresql.ARRAY(sa.BigInteger()),
+            server_default="{}",
+            nullable=False,
+        ),
+        sa.Column("lease_owner", sa.Text(), nullable=True),
+        sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.CheckConstraint(
+            "status IN ('sending', 'done', 'cancelled')", name=op.f("ck_broadcasts_known_status")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_broadcasts")),
+    )
+    op.create_index(
+        "ix_broadcasts_sending", "broadcasts", ["id"], postgresql_where="status = 'sending'"
+    )
     for statement in EVENT_FUNCTIONS:
         op.execute(statement)
     for event in EVENTS:
@@ -123,3 +159,5 @@ def downgrade() -> None:
     for statement in DROP_EVENT_FUNCTIONS:
         op.execute(statement)
     op.drop_table("outbox_events")
+    op.drop_table("broadcasts")
+    op.drop_column("members", "unreachable_at")

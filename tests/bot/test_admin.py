@@ -84,7 +84,7 @@ async def test_only_operators_get_the_commands_in_their_menu(
     operator_menus = [m for m in menus if isinstance(m.scope, BotCommandScopeChat)]
     assert sorted(m.language_code or "" for m in operator_menus) == ["", "ru"]
     russian = next(m for m in operator_menus if m.language_code == "ru")
-    assert russian.commands[-4].description == "Статистика программы и график"
+    assert russian.commands[-5].description == "Статистика программы и график"
 
 
 async def test_for_anybody_else_the_commands_do_not_exist(

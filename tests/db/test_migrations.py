@@ -43,6 +43,7 @@ async def test_upgrade_to_head_and_back_to_base(empty_database: AsyncEngine) -> 
         "member_totals",
         "member_blocks",
         "outbox_events",
+        "broadcasts",
     }
     await migrate(empty_database)  # a second start-up finds nothing to do
     await downgrade(empty_database)
