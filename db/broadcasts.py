@@ -36,7 +36,7 @@ progress_message_id
 """
 # The oldest broadcast being sent whose lease is free; a batch left in flight by a holder that
 # died is counted as failed (whether it went out is unknown: it is not sent again).
-TAKE_LEASE = f"""
+TAKE_LEASE = """
 WITH free AS (
     SELECT id FROM broadcasts
     WHERE status = 'sending' AND (lease_until IS NULL OR lease_until < now())
@@ -44,15 +44,15 @@ WITH free AS (
 )
 UPDATE broadcasts AS b
 SET lease_owner = $1, lease_until = now() + make_interval(secs => $2),
-    failed = b.failed + cardinality(b.in_flight), in_flight = '{{}}'
+    failed = b.failed + cardinality(b.in_flight), in_flight = '{}'
 FROM free WHERE b.id = free.id
-RETURNING {BROADCAST_COLUMNS}
+RETURNING b.*
 """
 # The next recipients, moving the cursor past them, if the lease is still ours and the broadcast
 # still being sent; no row when it is not (cancelled, or the lease lapsed and was taken).
 NEXT_BATCH = f"""
 WITH mine AS (
-    SELECT id, cursor FROM broadcasts
+    SELECT id, cursor, greatest(now(), paced_until) AS starts_at FROM broadcasts
     WHERE id = $1 AND lease_owner = $2 AND status = 'sending' FOR UPDATE
 ), batch AS (
     SELECT m.id, m.telegram_id FROM members AS m, mine
@@ -62,20 +62,23 @@ WITH mine AS (
     UPDATE broadcasts AS b
     SET cursor = coalesce((SELECT max(id) FROM batch), b.cursor),
         in_flight = coalesce((SELECT array_agg(id) FROM batch), '{{}}'),
-        lease_until = now() + make_interval(secs => $4)
+        lease_until = now() + make_interval(secs => $4),
+        paced_until = mine.starts_at
+            + make_interval(secs => $5 * (SELECT count(*) FROM batch))
     FROM mine WHERE b.id = mine.id
     RETURNING b.id
 )
 SELECT (SELECT count(*) FROM moved) AS ours,
        coalesce((SELECT array_agg(id ORDER BY id) FROM batch), '{{}}') AS members,
-       coalesce((SELECT array_agg(telegram_id ORDER BY id) FROM batch), '{{}}') AS chats
+       coalesce((SELECT array_agg(telegram_id ORDER BY id) FROM batch), '{{}}') AS chats,
+       extract(epoch FROM (SELECT starts_at FROM mine) - now()) AS wait
 """
 RECORD = """
 WITH counted AS (
     UPDATE broadcasts
     SET sent = sent + $3, unreachable = unreachable + cardinality($4::bigint[]),
         failed = failed + $5,
-        in_flight = '{}'
+        in_flight = '{}', paced_until = greatest(paced_until, now() + make_interval(secs => $6))
     WHERE id = $1 AND lease_owner = $2
     RETURNING sent, unreachable, failed
 ), marked AS (
@@ -130,6 +133,7 @@ class Recipients:
 
     members: list[int]
     chats: list[int]
+    wait: float = 0.0  # seconds until the batch's time starts
 
 
 def _broadcast(row: asyncpg.Record) -> Broadcast:
@@ -198,23 +202,36 @@ class Broadcasts:
         return None if row is None else _broadcast(row)
 
     async def next_batch(
-        self, broadcast_id: int, owner: str, size: int, *, hold: float
+        self, broadcast_id: int, owner: str, size: int, *, hold: float, interval: float
     ) -> Recipients | None:
         """The next recipients (empty when all were reached), or None when the broadcast is no
-        longer `owner`'s to send (cancelled, or its lease lapsed)."""
+        longer `owner`'s to send (cancelled, or its lease lapsed). The batch is given its time,
+        `interval` seconds a message, after whatever the previous batch was given (by whichever
+        instance), so that the rate holds across instances: `wait` says when it starts."""
         async with self._connect() as connection:
-            row = await connection.fetchrow(NEXT_BATCH, broadcast_id, owner, size, hold)
+            row = await connection.fetchrow(NEXT_BATCH, broadcast_id, owner, size, hold, interval)
         if not row["ours"]:
             return None
-        return Recipients(list(row["members"]), list(row["chats"]))
+        wait = float(row["wait"] or 0)
+        return Recipients(list(row["members"]), list(row["chats"]), max(0.0, wait))
 
     async def record(
-        self, broadcast_id: int, owner: str, *, sent: int, unreachable: list[int], failed: int
+        self,
+        broadcast_id: int,
+        owner: str,
+        *,
+        sent: int,
+        unreachable: list[int],
+        failed: int,
+        paced_ahead: float = 0.0,
     ) -> None:
         """The outcomes of the batch in flight; the members who blocked the bot are marked
-        unreachable (skipped from now on, until they write to the bot again)."""
+        unreachable (skipped from now on, until they write to the bot again). `paced_ahead`:
+        seconds from now before the next message may go (a 429's wait, say)."""
         async with self._connect() as connection:
-            await connection.fetchrow(RECORD, broadcast_id, owner, sent, unreachable, failed)
+            await connection.fetchrow(
+                RECORD, broadcast_id, owner, sent, unreachable, failed, paced_ahead
+            )
 
     async def finish(self, broadcast_id: int, owner: str) -> Broadcast | None:
         async with self._connect() as connection:

@@ -214,6 +214,8 @@ class BroadcastJob(Base):
     progress_message_id: Mapped[int | None] = mapped_column(BigInteger)
     cursor: Mapped[int] = mapped_column(BigInteger, server_default="0")
     in_flight: Mapped[list[int]] = mapped_column(ARRAY(BigInteger), server_default="{}")
+    # When the next message may go at the earliest: keeps the rate across instances.
+    paced_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     lease_owner: Mapped[str | None] = mapped_column(Text)
     lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

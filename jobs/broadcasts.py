@@ -9,7 +9,6 @@ import asyncio
 import logging
 import secrets
 import time
-from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
@@ -29,8 +28,8 @@ from db.broadcasts import Broadcast, Broadcasts, BroadcastStatus
 
 log = logging.getLogger(__name__)
 
-RATE = 25  # messages per second, across instances (one holds the lease)
-WINDOW = 1.05  # seconds: RATE starts per window, a little over a second to absorb jitter
+RATE = 25  # messages per second at most, across instances (one holds the lease)
+INTERVAL = 1.05 / RATE  # seconds between two sends: a little more, to absorb network jitter
 BATCH = 25  # recipients taken at a time (at most this many are unknown after a kill -9)
 HOLD = 30.0  # seconds a lease lasts without renewal
 PROGRESS_EVERY = 3.0  # seconds between edits of the progress message
@@ -39,31 +38,26 @@ ATTEMPTS = 3  # tries of one recipient on network errors and 429s
 
 
 class Pace:
-    """At most `rate` sends started per `window` seconds, and none while a 429 is waited out."""
+    """One send every `interval` seconds at most, and none while a 429 is waited out."""
 
-    def __init__(self, rate: int = RATE, window: float = WINDOW) -> None:
-        self.rate = rate
-        self.window = window
-        self._starts: deque[float] = deque()
-        self._paused_until = 0.0
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._next = 0.0
         self._lock = asyncio.Lock()
 
-    def pause(self, seconds: float) -> None:
-        self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+    def not_before(self, moment: float) -> None:
+        """No send before `moment` (time.monotonic())."""
+        self._next = max(self._next, moment)
+
+    def ahead(self) -> float:
+        """Seconds from now until the next send may go."""
+        return max(0.0, self._next - time.monotonic())
 
     async def turn(self) -> None:
         async with self._lock:
-            while True:
-                now = time.monotonic()
-                wait = self._paused_until - now
-                if len(self._starts) >= self.rate:
-                    wait = max(wait, self._starts[0] + self.window - now)
-                if wait <= 0:
-                    break
+            while (wait := self._next - time.monotonic()) > 0:  # noqa: ASYNC110 (a 429 moves it)
                 await asyncio.sleep(wait)
-            if len(self._starts) >= self.rate:
-                self._starts.popleft()
-            self._starts.append(time.monotonic())
+            self._next = time.monotonic() + self.interval
 
 
 class BroadcastSender:
@@ -75,7 +69,7 @@ class BroadcastSender:
         bot: Bot,
         i18n: I18n,
         *,
-        rate: int = RATE,
+        interval: float = INTERVAL,
         batch: int = BATCH,
         hold: float = HOLD,
         idle: float = IDLE,
@@ -85,7 +79,7 @@ class BroadcastSender:
         # A session of its own, without the bot's 429 middleware: a 429 pauses every send here.
         self.bot = Bot(bot.token, session=AiohttpSession(api=bot.session.api), default=bot.default)
         self.i18n = i18n
-        self.pace = Pace(rate)
+        self.pace = Pace(interval)
         self.batch = batch
         self.hold = hold
         self.idle = idle
@@ -130,13 +124,14 @@ class BroadcastSender:
                 await self.broadcasts.release(broadcast.id, self.owner)
                 return
             recipients = await self.broadcasts.next_batch(
-                broadcast.id, self.owner, self.batch, hold=self.hold
+                broadcast.id, self.owner, self.batch, hold=self.hold, interval=self.pace.interval
             )
             if recipients is None:  # cancelled, or the lease lapsed
                 break
             if not recipients.members:
                 await self.broadcasts.finish(broadcast.id, self.owner)
                 break
+            self.pace.not_before(time.monotonic() + recipients.wait)
             outcomes = await asyncio.gather(
                 *(self._send_one(broadcast, chat) for chat in recipients.chats)
             )
@@ -151,6 +146,7 @@ class BroadcastSender:
                 sent=outcomes.count("sent"),
                 unreachable=unreachable,
                 failed=outcomes.count("failed"),
+                paced_ahead=self.pace.ahead() + self.pace.interval,
             )
             if time.monotonic() - last_progress >= self.progress_every:
                 last_progress = time.monotonic()
@@ -180,7 +176,7 @@ class BroadcastSender:
                 return "sent"
             except TelegramRetryAfter as error:
                 log.warning("broadcast %d: 429, waiting %d s", broadcast.id, error.retry_after)
-                self.pace.pause(error.retry_after)
+                self.pace.not_before(time.monotonic() + error.retry_after)
             except TelegramForbiddenError:
                 return "unreachable"
             except TelegramNetworkError:

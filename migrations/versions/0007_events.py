@@ -134,6 +134,7 @@ def upgrade() -> None:
             server_default="{}",
             nullable=False,
         ),
+        sa.Column("paced_until", sa.DateTime(timezone=True), nullable=True),
         sa.Column("lease_owner", sa.Text(), nullable=True),
         sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),

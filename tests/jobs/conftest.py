@@ -137,9 +137,9 @@ def delivery(service: ReferralService, *urls: str, **options: Any) -> EventDeliv
     return EventDelivery(service.events, list(urls), SECRET, **options)
 
 
-async def until(condition: Callable[[], Awaitable[object]]) -> None:
+async def until(condition: Callable[[], Awaitable[object]], *, within: float = 30) -> None:
     """Wait until `condition()` holds (the database is looked at, so nothing can signal it);
-    30 s at most."""
-    async with asyncio.timeout(30):
+    `within` seconds at most."""
+    async with asyncio.timeout(within):
         while not await condition():  # noqa: ASYNC110
             await asyncio.sleep(0.02)
