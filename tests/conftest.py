@@ -148,7 +148,7 @@ async def clean_engine(engine: AsyncEngine) -> AsyncEngine:
         await connection.execute(
             text(
                 "TRUNCATE members, verification_codes, referral_counts, daily_counts, "
-                "member_totals, member_blocks RESTART IDENTITY CASCADE"
+                "member_totals, member_blocks, outbox_events, broadcasts RESTART IDENTITY CASCADE"
             )
         )
     return engine
