@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager, suppress
 import aiohttp
 
 from db.events import ClaimedEvent, EventOutbox, Retry, backoff
+from metrics import EVENTS_DELIVERED
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,7 @@ class EventDelivery:
             if error
         ]
         await self.outbox.delivered(delivered)
+        EVENTS_DELIVERED.inc(len(delivered))
         failed = await self.outbox.retry_later(retries, give_up_after=self.retry_period)
         if retries:
             log.warning(
