@@ -61,9 +61,27 @@ $trigger$;
 END $create$
 """
 
-    def drop(self) -> list[str]:
-        return [f"DROP TRIGGER {self.name} ON {self.table}", f"DROP FUNCTION {self.name}()"]
+    def drop(self) -> str:
+        """The trigger and its function gone, in one statement."""
+        return f"""
+DO $drop$ BEGIN
+EXECUTE 'DROP TRIGGER {self.name} ON {self.table}';
+EXECUTE 'DROP FUNCTION {self.name}()';
+END $drop$
+"""
 
+
+# For the growth work's `milestones(member_id, milestone, reached_at)`: its migration adds the
+# event with `op.execute(MILESTONE_REACHED.create())`, removes it with `.drop()`.
+MILESTONE_REACHED = EventTrigger(
+    "milestone.reached",
+    table="milestones",
+    on="INSERT",
+    member="NEW.member_id",
+    data="jsonb_build_object('member_id', NEW.member_id, "
+    "'invite_code', (SELECT invite_code FROM members WHERE id = NEW.member_id), "
+    "'milestone', NEW.milestone, 'reached_at', event_time(NEW.reached_at))",
+)
 
 # Times in events: UTC, ISO 8601 with microseconds.
 EVENT_FUNCTIONS = [

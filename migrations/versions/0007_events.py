@@ -155,8 +155,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for event in reversed(EVENTS):
-        for statement in event.drop():
-            op.execute(statement)
+        op.execute(event.drop())
     for statement in DROP_EVENT_FUNCTIONS:
         op.execute(statement)
     op.drop_table("outbox_events")

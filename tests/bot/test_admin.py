@@ -425,3 +425,17 @@ async def test_broadcast_can_be_discarded_and_takes_only_text_or_a_photo(
     assert texts_of(await operator.press("Cancel")) == [en("broadcast-discarded")]
     async with service.connections.acquire() as connection:
         assert await connection.fetchval("SELECT count(*) FROM broadcasts") == 0
+
+
+async def test_a_member_marked_unreachable_is_reachable_again_once_they_write(
+    people: People, service: ReferralService
+) -> None:
+    person = people()
+    member = await join(service, telegram_id=person.id)
+    async with service.connections.acquire() as connection:
+        await connection.execute(
+            "UPDATE members SET unreachable_at = now() WHERE id = $1", member.id
+        )
+    assert await service.broadcasts.audience_size() == 0
+    await person.send("/code")
+    assert await service.broadcasts.audience_size() == 1

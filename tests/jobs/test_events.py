@@ -7,7 +7,7 @@ from collections import defaultdict
 import asyncpg
 import pytest
 
-from db.events import event_session_settings
+from db.events import MILESTONE_REACHED, event_session_settings
 from db.service import ReferralService
 from tests.conftest import join
 from tests.jobs.conftest import SECRET, PoolFactory, Receiver, delivery, until, verified
@@ -218,3 +218,28 @@ def test_the_readme_check_rejects_a_forged_body() -> None:
 async def test_session_settings_are_empty_without_receivers() -> None:
     assert event_session_settings(0, include_phones=True) == {}
     assert isinstance(asyncpg.Pool, type)
+
+
+async def test_the_milestone_event_is_one_line_for_the_growth_migration(
+    emitting: ReferralService,
+) -> None:
+    member = await join(emitting)
+    async with emitting.connections.acquire() as connection:
+        transaction = connection.transaction()
+        await transaction.start()
+        try:
+            await connection.execute(
+                "CREATE TABLE milestones (member_id bigint, milestone integer, "
+                "reached_at timestamptz, PRIMARY KEY (member_id, milestone))"
+            )
+            await connection.execute(MILESTONE_REACHED.create())
+            await connection.execute("INSERT INTO milestones VALUES ($1, 5, now())", member.id)
+            body = await connection.fetchval(
+                "SELECT body FROM outbox_events WHERE type = 'milestone.reached'"
+            )
+            await connection.execute(MILESTONE_REACHED.drop())
+        finally:
+            await transaction.rollback()
+    data = json.loads(body)["data"]
+    assert data["member_id"] == member.id and data["milestone"] == 5
+    assert data["invite_code"] == member.invite_code
