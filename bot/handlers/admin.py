@@ -127,7 +127,7 @@ async def ask_for_broadcast(message: Message, state: FSMContext) -> None:
     await message.answer(_("broadcast-ask"))
 
 
-def not_a_command(message: Message) -> bool:
+async def not_a_command(message: Message) -> bool:
     """While a broadcast is drafted, commands (/cancel, say) still work as commands."""
     return not (message.text or "").startswith("/")
 

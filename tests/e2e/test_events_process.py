@@ -61,11 +61,11 @@ async def test_an_event_pending_when_the_process_is_killed_arrives_after_the_nex
             tried = await connection.scalar(text("SELECT max(attempts) FROM outbox_events"))
         return bool(tried)
 
-    await until(refused_once)
+    await until(refused_once, within=90)
     await first.kill()
     receiver.refuse_first = 0
     second = await start_bot(events_env, command="api")
-    [event] = await receiver.wait_for(1)
+    [event] = await receiver.wait_for(1, within=90)  # the retry comes 1-2 s after the start
     assert event["type"] == "member.joined"
     async with aiohttp.ClientSession(base_url=second.url) as http:
         async with http.get("/metrics") as response:

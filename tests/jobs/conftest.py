@@ -81,9 +81,9 @@ class Receiver:
     def ids(self) -> list[str]:
         return [event["id"] for event in self.accepted]
 
-    async def wait_for(self, count: int) -> list[dict[str, Any]]:
-        """The events accepted, once `count` distinct ones have arrived (30 s at most)."""
-        async with asyncio.timeout(30), self.arrived:
+    async def wait_for(self, count: int, *, within: float = 30) -> list[dict[str, Any]]:
+        """The events accepted, once `count` distinct ones have arrived (`within` s at most)."""
+        async with asyncio.timeout(within), self.arrived:
             await self.arrived.wait_for(lambda: len(set(self.ids())) >= count)
         return self.accepted
 
