@@ -12,7 +12,7 @@ from bench.database import BENCH_DIR
 from bench.figures import BenchResult, ScenarioResult
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-MIN_RATIO = {"code": 0.6, "api_data": 0.6, "activation": 0.4, "journey": 0.4, "web": 0.5}
+MIN_RATIO = {"code": 0.8, "api_data": 0.6, "activation": 0.6, "journey": 0.6, "web": 0.5}
 MAX_FIRST_LOAD_BYTES = 100 * 1024
 MAX_P99_MS = 50.0
 MAX_PAGE_MS = 2.0

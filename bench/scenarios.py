@@ -170,12 +170,14 @@ class Journey(Scenario):
         self.newcomers = UserPool(0, 10_000_000)
         self.code = invite_code_of(CHANNEL_INVITER)
         inviter_phone = mask_phone(phone_of(CHANNEL_INVITER))
-        self.joined = ENGLISH.gettext("activation-done").format(phone=inviter_phone)
+        joined = ENGLISH.gettext("activation-done").format(phone=inviter_phone)
+        # One message: the welcome, the outcome of the link's code, the menu's question.
+        self.welcome = "\n\n".join(
+            [ENGLISH.gettext("welcome-new"), joined, ENGLISH.gettext("menu")]
+        )
 
     def lands_in_menu(self, replies: list[BotMessage]) -> bool:
-        said = {reply.text for reply in replies}
-        menu = any(reply.text == ENGLISH.gettext("menu") and reply.markup() for reply in replies)
-        return menu and ENGLISH.gettext("welcome-new") in said and self.joined in said
+        return any(reply.text == self.welcome and reply.markup() for reply in replies)
 
     async def __call__(self) -> list[Sample]:
         number = self.newcomers.take()

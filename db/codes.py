@@ -35,11 +35,6 @@ def hash_verification_code(key: bytes, phone: str, code: str) -> bytes:
     return hmac.new(key, f"{phone}:{code}".encode(), hashlib.sha256).digest()
 
 
-def code_matches(key: bytes, phone: str, code: str, stored_hash: bytes) -> bool:
-    """Constant-time comparison of a typed code with the stored hash."""
-    return hmac.compare_digest(hash_verification_code(key, phone, code), stored_hash)
-
-
 def new_invite_code() -> str:
     return "".join(secrets.choice(INVITE_ALPHABET) for _ in range(INVITE_LENGTH))
 

@@ -22,7 +22,6 @@ from db.broadcasts import Broadcasts
 from db.codes import (
     clean_invite_code,
     clean_verification_code,
-    code_matches,
     hash_verification_code,
     is_invite_code,
     new_invite_code,
@@ -95,6 +94,23 @@ PROFILE_AND_PAGE_BEFORE = _PROFILE_AND_PAGE.format(beyond="<", order="DESC")
 SENDS_OF_PHONE = """
 SELECT sent_at, code_hash, expires_at, wrong_attempts FROM verification_codes WHERE phone = $1
 """
+# A phone's first code (no limit holds it back) in one statement; for a phone that has a row, the
+# row's sends, to decide on (none when another request's first code was inserted meanwhile: the
+# statement's snapshot does not see it; the caller then reads again).
+ISSUE_FIRST_CODE = """
+WITH inserted AS (
+    INSERT INTO verification_codes (phone, code_hash, expires_at, wrong_attempts, sent_at)
+    VALUES ($1, $2, $3, 0, $4)
+    ON CONFLICT (phone) DO NOTHING
+    RETURNING true
+)
+SELECT true AS issued, NULL::timestamptz[] AS sent_at, NULL::bytea AS code_hash,
+       NULL::timestamptz AS expires_at, NULL::int AS wrong_attempts
+FROM inserted
+UNION ALL
+SELECT false, sent_at, code_hash, expires_at, wrong_attempts FROM verification_codes
+WHERE phone = $1 AND NOT EXISTS (SELECT FROM inserted)
+"""
 # Issued only if the phone's sends are still those the decision was made on ($5): of two requests
 # at the same moment, one issues and the other reads again, and is then within the cooldown.
 ISSUE_CODE = """
@@ -106,45 +122,12 @@ SET code_hash = excluded.code_hash, expires_at = excluded.expires_at, wrong_atte
 WHERE v.sent_at = $5
 RETURNING true
 """
-CODE_OF_PHONE = """
-SELECT code_hash, expires_at, wrong_attempts, sent_at FROM verification_codes
-WHERE phone = $1 FOR UPDATE
-"""
 # A code that could not be delivered was never sent: the phone's code and sends are as they were
 # before it, unless another code has been issued since.
 UNDO_UNDELIVERED_CODE = """
 UPDATE verification_codes
 SET code_hash = $3, expires_at = $4, wrong_attempts = $5, sent_at = $6
 WHERE phone = $1 AND sent_at = $2
-"""
-COUNT_WRONG_ATTEMPT = "UPDATE verification_codes SET wrong_attempts = $2 WHERE phone = $1"
-# The code is used up, and the Telegram account leaves whichever other member it was linked to.
-CONSUME_CODE_AND_UNLINK_ACCOUNT = """
-WITH consumed AS (
-    UPDATE verification_codes SET code_hash = NULL, expires_at = NULL, wrong_attempts = 0
-    WHERE phone = $1
-)
-UPDATE members SET telegram_id = NULL WHERE telegram_id = $2 AND phone <> $1
-"""
-# A new member is counted, in the same statement, for the figures of operators (db/operators.py).
-UPSERT_MEMBER = f"""
-WITH upserted AS (
-    INSERT INTO members AS m (phone, invite_code, last_login_at, telegram_id, language)
-    VALUES ($1, $2, $3, $4, coalesce($5, $6))
-    ON CONFLICT (phone) DO UPDATE
-    SET last_login_at = excluded.last_login_at, telegram_id = coalesce($4, m.telegram_id),
-        language = coalesce($5, m.language, $6)
-    RETURNING {MEMBER_COLUMNS}, (xmax = 0) AS created
-), joined AS (
-    INSERT INTO daily_counts AS d (day, shard, joined, activated)
-    SELECT ($3 AT TIME ZONE 'UTC')::date, id % {COUNT_SHARDS}, 1, 0 FROM upserted WHERE created
-    ON CONFLICT (day, shard) DO UPDATE SET joined = d.joined + 1
-), counted AS (
-    INSERT INTO member_totals AS t (shard, members, invited)
-    SELECT id % {COUNT_SHARDS}, 1, 0 FROM upserted WHERE created
-    ON CONFLICT (shard) DO UPDATE SET members = t.members + 1
-)
-SELECT * FROM upserted
 """
 UNLINK_ACCOUNT = "UPDATE members SET telegram_id = NULL WHERE telegram_id = $1"
 SET_LANGUAGE = "UPDATE members SET language = $2 WHERE id = $1 AND erased_at IS NULL"
@@ -187,6 +170,9 @@ FROM members AS m, LATERAL (
 WHERE m.id = $1 AND m.erased_at IS NULL
 """
 
+# The code step in one round trip: migrations/versions/0008_verify_code_function.py. The typed
+# code's keyed hash is compared there, in constant time; a new member is counted for /stats.
+VERIFY_CODE = "SELECT * FROM verify_code($1, $2, $3, $4, $5, $6, $7, $8, $9)"
 # The invitation rule, in one round trip: migrations/versions/0005_operators.py (first in 0003).
 ACTIVATE_INVITE = "SELECT * FROM activate_invite($1, $2, $3, $4, $5)"
 
@@ -207,7 +193,7 @@ def _member(row: asyncpg.Record) -> Member:
         invited_at=row["invited_at"],
         language=row["language"],
         blocked=row["blocked"],
-        unreachable=row["unreachable"],
+        unreachable=row.get("unreachable", False),  # verify_code's rows do not say
     )
 
 
@@ -429,9 +415,12 @@ class ReferralService:
         code_hash = hash_verification_code(self._key, phone, code)
         expires_at = now + timedelta(seconds=self.code_ttl)
         async with self._connection() as connection:
-            issued = False
+            row = await connection.fetchrow(ISSUE_FIRST_CODE, phone, code_hash, expires_at, [now])
+            before, sends = None, [now]
+            issued = row is not None and row["issued"]
             while not issued:
-                before = await connection.fetchrow(SENDS_OF_PHONE, phone)
+                before = row or await connection.fetchrow(SENDS_OF_PHONE, phone)
+                row = None
                 sent_at: list[datetime] = before["sent_at"] if before else []
                 recent = sorted(moment for moment in sent_at if moment > now - HOUR)
                 wait = self._wait_for_next_code(recent, now)
@@ -449,7 +438,12 @@ class ReferralService:
         except DeliveryError as error:
             log.error("verification code for %s not delivered: %s", mask_phone(phone), error)
             previous = (
-                (before["code_hash"], before["expires_at"], before["wrong_attempts"], sent_at)
+                (
+                    before["code_hash"],
+                    before["expires_at"],
+                    before["wrong_attempts"],
+                    before["sent_at"],
+                )
                 if before
                 else (None, None, 0, [])
             )
@@ -497,7 +491,11 @@ class ReferralService:
     ) -> Verification:
         """Check a phone's code; on success create or return its member (linking `telegram_id`).
         `language` is one the person chose: it is kept; `usual_language` (say Telegram's) is kept
-        only where the member has none yet."""
+        only where the member has none yet.
+
+        One call of the database function `verify_code` (migration 0008): it locks the phone's
+        code, compares the typed code's keyed hash in constant time, counts a wrong attempt or
+        consumes the code, moves the Telegram account and creates or updates the member."""
         verification = await self._verify_code(
             raw_phone,
             code,
@@ -523,43 +521,25 @@ class ReferralService:
         typed = clean_verification_code(code)
         if typed is None or len(typed) != self.code_length:
             return Verification(VerifyOutcome.MALFORMED_CODE, phone)
-        code = typed
         now = self._clock()
-
-        async def verify(connection: asyncpg.Connection) -> Verification:
-            stored = await connection.fetchrow(CODE_OF_PHONE, phone)
-            if stored is None or stored["code_hash"] is None:
-                return Verification(VerifyOutcome.NO_CODE, phone)
-            if stored["wrong_attempts"] >= MAX_WRONG_ATTEMPTS:
-                next_code_in = self._next_code_in(stored["sent_at"], now)
-                outcome = VerifyOutcome.TOO_MANY_ATTEMPTS
-                return Verification(outcome, phone, retry_after=next_code_in)
-            if stored["expires_at"] <= now:
-                return Verification(VerifyOutcome.EXPIRED, phone)
-            if not code_matches(self._key, phone, code, stored["code_hash"]):
-                attempts = stored["wrong_attempts"] + 1
-                await connection.execute(COUNT_WRONG_ATTEMPT, phone, attempts)
-                left = MAX_WRONG_ATTEMPTS - attempts
-                if not left:
-                    next_code_in = self._next_code_in(stored["sent_at"], now)
-                    outcome = VerifyOutcome.TOO_MANY_ATTEMPTS
-                    return Verification(outcome, phone, retry_after=next_code_in)
-                return Verification(VerifyOutcome.WRONG_CODE, phone, attempts_left=left)
-            await connection.execute(CONSUME_CODE_AND_UNLINK_ACCOUNT, phone, telegram_id)
-            # A drawn invite code that is taken fails the insert: the transaction runs again.
-            row = await connection.fetchrow(
-                UPSERT_MEMBER,
+        typed_hash = hash_verification_code(self._key, phone, typed)
+        # A drawn invite code that is taken fails the call: it runs again with another.
+        row = await self._retrying(
+            lambda connection: connection.fetchrow(
+                VERIFY_CODE,
                 phone,
-                self._new_invite_code(),
+                typed_hash,
                 now,
                 telegram_id,
+                self._new_invite_code(),
                 language,
                 usual_language,
-            )
-            created = bool(row["created"])
-            return Verification(VerifyOutcome.VERIFIED, phone, member=_member(row), created=created)
-
-        verification = await self._retrying(verify)
+                MAX_WRONG_ATTEMPTS,
+                COUNT_SHARDS,
+            ),
+            transaction=False,
+        )
+        verification = self._verification(phone, row, now)
         if verification.member is not None:
             log.info(
                 "member %d %s",
@@ -567,6 +547,20 @@ class ReferralService:
                 "joined" if verification.created else "logged in",
             )
         return verification
+
+    def _verification(self, phone: str, row: asyncpg.Record, now: datetime) -> Verification:
+        outcome = VerifyOutcome(row["outcome"])
+        if outcome is VerifyOutcome.VERIFIED:
+            return Verification(outcome, phone, member=_member(row), created=row["created"])
+        if outcome is VerifyOutcome.WRONG_CODE:
+            left = MAX_WRONG_ATTEMPTS - row["wrong_attempts"]
+            if left:
+                return Verification(outcome, phone, attempts_left=left)
+            outcome = VerifyOutcome.TOO_MANY_ATTEMPTS
+        if outcome is VerifyOutcome.TOO_MANY_ATTEMPTS:
+            next_code_in = self._next_code_in(row["sent_at"], now)
+            return Verification(outcome, phone, retry_after=next_code_in)
+        return Verification(outcome, phone)
 
     # Members
 

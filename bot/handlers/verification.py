@@ -6,7 +6,6 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import (
     CallbackQuery,
     Contact,
-    InlineKeyboardMarkup,
     Message,
     ReplyKeyboardRemove,
     User,
@@ -17,17 +16,18 @@ from bot import keyboards, texts
 from bot.callbacks import NewCodeRequest
 from bot.deep_links import StartPayload, member_link, read_start_payload, share_url
 from bot.filters import shared_contact, typed_text
-from bot.handlers.invitations import join, offer_invite
+from bot.handlers.invitations import describe, offer_invite
 from bot.middlewares import MEMBER_OPTIONAL
 from bot.middlewares.language import CHOSEN_LANGUAGE
 from bot.notifications import notify_inviter
 from bot.states import Verification
 from bot.texts import _
-from db.results import CodeRequest, CodeRequestOutcome, Member, VerifyOutcome
+from db.results import CodeRequestOutcome, Member, VerifyOutcome
 from db.results import Verification as Verified
 from db.service import ReferralService
 
 DEAD_CODE = {VerifyOutcome.EXPIRED, VerifyOutcome.TOO_MANY_ATTEMPTS, VerifyOutcome.NO_CODE}
+CONTACT_KEYBOARD = "contact_keyboard"  # whether the code step still shows the contact button
 
 
 async def send_menu(bot: Bot, chat_id: int, member: Member, text: str | None = None) -> None:
@@ -36,15 +36,6 @@ async def send_menu(bot: Bot, chat_id: int, member: Member, text: str | None = N
     link = await member_link(bot, member.invite_code)
     share = share_url(link, texts.share_text(member.invite_code))
     await bot.send_message(chat_id, text, reply_markup=keyboards.main_menu(share))
-
-
-def code_request_reply(
-    request: CodeRequest, code_length: int
-) -> tuple[str, InlineKeyboardMarkup | None]:
-    """What to say after asking for a code; "Send a new code" when none was sent."""
-    if request.outcome is CodeRequestOutcome.SENT:
-        return texts.code_sent(request, code_length), None
-    return texts.code_not_sent(request), keyboards.new_code()
 
 
 async def start(
@@ -99,9 +90,15 @@ async def accept_contact(
         await message.answer(texts.code_not_sent(request), reply_markup=keyboards.contact_request())
         return
     await state.set_state(Verification.code)
-    await state.update_data(phone=request.phone)
-    text, markup = code_request_reply(request, service.code_length)
-    await message.answer(text, reply_markup=markup)
+    sent = request.outcome is CodeRequestOutcome.SENT
+    # The contact keyboard goes with the code (the digits need the whole screen) unless the
+    # message carries "Send a new code" instead: then it goes with the welcome.
+    await state.update_data({"phone": request.phone, CONTACT_KEYBOARD: not sent})
+    if sent:
+        text = texts.code_sent(request, service.code_length)
+        await message.answer(text, reply_markup=ReplyKeyboardRemove())
+        return
+    await message.answer(texts.code_not_sent(request), reply_markup=keyboards.new_code())
 
 
 async def check_code(
@@ -125,7 +122,8 @@ async def check_code(
         await reject_code(message, state, verification, service.code_length)
         return
     await state.clear()
-    await welcome(message, bot, service, verification, data.get("invite_code"))
+    invite_code, keyboard_shown = data.get("invite_code"), data.get(CONTACT_KEYBOARD, False)
+    await welcome(message, bot, service, verification, invite_code, keyboard_shown=keyboard_shown)
 
 
 async def reject_code(
@@ -146,16 +144,24 @@ async def welcome(
     service: ReferralService,
     verification: Verified,
     invite_code: str | None,
+    *,
+    keyboard_shown: bool,
 ) -> None:
-    """Remove the contact keyboard, greet, apply the link's code of a new member, show the menu."""
+    """One message: the greeting, the outcome of the link's code for a new member, the menu
+    (and before it the contact keyboard's removal, if it is still there); then, for a member
+    who came back through somebody's link, the question whether to join with it."""
     member = verification.member
     assert member is not None
     greeting = _("welcome-new") if verification.created else _("welcome-back")
-    await message.answer(greeting, reply_markup=ReplyKeyboardRemove())
+    if keyboard_shown:
+        await message.answer(greeting, reply_markup=ReplyKeyboardRemove())
+    parts = [] if keyboard_shown else [greeting]
     activation = None
     if invite_code and verification.created:
-        activation = await join(message, service, member, invite_code)
-    await send_menu(bot, message.chat.id, member)
+        activation = await service.activate_invite(member.id, invite_code)
+        parts.append(describe(activation))
+    parts.append(_("menu"))
+    await send_menu(bot, message.chat.id, member, "\n\n".join(parts))
     if invite_code and not verification.created:
         await offer_invite(message, service, member, invite_code)
     if activation is not None:  # last: a slow or failing notice delays nothing the member sees

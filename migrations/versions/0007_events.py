@@ -2,7 +2,7 @@
 operators' broadcasts and the members they cannot reach
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0008
 
 Each event is written by a trigger in the transaction of the change that causes it, so none is
 lost when the process dies and none is sent for a change that rolled back. The triggers run only
@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql
 from db.events import DROP_EVENT_FUNCTIONS, EVENT_FUNCTIONS, EventTrigger
 
 revision: str = "0007"
-down_revision: str | None = "0005"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -33,12 +33,12 @@ async def test_a_russian_newcomer_walks_the_whole_journey_in_russian(
     welcome = await newcomer.send(code)
     to_newcomer = [m for m in welcome if isinstance(m, SendMessage) and m.chat_id == newcomer.id]
     to_owner = [m for m in welcome if isinstance(m, SendMessage) and m.chat_id == owner.id]
-    assert [m.text for m in to_newcomer[:3]] == [
-        "Номер подтверждён. Добро пожаловать, теперь вы участник!",
-        f"Готово! Вы присоединились по коду участника {mask_phone(owner.phone)}.",
-        "Что вы хотите сделать?",
+    assert [m.text for m in to_newcomer] == [
+        "Номер подтверждён. Добро пожаловать, теперь вы участник!\n\n"
+        f"Готово! Вы присоединились по коду участника {mask_phone(owner.phone)}.\n\n"
+        "Что вы хотите сделать?"
     ]
-    assert [b.text for b in inline_buttons(to_newcomer[2])] == [
+    assert [b.text for b in inline_buttons(to_newcomer[0])] == [
         "Мой код",
         "Мои приглашённые",
         "Ввести код приглашения",
@@ -79,7 +79,9 @@ async def test_a_choice_made_before_verification_is_kept_on_the_member(
     greeting = texts_of(await newcomer.send("/start"))[0]
     assert greeting.startswith("Привет!")
     welcome = await newcomer.send(shown_code(await newcomer.share_contact()))
-    assert texts_of(welcome)[0] == "Номер подтверждён. Добро пожаловать, теперь вы участник!"
+    assert texts_of(welcome) == [
+        "Номер подтверждён. Добро пожаловать, теперь вы участник!\n\nЧто вы хотите сделать?"
+    ]
     member = await service.member_by_telegram(newcomer.id)
     assert member is not None and member.language == "ru"
 

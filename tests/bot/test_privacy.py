@@ -78,7 +78,7 @@ async def test_delete_erases_the_member_and_a_stale_button_is_harmless(
 
     # The same phone again is a new member, with a new code.
     again = await person.verify()
-    assert texts_of(again)[0] == en("welcome-new")
+    assert texts_of(again)[0] == en("welcome-new") + "\n\n" + en("menu")
     returned = await service.member_by_telegram(person.id)
     assert returned is not None and returned.id != member.id
     assert returned.invite_code != member.invite_code and returned.inviter_id is None

@@ -10,6 +10,8 @@ from db.service import ReferralService
 from tests.bot.conftest import BOT_USERNAME, People, inline_buttons, shown_code, texts_of
 from tests.conftest import Clock, en, join
 
+WELCOME_NEW = en("welcome-new") + "\n\n" + en("menu")
+
 
 def wrong(code: str) -> str:
     return f"{(int(code) + 1) % 10 ** len(code):0{len(code)}d}"
@@ -28,17 +30,24 @@ async def test_newcomer_through_a_deep_link_becomes_the_link_owners_referral(
     assert keyboard.keyboard[0][0].request_contact is True
     assert inviter.invite_code in greeting[-1].text
 
-    code = shown_code(await newcomer.share_contact())
+    code_step = await newcomer.share_contact()
+    assert isinstance(code_step[0], SendMessage)
+    assert isinstance(code_step[0].reply_markup, ReplyKeyboardRemove)  # the contact button goes
+    code = shown_code(code_step)
     assert texts_of(await newcomer.send(wrong(code))) == ["Wrong code. Attempts left: 4."]
     welcome = await newcomer.send(code)
 
     sent = [method for method in welcome if isinstance(method, SendMessage)]
     notice = [method for method in sent if method.chat_id == owner.id]
-    sent = [method for method in sent if method.chat_id == newcomer.id]
-    assert sent[0].text == en("welcome-new")
-    assert isinstance(sent[0].reply_markup, ReplyKeyboardRemove)
-    assert sent[1].text == f"Done! You joined with the code of {mask_phone(owner.phone)}."
-    assert [b.text for b in inline_buttons(sent[2])] == [
+    [sent] = [method for method in sent if method.chat_id == newcomer.id]  # one message
+    assert sent.text == "\n\n".join(
+        [
+            en("welcome-new"),
+            f"Done! You joined with the code of {mask_phone(owner.phone)}.",
+            en("menu"),
+        ]
+    )
+    assert [b.text for b in inline_buttons(sent)] == [
         "My code",
         "My referrals",
         "Enter an invite code",
@@ -56,7 +65,8 @@ async def test_the_menu_share_button_and_the_code_step_keyboard(
     await newcomer.send("/start")
     [code_step] = await newcomer.share_contact()
     assert isinstance(code_step, SendMessage) and code_step.text.startswith("We sent a 4-digit")
-    assert code_step.reply_markup is None  # typing the code: no buttons in the way
+    # Typing the code: no buttons in the way, the contact button removed.
+    assert isinstance(code_step.reply_markup, ReplyKeyboardRemove)
 
     welcome = await newcomer.send(shown_code([code_step]))
     member = await service.member_by_telegram(newcomer.id)
@@ -67,6 +77,24 @@ async def test_the_menu_share_button_and_the_code_step_keyboard(
     query = parse_qs(urlsplit(share.url).query)
     assert share.url.startswith("https://t.me/share/url?") and query["url"] == [link]
     assert member.invite_code in query["text"][0]
+
+
+async def test_a_code_step_without_a_new_code_keeps_the_contact_button_until_the_welcome(
+    people: People,
+) -> None:
+    newcomer = people()
+    await newcomer.send("/start")
+    code = shown_code(await newcomer.share_contact())
+    await newcomer.send("/start")  # the contact step again, its button shown again
+    again = await newcomer.share_contact()  # within the resend cooldown: no code sent
+    assert texts_of(again)[0].startswith(en("code-recently-sent"))
+    assert [button.text for button in inline_buttons(again[0])] == ["Send a new code"]
+
+    welcome = await newcomer.send(code)  # the code of the first message still works
+    greeting, menu = [method for method in welcome if isinstance(method, SendMessage)]
+    assert (greeting.text, menu.text) == (en("welcome-new"), en("menu"))
+    assert isinstance(greeting.reply_markup, ReplyKeyboardRemove)
+    assert [b.text for b in inline_buttons(menu)][:2] == ["My code", "My referrals"]
 
 
 async def test_a_contact_that_is_not_the_senders_own_is_refused(
@@ -104,7 +132,7 @@ async def test_an_expired_code_offers_a_new_one(people: People, clock: Clock) ->
     assert [button.text for button in inline_buttons(expired[0])] == ["Send a new code"]
 
     new_code = shown_code(await newcomer.press("Send a new code"))
-    assert texts_of(await newcomer.send(new_code))[0] == en("welcome-new")
+    assert texts_of(await newcomer.send(new_code)) == [WELCOME_NEW]
 
 
 async def test_five_wrong_attempts_kill_the_code(people: People) -> None:
@@ -137,7 +165,7 @@ async def test_send_a_new_code_honours_the_cooldown(people: People, clock: Clock
     after = await newcomer.press("Send a new code")
     assert isinstance(after[0], AnswerCallbackQuery) and after[0].text is None
     new_code = shown_code(after)
-    assert texts_of(await newcomer.send(new_code))[0] == en("welcome-new")
+    assert texts_of(await newcomer.send(new_code)) == [WELCOME_NEW]
 
 
 async def test_send_a_new_code_after_verification_is_harmless(people: People, clock: Clock) -> None:
@@ -160,7 +188,8 @@ async def test_a_member_logging_in_again_is_welcomed_back(
     await join(service, returning.phone)
     clock.advance(60)  # the resend cooldown of that first code
     welcome = await returning.verify()
-    assert texts_of(welcome)[:2] == [en("welcome-back"), en("menu")]
+    assert texts_of(welcome) == [en("welcome-back") + "\n\n" + en("menu")]
+    assert inline_buttons(welcome[-1])[0].text == "My code"
 
 
 async def test_telegram_affiliate_and_malformed_payloads_are_ignored_politely(
@@ -173,7 +202,7 @@ async def test_telegram_affiliate_and_malformed_payloads_are_ignored_politely(
     assert greeting == [en("greeting") + "\n\n" + en("malformed-link")]
 
     welcome = await malformed.send(shown_code(await malformed.share_contact()))
-    assert texts_of(welcome) == [en("welcome-new"), en("menu")]
+    assert texts_of(welcome) == [WELCOME_NEW]
     member = await service.member_by_telegram(malformed.id)
     assert member is not None and member.inviter_id is None
 

@@ -189,3 +189,25 @@ async def test_what_is_not_digits_costs_no_attempt(service: ReferralService, typ
     assert (await service.verify_code(phone, typed)).outcome is VerifyOutcome.MALFORMED_CODE
     verified = await service.verify_code(phone, issued.code)
     assert verified.outcome is VerifyOutcome.VERIFIED
+
+
+@pytest.mark.parametrize("flipped_byte", [0, 15, 31])
+async def test_a_stored_hash_one_bit_away_does_not_match(
+    service: ReferralService, flipped_byte: int
+) -> None:
+    """The database compares every bit of the two hashes (verify_code, migration 0008)."""
+    phone = new_phone()
+    code = (await service.request_code(phone)).code
+    assert code is not None
+    async with service.connections.acquire() as connection:
+        stored = bytearray(
+            await connection.fetchval(
+                "SELECT code_hash FROM verification_codes WHERE phone = $1", phone
+            )
+        )
+        stored[flipped_byte] ^= 0x01 if flipped_byte == 31 else 0x80
+        await connection.execute(
+            "UPDATE verification_codes SET code_hash = $2 WHERE phone = $1", phone, bytes(stored)
+        )
+    refused = await service.verify_code(phone, code)
+    assert refused.outcome is VerifyOutcome.WRONG_CODE and refused.attempts_left == 4

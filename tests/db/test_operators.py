@@ -84,6 +84,25 @@ async def test_the_figures_follow_joins_activations_erasures_and_blocks(
     await counters_match_the_members(service)
 
 
+async def test_simultaneous_joins_on_a_new_day_are_each_counted_once(
+    service: ReferralService, operators: Operators, clock: Clock
+) -> None:
+    """The first joins of a day race to create its counter rows: the losers are retried."""
+    clock.advance(3 * 86400)  # a day without counter rows yet
+    before = await fetchval(service, "SELECT coalesce(sum(members), 0) FROM member_totals")
+    phones = [new_phone() for _ in range(20)]
+    codes = [(await service.request_code(phone)).code or "" for phone in phones]
+    verified = await asyncio.gather(
+        *(service.verify_code(phone, code) for phone, code in zip(phones, codes, strict=True))
+    )
+    assert all(verification.created for verification in verified)
+    after = await fetchval(service, "SELECT sum(members) FROM member_totals")
+    assert after == before + 20
+    stats = await operators.stats(operator=OPERATOR)
+    assert stats.joined_today == 20
+    await counters_match_the_members(service)
+
+
 async def test_the_top_inviters_are_the_largest_totals_whatever_the_rows(
     service: ReferralService, operators: Operators
 ) -> None:

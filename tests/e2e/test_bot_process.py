@@ -46,8 +46,10 @@ async def join(double: TelegramDouble, user: User, payload: str = "") -> str:
     assert code, sent
     await double.send_text(user, "0000" if code.group(1) != "0000" else "1111")
     await double.wait_for_message(user.id, has("Wrong code. Attempts left: 4"))
+    assert double.reply_keyboard(user.id) is None  # the code step removed the contact button
     await double.send_text(user, code.group(1))
-    await double.wait_for_message(user.id, has(en("welcome-new")))
+    welcome = await double.wait_for_message(user.id, has(en("welcome-new")))
+    assert text_of(welcome).endswith(en("menu"))  # one message: greeting, outcome, menu
     await double.send_text(user, "/code")
     card = await double.wait_for_message(user.id, has("Your invite code"))
     invite = INVITE_CODE.search(text_of(card))

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from bot.callbacks import ErasureAnswer, LanguageChoice
+from db.phones import mask_phone
 from db.service import ReferralService
 from tests.conftest import en, new_phone
 from tests.e2e.telegram_double import TelegramDouble
@@ -41,11 +42,17 @@ async def test_a_russian_member_in_russian_and_an_english_inviter_in_english(
     assert code, sent
     await double.send_text(friend, "0000" if code.group(1) != "0000" else "1111")
     await double.wait_for_message(friend.id, has("Неверный код. Осталось 4 попытки."))
+    assert double.reply_keyboard(friend.id) is None  # the code step removed the contact button
+    owner = await service.member_by_invite_code(inviter_code)
+    assert owner is not None and owner.phone is not None
     await double.send_text(friend, code.group(1))
-    await double.wait_for_message(friend.id, has("Добро пожаловать, теперь вы участник!"))
-    await double.wait_for_message(friend.id, has("Готово! Вы присоединились по коду участника"))
-    menu = await double.wait_for_message(friend.id, has("Что вы хотите сделать?"))
-    assert buttons_of(menu)[:2] == ["Мой код", "Мои приглашённые"]
+    welcome = await double.wait_for_message(friend.id, has("Добро пожаловать"))
+    assert text_of(welcome) == (
+        "Номер подтверждён. Добро пожаловать, теперь вы участник!\n\n"
+        f"Готово! Вы присоединились по коду участника {mask_phone(owner.phone)}.\n\n"
+        "Что вы хотите сделать?"
+    )
+    assert buttons_of(welcome)[:2] == ["Мой код", "Мои приглашённые"]
     await double.wait_for_message(inviter.id, has("joined with your invite code!"))
 
     await double.send_text(friend, "/code")
