@@ -331,6 +331,19 @@ class AdminDay(BaseModel):
     activated: int = Field(description="Invite codes activated that day.")
 
 
+class AdminEvents(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"pending": 3, "failed": 0}]})
+
+    pending: int = Field(description="Outbound events waiting for delivery or their next try.")
+    failed: int = Field(description="Outbound events given up after 24 hours of tries.")
+
+
+class EventsRequeued(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"requeued": 12}]})
+
+    requeued: int = Field(description="Failed events that are tried again from now.")
+
+
 class AdminStats(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={

@@ -64,3 +64,16 @@ class MemberChoice(CallbackData, prefix="op"):
 
     action: MemberAction
     member: int
+
+
+class BroadcastAction(StrEnum):
+    SEND = "send"  # under the preview
+    DISCARD = "discard"
+    STOP = "stop"  # under the progress message
+
+
+class BroadcastChoice(CallbackData, prefix="bc"):
+    """`bc:send:0` under a broadcast's preview, `bc:stop:<broadcast id>` under its progress."""
+
+    action: BroadcastAction
+    broadcast: int = 0

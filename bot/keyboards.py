@@ -19,6 +19,8 @@ from aiogram.types import (
 from aiogram.utils.i18n import get_i18n
 
 from bot.callbacks import (
+    BroadcastAction,
+    BroadcastChoice,
     ErasureAnswer,
     JoinAnswer,
     LanguageChoice,
@@ -30,7 +32,7 @@ from bot.callbacks import (
     QrRequest,
     ReferralsPageTurn,
 )
-from bot.texts import _
+from bot.texts import _, plural
 from db.results import MemberCard, ReferralPage
 
 
@@ -209,3 +211,29 @@ def join_link(link: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         inline_keyboard=[[InlineKeyboardButton(text=_("button-join"), url=link)]]
     )
+
+
+def _broadcast_button(
+    text: str, action: BroadcastAction, broadcast: int = 0
+) -> InlineKeyboardButton:
+    choice = BroadcastChoice(action=action, broadcast=broadcast).pack()
+    return InlineKeyboardButton(text=text, callback_data=choice)
+
+
+def broadcast_confirm(audience: int) -> InlineKeyboardMarkup:
+    """Under a broadcast's preview: "Send to N members" and Cancel."""
+    send = plural("button-broadcast-send", audience)
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                _broadcast_button(send, BroadcastAction.SEND),
+                _broadcast_button(_("button-cancel"), BroadcastAction.DISCARD),
+            ]
+        ]
+    )
+
+
+def broadcast_progress(broadcast: int) -> InlineKeyboardMarkup:
+    """Under a broadcast's progress: Stop sending."""
+    stop = _broadcast_button(_("button-broadcast-stop"), BroadcastAction.STOP, broadcast)
+    return InlineKeyboardMarkup(inline_keyboard=[[stop]])

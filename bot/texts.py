@@ -13,6 +13,8 @@ from babel import Locale
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal, format_percent
 
+from db.broadcasts import Broadcast, BroadcastStatus
+from db.events import EventCounts
 from db.results import (
     BlockOutcome,
     CodeRequest,
@@ -46,7 +48,7 @@ COMMANDS = (
     "logout",
 )
 # What operators (ADMIN_IDS) get in their menu besides, and nobody else sees.
-OPERATOR_COMMANDS = ("stats", "find", "export")
+OPERATOR_COMMANDS = ("stats", "find", "export", "broadcast", "events_retry")
 
 QUOTED_INPUT_LIMIT = 32  # characters of what somebody typed that a reply repeats
 
@@ -254,6 +256,27 @@ def program_stats(stats: ProgramStats) -> str:
         blocked=number(stats.blocked),
         top=top or _("stats-top-none"),
     )
+
+
+def event_counts(counts: EventCounts) -> str:
+    """`/stats`: outbound events waiting for delivery and given up."""
+    return _("stats-events", pending=number(counts.pending), failed=number(counts.failed))
+
+
+def broadcast_progress(broadcast: Broadcast) -> str:
+    """A broadcast's progress message while it is sent, then its report."""
+    figures = {
+        "done": number(broadcast.done),
+        "total": number(broadcast.total),
+        "sent": number(broadcast.sent),
+        "unreachable": number(broadcast.unreachable),
+        "failed": number(broadcast.failed),
+    }
+    if broadcast.status is BroadcastStatus.SENDING:
+        return _("broadcast-progress", **figures)
+    if broadcast.status is BroadcastStatus.CANCELLED:
+        return _("broadcast-report-stopped", **figures)
+    return _("broadcast-report", **figures)
 
 
 def chart_day(date_of: Day) -> str:

@@ -1,6 +1,7 @@
 """The schema: members, the verification codes of phones, the counters that the figures of
 operators read, and the audit of blocking."""
 
+import uuid
 from datetime import date, datetime
 
 from sqlalchemy import (
@@ -17,6 +18,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    Uuid,
     func,
     text,
 )
@@ -56,6 +58,8 @@ class Member(Base):
     erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Set by an operator: the member cannot activate a code and their code is suspended.
     blocked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set when a broadcast got 403 (they blocked the bot); cleared when they write to it again.
+    unreachable_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
         CheckConstraint("inviter_id <> id", name="not_own_inviter"),
@@ -234,6 +238,74 @@ class MemberBlock(Base):
     __table_args__ = (
         CheckConstraint("action IN ('block', 'unblock')", name="known_action"),
         Index("ix_member_blocks_member_id_at", "member_id", "at"),
+    )
+
+
+class OutboxEvent(Base):
+    """An outbound event for one receiver (`target`, its place in EVENTS_URL), written by a
+    trigger in the transaction of its cause (migration 0007, db/events.py), deleted once
+    delivered. `body` is the JSON document as it is sent and signed."""
+
+    __tablename__ = "outbox_events"
+
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    target: Mapped[int] = mapped_column(SmallInteger)
+    type: Mapped[str] = mapped_column(String(32))
+    member_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    body: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(8), server_default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    next_attempt_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    retrying_since: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        CheckConstraint("state IN ('pending', 'failed')", name="known_state"),
+        Index("ix_outbox_events_due", "seq", postgresql_where="state = 'pending'"),
+        Index(
+            "ix_outbox_events_member",
+            "member_id",
+            "target",
+            "seq",
+            postgresql_where="state = 'pending'",
+        ),
+    )
+
+
+class BroadcastJob(Base):
+    """An operator's broadcast (db/broadcasts.py): its message, progress, cursor and lease."""
+
+    __tablename__ = "broadcasts"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    operator_id: Mapped[int] = mapped_column(BigInteger)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    language: Mapped[str] = mapped_column(String(8))
+    text: Mapped[str] = mapped_column(Text)
+    photo: Mapped[str | None] = mapped_column(Text)
+    total: Mapped[int] = mapped_column(Integer)
+    sent: Mapped[int] = mapped_column(Integer, server_default="0")
+    unreachable: Mapped[int] = mapped_column(Integer, server_default="0")
+    failed: Mapped[int] = mapped_column(Integer, server_default="0")
+    status: Mapped[str] = mapped_column(String(10), server_default="sending")
+    progress_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    cursor: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    in_flight: Mapped[list[int]] = mapped_column(ARRAY(BigInteger), server_default="{}")
+    # When the next message may go at the earliest: keeps the rate across instances.
+    paced_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    lease_owner: Mapped[str | None] = mapped_column(Text)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint("status IN ('sending', 'done', 'cancelled')", name="known_status"),
+        Index("ix_broadcasts_sending", "id", postgresql_where="status = 'sending'"),
     )
 
 

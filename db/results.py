@@ -16,6 +16,7 @@ class Member:
     invited_at: datetime | None
     language: str | None = None  # the member's own choice; None: none made
     blocked: bool = False  # by an operator: cannot activate a code, and their code is suspended
+    unreachable: bool = False  # blocked the bot (a broadcast got 403): broadcasts skip them
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
+from db.broadcasts import Broadcasts
 from db.codes import (
     clean_invite_code,
     clean_verification_code,
@@ -28,6 +29,7 @@ from db.codes import (
 )
 from db.delivery import CodeDelivery, DeliveryError, create_delivery
 from db.engine import Connections
+from db.events import EventOutbox
 from db.growth import Growth
 from db.models import ALL_TIME_BOARD, COUNT_SHARDS, SINGLE_ROW_REFERRALS
 from db.operators import Operators
@@ -46,6 +48,7 @@ from db.results import (
     Verification,
     VerifyOutcome,
 )
+from metrics import ACTIVATIONS, CODE_CHECKS, CODE_REQUESTS
 from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -59,7 +62,7 @@ RETRIED_SQLSTATES = ("40P01", "40001", "23505")
 
 MEMBER_COLUMNS = (
     "m.id, m.phone, m.invite_code, m.telegram_id, m.inviter_id, m.invited_at, m.language, "
-    "m.blocked_at IS NOT NULL AS blocked"
+    "m.blocked_at IS NOT NULL AS blocked, m.unreachable_at IS NOT NULL AS unreachable"
 )
 MEMBER_BY_TELEGRAM = f"SELECT {MEMBER_COLUMNS} FROM members AS m WHERE m.telegram_id = $1"
 MEMBER_BY_INVITE_CODE = f"SELECT {MEMBER_COLUMNS} FROM members AS m WHERE m.invite_code = $1"
@@ -214,6 +217,7 @@ def _member(row: asyncpg.Record) -> Member:
         invited_at=row["invited_at"],
         language=row["language"],
         blocked=row["blocked"],
+        unreachable=row.get("unreachable", False),  # verify_code's rows do not say
     )
 
 
@@ -350,6 +354,8 @@ class ReferralService:
         self.growth = Growth(
             self._connection, milestones=milestones, shown_phone=self.shown_phone, clock=clock
         )
+        self.events = EventOutbox(self._connection)
+        self.broadcasts = Broadcasts(self._connection)
 
     def now(self) -> datetime:
         """The service's time (a test's clock in tests)."""
@@ -424,6 +430,11 @@ class ReferralService:
 
     async def request_code(self, raw_phone: str) -> CodeRequest:
         """Issue a new code for a phone and deliver it, within the resend and hourly limits."""
+        request = await self._request_code(raw_phone)
+        CODE_REQUESTS.labels(request.outcome.value).inc()
+        return request
+
+    async def _request_code(self, raw_phone: str) -> CodeRequest:
         phone = self.normalise_phone(raw_phone)
         if phone is None:
             return CodeRequest(CodeRequestOutcome.INVALID_PHONE)
@@ -513,6 +524,25 @@ class ReferralService:
         One call of the database function `verify_code` (migration 0008): it locks the phone's
         code, compares the typed code's keyed hash in constant time, counts a wrong attempt or
         consumes the code, moves the Telegram account and creates or updates the member."""
+        verification = await self._verify_code(
+            raw_phone,
+            code,
+            telegram_id=telegram_id,
+            language=language,
+            usual_language=usual_language,
+        )
+        CODE_CHECKS.labels(verification.outcome.value).inc()
+        return verification
+
+    async def _verify_code(
+        self,
+        raw_phone: str,
+        code: str,
+        *,
+        telegram_id: int | None,
+        language: str | None,
+        usual_language: str | None,
+    ) -> Verification:
         phone = self.normalise_phone(raw_phone)
         if phone is None:
             return Verification(VerifyOutcome.INVALID_PHONE)
@@ -658,6 +688,11 @@ class ReferralService:
         order of their ids (so that two members activating each other's codes queue instead of
         deadlocking), refuses in this order: member gone, already activated, own code, unknown
         code, cycle; then records the inviter and counts the referral."""
+        activation = await self._activate_invite(member_id, raw_code)
+        ACTIVATIONS.labels(activation.outcome.value).inc()
+        return activation
+
+    async def _activate_invite(self, member_id: int, raw_code: str) -> Activation:
         code = clean_invite_code(raw_code)
         if not code:
             return Activation(InviteOutcome.EMPTY)

@@ -35,6 +35,10 @@ from settings import SettingsError, load_settings
         ({"SECRET_KEY": "too-short"}, "SECRET_KEY"),
         ({"FORWARDED_ALLOW_IPS": "10.0.0.1, proxy.local"}, "FORWARDED_ALLOW_IPS"),
         ({"WEB_APP_URL": "http://example.org/"}, "WEB_APP_URL"),
+        ({"EVENTS_URL": "https://crm.example/hook"}, "EVENTS_SECRET"),
+        ({"EVENTS_URL": "https://a.example/h, ftp://b", "EVENTS_SECRET": "s"}, "EVENTS_URL"),
+        ({"EVENTS_INCLUDE_PHONES": "perhaps"}, "EVENTS_INCLUDE_PHONES"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
     ],
 )
 def test_bad_setting_is_one_line_naming_it(
@@ -109,3 +113,16 @@ def test_milestones_are_read_in_order_without_repeats(monkeypatch: pytest.Monkey
     assert load_settings(_env_file=None).milestones == (3, 10, 50)
     monkeypatch.setenv("MILESTONES", "")
     assert load_settings(_env_file=None).milestones == ()
+
+
+def test_events_and_metrics_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings(_env_file=None).events_url == []
+    monkeypatch.setenv("EVENTS_URL", " https://crm.example/hook ,http://127.0.0.1:9000/e")
+    monkeypatch.setenv("EVENTS_SECRET", "shared secret")
+    monkeypatch.setenv("EVENTS_INCLUDE_PHONES", "true")
+    monkeypatch.setenv("METRICS_TOKEN", "scrape")
+    monkeypatch.setenv("LOG_FORMAT", "JSON")
+    settings = load_settings(_env_file=None)
+    assert settings.events_url == ["https://crm.example/hook", "http://127.0.0.1:9000/e"]
+    assert settings.events_include_phones and settings.log_format == "json"
+    assert settings.metrics_token is not None

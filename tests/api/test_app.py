@@ -76,6 +76,8 @@ async def test_openapi_lists_every_operation(client: httpx.AsyncClient) -> None:
         ("POST", "/api/admin/members/{member_id}/block/", "adminBlockMember"),
         ("POST", "/api/admin/members/{member_id}/unblock/", "adminUnblockMember"),
         ("GET", "/api/admin/export.csv", "adminExportMembers"),
+        ("GET", "/api/admin/events/", "adminEvents"),
+        ("POST", "/api/admin/events/retry/", "adminRetryEvents"),
     }
     for path, item in document["paths"].items():
         for operation in item.values():

@@ -1645,6 +1645,14 @@ class TelegramDouble:
             username = f"user{user_id}"
         return User(user_id, first_name, username, language_code, last_name)
 
+    def known_users(self, count: int) -> list[User]:
+        """``count`` new users who have written to the bot before: their chats exist, so the
+        bot can send to them (a broadcast's audience)."""
+        users = [self.new_user(f"User {index}") for index in range(count)]
+        for user in users:
+            self._private_chat(user)
+        return users
+
     def _private_chat(self, user: User) -> _Chat:
         """The user's chat with the bot; writing to the bot also unblocks it, as in Telegram."""
         self._users[user.id] = user
@@ -1912,6 +1920,18 @@ class TelegramDouble:
             lines.append(f"  reply keyboard: {json.dumps(chat.reply_keyboard)}")
         lines.extend(f"  failed: {error}" for error in chat.errors)
         return "\n".join(lines)
+
+    def busiest_second(self, *methods: str) -> int:
+        """The most calls of ``methods`` (any case) that arrived within one second, over the
+        whole history: the bot's peak rate as Telegram would measure it."""
+        keys = {method.lower() for method in methods}
+        times = sorted(call.time for call in self._calls if call.method.lower() in keys)
+        most, first = 0, 0
+        for last, moment in enumerate(times):
+            while moment - times[first] >= 1.0:
+                first += 1
+            most = max(most, last - first + 1)
+        return most
 
     def bot_calls(self, method: str | None = None) -> list[BotCall]:
         """The bot's API calls (all, or of one method, any case), in order of completion."""
