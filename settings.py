@@ -54,10 +54,16 @@ class Settings(BaseSettings):
     flood_rate: float = Field(3.0, ge=0)
     flood_burst: int = Field(6, ge=1)
     admin_ids: Annotated[list[int], NoDecode] = []
+    milestones: Annotated[tuple[int, ...], NoDecode] = (5, 10, 25, 50, 100)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     default_language: Literal["en", "ru"] = "en"
     privacy_contact: str | None = None
     privacy_policy_url: str | None = None
+    log_format: Literal["text", "json"] = "text"
+    events_url: Annotated[list[str], NoDecode] = []
+    events_secret: SecretStr | None = None
+    events_include_phones: bool = False
+    metrics_token: SecretStr | None = None
 
     @field_validator("database_url")
     @classmethod
@@ -127,6 +133,43 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("milestones", mode="before")
+    @classmethod
+    def _milestone_list(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        parts = [part.strip() for part in value.split(",") if part.strip()]
+        if not all(part.isascii() and part.isdigit() and int(part) > 0 for part in parts):
+            raise ValueError("must be positive whole numbers, comma-separated, such as 5,10,25")
+        return tuple(sorted({int(part) for part in parts}))
+
+    @field_validator("milestones")
+    @classmethod
+    def _positive_milestones(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(goal <= 0 or goal > 10**9 for goal in value):
+            raise ValueError("must be positive whole numbers, comma-separated, such as 5,10,25")
+        return tuple(sorted(set(value)))
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_format(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("events_url", mode="before")
+    @classmethod
+    def _receivers(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        for url in value:
+            if not isinstance(url, str) or not re.match(r"^https?://[^/\s]+", url):
+                raise ValueError("must be http(s) URLs, comma-separated")
+        return value
+
+    @field_validator("events_secret", "metrics_token", mode="before")
+    @classmethod
+    def _empty_secret_is_unset(cls, value: Any) -> Any:
+        return value or None
+
     @field_validator("webhook_secret")
     @classmethod
     def _telegram_secret(cls, value: SecretStr | None) -> SecretStr | None:
@@ -138,6 +181,8 @@ class Settings(BaseSettings):
     def _dependent_settings(self) -> Settings:
         if self.webhook_url and not self.webhook_secret:
             raise ValueError("WEBHOOK_SECRET: required when WEBHOOK_URL is set")
+        if self.events_url and not self.events_secret:
+            raise ValueError("EVENTS_SECRET: required when EVENTS_URL is set (receivers check it)")
         if self.privacy_policy_url and not self.privacy_policy_url.startswith("https://"):
             raise ValueError("PRIVACY_POLICY_URL: must be an https:// address")
         if self.webhook_url and not self.webhook_url.startswith(("https://", "http://")):

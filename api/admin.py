@@ -20,11 +20,13 @@ from api.docs import COMMON_ERRORS, documented_error
 from api.errors import describe_invalid_request
 from api.models import (
     AdminDay,
+    AdminEvents,
     AdminInviter,
     AdminMember,
     AdminMembers,
     AdminStats,
     BlockRequest,
+    EventsRequeued,
 )
 from api.replies import answer, refusal
 from api.routing import ADMIN_PREFIX, slash_optional
@@ -238,6 +240,35 @@ async def block_member(
 async def unblock_member(member_id: int, operator: OperatorId, service: ServiceDep) -> Response:
     change = await service.operators.unblock(member_id, operator=operator)
     return change_reply(change, NOT_BLOCKED)
+
+
+@slash_optional(
+    router,
+    "/events",
+    method="GET",
+    operation_id="adminEvents",
+    summary="Outbound events waiting for delivery, and given up",
+    response_model=AdminEvents,
+    responses={404: NOT_AN_OPERATOR, **COMMON_ERRORS},
+)
+async def read_events(operator: OperatorId, service: ServiceDep) -> Response:
+    counts = await service.events.counts()
+    return answer(200, AdminEvents(pending=counts.pending, failed=counts.failed))
+
+
+@slash_optional(
+    router,
+    "/events/retry",
+    method="POST",
+    operation_id="adminRetryEvents",
+    summary="Try the failed outbound events again, for another 24 hours",
+    response_model=EventsRequeued,
+    responses={404: NOT_AN_OPERATOR, **COMMON_ERRORS},
+)
+async def retry_events(operator: OperatorId, service: ServiceDep) -> Response:
+    requeued = await service.events.requeue_failed()
+    log.info("operator %d requeued %d failed events", operator, requeued)
+    return answer(200, EventsRequeued(requeued=requeued))
 
 
 @router.get(

@@ -7,7 +7,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.telemetry import TelemetryConfig
 from starlette.types import Lifespan
 
-from api import admin, health, login, referrals, sharing, telegram_login, web_app
+from api import admin, health, login, metrics, referrals, sharing, telegram_login, web_app
 from api.docs import OPENAPI_URL, create_docs_router
 from api.errors import install_error_handlers
 from api.limits import RequestBodyLimit
@@ -17,6 +17,7 @@ from api.tokens import AccessTokens
 from api.web import WebAssets, create_web_router
 from api.web_texts import load_web_texts
 from db.service import ReferralService
+from metrics import RequestMetrics
 from settings import Settings
 
 TITLE = "Referral API"
@@ -71,6 +72,8 @@ def create_app(
     token = settings.bot_token
     app.state.bot_token = token.get_secret_value() if token else None
     app.state.default_language = settings.default_language
+    metrics_token = settings.metrics_token
+    app.state.metrics_token = metrics_token.get_secret_value() if metrics_token else None
     app.state.code_delivery = settings.code_delivery
     app.state.invite_links = InviteLinks(bot_username, settings.web_app_url)
     app.state.web_texts = load_web_texts()
@@ -79,7 +82,8 @@ def create_app(
     )
     app.add_middleware(RequestBodyLimit)
     install_error_handlers(app)
-    app.add_middleware(RequestLanguage)  # outermost: every message, even a 500, in its language
+    app.add_middleware(RequestLanguage)  # every message, even a 500, in its language
+    app.add_middleware(RequestMetrics)  # outermost: every request counted, whatever it became
     for router in routers:
         app.include_router(router)
     # The busiest first: each route passed costs a request a few µs of matching (the Mini App's
@@ -91,6 +95,7 @@ def create_app(
     app.include_router(web_app.router)
     app.include_router(admin.router)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(create_docs_router(title=TITLE))
     app.include_router(create_web_router())
     return app

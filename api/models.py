@@ -201,6 +201,15 @@ class ReferralData(BaseModel):
         description="The same page as `users`, with the time each one joined (not in the "
         "original API)."
     )
+    milestone_reached: int | None = Field(
+        default=None,
+        description="The largest milestone (MILESTONES) `users_total` has reached; null before "
+        "the first (not in the original API).",
+    )
+    milestone_next: int | None = Field(
+        default=None,
+        description="The next milestone, null past the last one (not in the original API).",
+    )
 
 
 class LanguageChoice(BaseModel):
@@ -322,6 +331,19 @@ class AdminDay(BaseModel):
     activated: int = Field(description="Invite codes activated that day.")
 
 
+class AdminEvents(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"pending": 3, "failed": 0}]})
+
+    pending: int = Field(description="Outbound events waiting for delivery or their next try.")
+    failed: int = Field(description="Outbound events given up after 24 hours of tries.")
+
+
+class EventsRequeued(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"requeued": 12}]})
+
+    requeued: int = Field(description="Failed events that are tried again from now.")
+
+
 class AdminStats(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -384,3 +406,48 @@ class BlockRequest(BaseModel):
     reason: Text | None = Field(
         default=None, max_length=500, description="Why; kept in the audit log with who and when."
     )
+
+
+class LeaderEntry(BaseModel):
+    place: int = Field(description="1 for the member with most referrals.")
+    phone: str | None = Field(
+        description="The member's phone, masked unless the server shows full numbers."
+    )
+    referrals: int = Field(description="How many people joined with their code in the period.")
+
+
+class LeaderboardData(BaseModel):
+    leaders: list[LeaderEntry] = Field(
+        description="At most ten members with most referrals; of equal counts, who reached it "
+        "first comes first."
+    )
+    place: int | None = Field(
+        description="The asking member's own place; null while they have no referral in the period."
+    )
+    referrals: int = Field(description="The asking member's referrals in the period.")
+
+
+class Leaderboards(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "month": "2026-11-01",
+                    "this_month": {
+                        "leaders": [{"place": 1, "phone": "+7 912 ***-**-89", "referrals": 12}],
+                        "place": 1234,
+                        "referrals": 3,
+                    },
+                    "all_time": {
+                        "leaders": [{"place": 1, "phone": "+7 903 ***-**-12", "referrals": 480}],
+                        "place": None,
+                        "referrals": 0,
+                    },
+                }
+            ]
+        }
+    )
+
+    month: date = Field(description="The first day of the month (UTC) `this_month` counts.")
+    this_month: LeaderboardData
+    all_time: LeaderboardData

@@ -1,4 +1,5 @@
-"""A member's invite link as the web app shows it, and its QR code: `GET /api/data/qr.svg`.
+"""A member's invite link as the web app shows it, and its QR code: `GET /api/data/qr.svg`;
+and the leaderboard: `GET /api/top/`.
 
 The link is the bot's deep link when the bot is running (its username is known), else the web
 app's own `/?ref=CODE` at `WEB_APP_URL` or, without it, at the address the request came to.
@@ -11,8 +12,12 @@ from fastapi.responses import Response
 
 from api.deps import MemberId, ServiceDep
 from api.docs import COMMON_ERRORS
+from api.models import LeaderboardData, Leaderboards, LeaderEntry
 from api.referrals import UNAUTHORIZED, member_gone
+from api.replies import answer
+from api.routing import slash_optional
 from db.qr import qr_svg
+from db.results import Leaderboard
 
 router = APIRouter(prefix="/api", tags=["referrals"])
 
@@ -68,3 +73,39 @@ async def read_invite_qr_code(
     # Members share one URL: nothing of one may be kept for the next one in the same browser.
     headers = {"Cache-Control": "no-store"}
     return Response(qr_svg(link, title=QR_TITLE), headers=headers, media_type="image/svg+xml")
+
+
+def _board(board: Leaderboard) -> LeaderboardData:
+    return LeaderboardData(
+        leaders=[
+            LeaderEntry(place=leader.place, phone=leader.phone, referrals=leader.referrals)
+            for leader in board.leaders
+        ],
+        place=board.place,
+        referrals=board.referrals,
+    )
+
+
+@slash_optional(
+    router,
+    "/top",
+    method="GET",
+    operation_id="readLeaderboards",
+    summary="The members with most referrals this month and of all time, and the member's place",
+    response_model=Leaderboards,
+    responses={401: UNAUTHORIZED, **COMMON_ERRORS},
+)
+async def read_leaderboards(member_id: MemberId, service: ServiceDep) -> Response:
+    """Ten places each (phones masked unless the server shows full numbers); of equal counts,
+    who reached it first comes first. `place` is the asking member's own."""
+    if await service.profile(member_id) is None:
+        return member_gone()
+    boards = await service.growth.leaderboards(member_id)
+    return answer(
+        200,
+        Leaderboards(
+            month=boards.month,
+            this_month=_board(boards.this_month),
+            all_time=_board(boards.all_time),
+        ),
+    )

@@ -1,6 +1,7 @@
 """The bot's ceiling: a bare aiogram bot on the program's HTTP stack (FastAPI served by
 `main.http_server`), one webhook route feeding a dispatcher whose one handler answers every
-message with one `sendMessage`, touching no database. Run like the program:
+message with one `sendMessage` (and another every inline query with one card), touching no
+database. Run like the program:
 `python -m bench.ceiling` with BOT_TOKEN, TELEGRAM_API_URL, WEBHOOK_URL, WEBHOOK_SECRET, WEB_HOST
 and WEB_PORT in the environment."""
 
@@ -14,7 +15,13 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
-from aiogram.types import Message, Update
+from aiogram.types import (
+    InlineQuery,
+    InlineQueryResultArticle,
+    InputTextMessageContent,
+    Message,
+    Update,
+)
 from fastapi import FastAPI, Request, Response
 
 from api.app import NO_TELEMETRY
@@ -27,6 +34,16 @@ REPLY = "Your invite code and link are on their way."
 
 async def answer(message: Message) -> None:
     await message.answer(REPLY)
+
+
+async def answer_inline(inline_query: InlineQuery) -> None:
+    """One card, like the program's invite card, and nothing else."""
+    card = InlineQueryResultArticle(
+        id="card",
+        title="Invite with my code",
+        input_message_content=InputTextMessageContent(message_text=REPLY),
+    )
+    await inline_query.answer([card], cache_time=60, is_personal=True)
 
 
 def create_ceiling_app(*, bot: Bot, dispatcher: Dispatcher, path: str, secret: str) -> FastAPI:
@@ -58,6 +75,7 @@ async def run() -> None:
     shutdown = Shutdown()
     dispatcher = Dispatcher()
     dispatcher.message.register(answer)
+    dispatcher.inline_query.register(answer_inline)
     token = settings.bot_token.get_secret_value()
     async with create_bare_bot(token, settings.telegram_api_url) as bot:
         app = create_ceiling_app(

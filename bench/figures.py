@@ -70,6 +70,7 @@ class BenchResult:
     seconds: float = 0.0
     seeded_now: bool = False
     refs_page_ms: dict[str, float] = field(default_factory=dict)
+    top_db_ms: dict[str, float] = field(default_factory=dict)  # the `top` part, per asker
     scenarios: list[ScenarioResult] = field(default_factory=list)
     memory: MemoryResult | None = None
     problems: dict[str, list[str]] = field(default_factory=dict)  # log lines per process

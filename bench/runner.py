@@ -17,6 +17,7 @@ from bench.api_server import CONSTANT_LIST_PATH, CONSTANT_LOGIN_PATH, CONSTANT_P
 from bench.client import ApiClient, BotClient
 from bench.database import bench_database, exclusive_run
 from bench.figures import BenchResult, MemoryResult, Plan, ScenarioResult
+from bench.leaderboard import top_db_ms
 from bench.load import Measurement, closed_loop, count_loop, machine_busy, paced
 from bench.pools import UserPool
 from bench.processes import ServerProcess
@@ -31,6 +32,7 @@ from bench.scenarios import (
     ApiSession,
     ApiSessionOneWorker,
     Code,
+    Inline,
     Journey,
     NewcomerStart,
     Refs,
@@ -62,12 +64,13 @@ from db.engine import create_engine, migrate
 log = logging.getLogger("bench")
 
 API_SCENARIOS = ("api_data", "api_data_1w", "api_session", "api_session_1w", "api_list")
-SCENARIOS = ("code", "refs", "activation", "journey", *API_SCENARIOS, "web")
+SCENARIOS = ("code", "refs", "activation", "journey", *API_SCENARIOS, "web", "inline")
 # The API's scenarios run against `main.py api` in WEB_WORKERS processes (one per core, its
 # default) and in one, each beside a ceiling in as many processes.
 API_WORKERS = os.cpu_count() or 1
 ADMIN = "admin"  # the operators' part (bench/admin.py): not a rate scenario
-PARTS = (*SCENARIOS, ADMIN)
+TOP = "top"  # /top's database time (bench/leaderboard.py): not a rate scenario
+PARTS = (*SCENARIOS, ADMIN, TOP)
 
 
 class Bench:
@@ -156,6 +159,7 @@ class Bench:
             "activation": Activation,
             "journey": Journey,
             "web": WebLogin,
+            "inline": Inline,
         }
         return kinds[name](target)
 
@@ -273,7 +277,7 @@ async def run_bench(
         servers = Servers(stack, result)
         # The servers import aiogram while the database is seeded (or the seed reset).
         ceiling = await servers.spawn(ceiling_process(double, database_url))
-        main = tuple(name for name in names if name not in ("refs", ADMIN))
+        main = tuple(name for name in names if name not in ("refs", ADMIN, TOP))
         program = api_ceiling = program_refs = program_memory = None
         if main:
             program = await servers.spawn(program_process("program", double, database_url))
@@ -316,6 +320,9 @@ async def run_bench(
                 bench.api_servers = {one: (api_programs[one], ceilings[one]) for one in ceilings}
         await servers.ready()
         result.refs_page_ms = await refs_page_db_ms(database_url)
+        if TOP in names:
+            log.info("top: database time of /top over the seeded members")
+            result.top_db_ms = await top_db_ms(database_url)
         if program is not None and "web" in names:
             log.info("web: the first load of the page, in a browser")
             result.first_load = await first_load(program.url + "/")

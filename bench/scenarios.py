@@ -30,7 +30,7 @@ from bench.seed import (
     phone_of,
 )
 from bench.telegram_double import BotMessage
-from bench.updates import contact_update, mini_app_login, text_update
+from bench.updates import contact_update, inline_query_update, mini_app_login, text_update
 from db.phones import mask_phone
 
 SESSIONS = 64  # clients of the API that log in once (the closed loop's users)
@@ -111,6 +111,27 @@ class Code(Scenario):
         )
         code = invite_code_of(member)
         return [exchange.sample(lambda replies: code in replies[0].text, judge=self.target.judge)]
+
+
+class Inline(Scenario):
+    """`@bot` typed by a verified member in some chat: their invite card (one member lookup)."""
+
+    name = "inline"
+
+    def __init__(self, target: Target) -> None:
+        super().__init__(target)
+        self.members = UserPool(FIRST_REFERRAL + 1, READERS)
+
+    async def __call__(self) -> list[Sample]:
+        member = self.members.take()
+        user = telegram_id(member)
+        exchange = await self.target.bot.send(user, inline_query_update(user))
+        code = invite_code_of(member)
+
+        def shows_card(replies: list[BotMessage]) -> bool:
+            return replies[0].method == "answerInlineQuery" and code in replies[0].text
+
+        return [exchange.sample(shows_card, judge=self.target.judge)]
 
 
 class Refs(Scenario):

@@ -23,6 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from db.codes import INVITE_ALPHABET
 
 _operators_migration = importlib.import_module("migrations.versions.0005_operators")
+_growth_migration = importlib.import_module("migrations.versions.0006_sharing_and_growth")
+FILL_RANK_BUCKETS: str = _growth_migration.FILL_RANK_BUCKETS
 FILL_DAILY_COUNTS: str = _operators_migration.FILL_DAILY_COUNTS
 FILL_MEMBER_TOTALS: str = _operators_migration.FILL_MEMBER_TOTALS
 
@@ -80,8 +82,8 @@ async def seed_members(engine: AsyncEngine) -> bool:
     async with engine.begin() as connection:
         await connection.execute(
             text(
-                "TRUNCATE members, verification_codes, referral_counts, member_blocks "
-                "RESTART IDENTITY"
+                "TRUNCATE members, verification_codes, referral_counts, member_blocks, "
+                "referral_month_counts, milestones, member_qr_codes RESTART IDENTITY"
             )
         )
         await connection.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
@@ -121,9 +123,10 @@ async def seed_members(engine: AsyncEngine) -> bool:
 async def count_from_rows(connection: AsyncConnection) -> None:
     """The counters of the operators' figures, as the members' rows say (migration 0005 fills
     them the same way)."""
-    await connection.execute(text("TRUNCATE daily_counts, member_totals"))
+    await connection.execute(text("TRUNCATE daily_counts, member_totals, referral_rank_buckets"))
     await connection.execute(text(FILL_DAILY_COUNTS))
     await connection.execute(text(FILL_MEMBER_TOTALS))
+    await connection.execute(text(FILL_RANK_BUCKETS))
 
 
 async def reset_seed(engine: AsyncEngine) -> None:
@@ -141,7 +144,9 @@ async def reset_seed(engine: AsyncEngine) -> None:
         )
         await connection.execute(text("DELETE FROM verification_codes"))
         await connection.execute(text("DELETE FROM address_requests"))
-        await connection.execute(text("TRUNCATE member_blocks"))
+        await connection.execute(
+            text("TRUNCATE member_blocks, referral_month_counts, milestones, member_qr_codes")
+        )
         await connection.execute(
             text("UPDATE members SET blocked_at = NULL WHERE blocked_at IS NOT NULL")
         )
@@ -158,6 +163,6 @@ async def vacuum(engine: AsyncEngine) -> None:
         await connection.execute(
             text(
                 "VACUUM ANALYZE members, referral_counts, verification_codes, daily_counts, "
-                "member_totals"
+                "member_totals, referral_month_counts, referral_rank_buckets"
             )
         )

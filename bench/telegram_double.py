@@ -27,7 +27,7 @@ BOT_USER = {
     "username": BOT_USERNAME,
     "can_join_groups": False,
     "can_read_all_group_messages": False,
-    "supports_inline_queries": False,
+    "supports_inline_queries": True,
 }
 WEBHOOK_INFO = {"url": "", "has_custom_certificate": False, "pending_update_count": 0}
 MESSAGE_METHODS = frozenset(
@@ -109,6 +109,8 @@ class BotApiDouble:
         form = await request.post()
         if method in MESSAGE_METHODS:
             return self._message(method, form, received)
+        if method == "answerInlineQuery":
+            return self._inline_answer(form, received)
         if method in TRUE_METHODS:
             return _result(True)
         if method == "getMe":
@@ -139,6 +141,20 @@ class BotApiDouble:
                 "text": text,
             }
         )
+
+    def _inline_answer(self, form: Any, received: float) -> web.Response:
+        """answerInlineQuery, to the watcher of the user whose id starts the query's id (as the
+        bench's updates make them): its results as the message's text."""
+        user_id = int(str(form.get("inline_query_id", "0")).partition("-")[0] or 0)
+        message = BotMessage(
+            "answerInlineQuery", str(form.get("results", "")), str(form.get("button", "")), received
+        )
+        inbox = self._watches.get(user_id)
+        if inbox is None:
+            self.unwatched += 1
+        else:
+            inbox.append(message)
+        return _result(True)
 
     async def _document(self, request: web.Request, started: float) -> web.Response:
         """sendDocument, read part by part as it streams in: the file is counted, not kept."""

@@ -40,6 +40,18 @@ def text_update(user_id: int, text: str) -> bytes:
     return _update(_message(user_id, **content))
 
 
+def inline_query_update(user_id: int, query: str = "") -> bytes:
+    """Somebody typing `@bot <query>` in some chat. The query's id starts with the user's id, so
+    that the double knows whose the answer is (answerInlineQuery names no chat)."""
+    inline_query = {
+        "id": f"{user_id}-{next(_message_ids)}",
+        "from": _user(user_id),
+        "query": query,
+        "offset": "",
+    }
+    return json.dumps({"update_id": next(_update_ids), "inline_query": inline_query}).encode()
+
+
 def contact_update(user_id: int, phone_number: str) -> bytes:
     """The user's own contact, shared with the request_contact button (digits without a `+`)."""
     contact = {"phone_number": phone_number, "first_name": "Bench", "user_id": user_id}

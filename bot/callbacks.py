@@ -25,6 +25,10 @@ class ReferralsPageTurn(CallbackData, prefix="refs"):
     before: str | None = None
 
 
+class QrRequest(CallbackData, prefix="qr"):
+    """`qr`: send the QR code of the member's deep link."""
+
+
 class JoinAnswer(CallbackData, prefix="join"):
     """`join:<invite code>:1` for Yes, `join:<invite code>:0` for No."""
 
@@ -60,3 +64,16 @@ class MemberChoice(CallbackData, prefix="op"):
 
     action: MemberAction
     member: int
+
+
+class BroadcastAction(StrEnum):
+    SEND = "send"  # under the preview
+    DISCARD = "discard"
+    STOP = "stop"  # under the progress message
+
+
+class BroadcastChoice(CallbackData, prefix="bc"):
+    """`bc:send:0` under a broadcast's preview, `bc:stop:<broadcast id>` under its progress."""
+
+    action: BroadcastAction
+    broadcast: int = 0

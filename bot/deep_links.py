@@ -8,6 +8,7 @@ from aiogram import Bot
 from db.codes import clean_invite_code, is_invite_code
 
 AFFILIATE_PREFIX = "_tgr_"  # Telegram's own affiliate program links, not ours
+FROM_INLINE_MODE = "inline"  # "Open the bot" under an inline answer to a stranger: a plain start
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,7 +19,7 @@ class StartPayload:
 
 def read_start_payload(args: str | None) -> StartPayload:
     """Classify the payload of `/start <payload>`."""
-    if not args or args.startswith(AFFILIATE_PREFIX):
+    if not args or args.startswith(AFFILIATE_PREFIX) or args == FROM_INLINE_MODE:
         return StartPayload()
     code = clean_invite_code(args)
     if is_invite_code(code):

@@ -20,6 +20,7 @@ from bot.handlers import include_handlers
 from bot.handlers.admin import ExportSlot
 from bot.middlewares import FloodControl, FloodMiddleware, MemberMiddleware
 from bot.middlewares.language import ChosenLanguage, TelegramLanguage
+from bot.middlewares.metrics import UpdateMetrics
 from bot.retry import RetryAfterMiddleware
 from db.service import ReferralService
 from locales import create_i18n
@@ -69,12 +70,13 @@ def create_dispatcher(
         i18n=i18n,
         exports=(exports := ExportSlot()),
     )
+    dispatcher.update.outer_middleware(UpdateMetrics())
     dispatcher.update.outer_middleware(TelegramLanguage(i18n))
     if settings.flood_rate:  # FLOOD_RATE=0 turns flood control off
         control = FloodControl(rate=settings.flood_rate, burst=settings.flood_burst)
         dispatcher.update.outer_middleware(FloodMiddleware(control))
     member, language = MemberMiddleware(), ChosenLanguage(i18n)
-    for observer in (dispatcher.message, dispatcher.callback_query):
+    for observer in (dispatcher.message, dispatcher.callback_query, dispatcher.inline_query):
         observer.middleware(member)
         observer.middleware(language)
     include_handlers(dispatcher)

@@ -8,15 +8,19 @@ objects are frozen, so the buttons that never change are made once per language 
 from functools import cache
 
 from aiogram.types import (
+    CopyTextButton,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     KeyboardButton,
     ReplyKeyboardMarkup,
+    SwitchInlineQueryChosenChat,
     WebAppInfo,
 )
 from aiogram.utils.i18n import get_i18n
 
 from bot.callbacks import (
+    BroadcastAction,
+    BroadcastChoice,
     ErasureAnswer,
     JoinAnswer,
     LanguageChoice,
@@ -25,9 +29,10 @@ from bot.callbacks import (
     MenuChoice,
     MenuItem,
     NewCodeRequest,
+    QrRequest,
     ReferralsPageTurn,
 )
-from bot.texts import _
+from bot.texts import _, plural
 from db.results import MemberCard, ReferralPage
 
 
@@ -90,9 +95,24 @@ def main_menu(share_url: str) -> InlineKeyboardMarkup:
     )
 
 
-def share(share_url: str, web_app_url: str | None = None) -> InlineKeyboardMarkup:
-    """Share, and "Open app" (the web app as a Mini App) when there is one."""
-    rows = [[_share_button(share_url)]]
+def code_card(
+    invite_code: str, share_url: str, web_app_url: str | None = None
+) -> InlineKeyboardMarkup:
+    """Under `/code`, the four ways to pass the invitation on, each one tap away: the code on a
+    copy button, Share (Telegram's share dialog), Invite in a chat (the inline card, in a chat
+    the member picks) and the QR code; and "Open app" (the web app as a Mini App) when there is
+    one."""
+    copy = InlineKeyboardButton(
+        text=_("button-copy-code"), copy_text=CopyTextButton(text=invite_code)
+    )
+    in_chat = InlineKeyboardButton(
+        text=_("button-invite-in-chat"),
+        switch_inline_query_chosen_chat=SwitchInlineQueryChosenChat(
+            query="", allow_user_chats=True, allow_group_chats=True, allow_channel_chats=True
+        ),
+    )
+    qr = InlineKeyboardButton(text=_("button-qr"), callback_data=QrRequest().pack())
+    rows = [[copy, _share_button(share_url)], [in_chat, qr]]
     if web_app_url:
         open_app = InlineKeyboardButton(
             text=_("button-open-app"), web_app=WebAppInfo(url=web_app_url)
@@ -184,3 +204,36 @@ def block_question(member_id: int) -> InlineKeyboardMarkup:
             ]
         ]
     )
+
+
+def join_link(link: str) -> InlineKeyboardMarkup:
+    """Under an invite card sent into a chat: Join, to the member's deep link."""
+    return InlineKeyboardMarkup(
+        inline_keyboard=[[InlineKeyboardButton(text=_("button-join"), url=link)]]
+    )
+
+
+def _broadcast_button(
+    text: str, action: BroadcastAction, broadcast: int = 0
+) -> InlineKeyboardButton:
+    choice = BroadcastChoice(action=action, broadcast=broadcast).pack()
+    return InlineKeyboardButton(text=text, callback_data=choice)
+
+
+def broadcast_confirm(audience: int) -> InlineKeyboardMarkup:
+    """Under a broadcast's preview: "Send to N members" and Cancel."""
+    send = plural("button-broadcast-send", audience)
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                _broadcast_button(send, BroadcastAction.SEND),
+                _broadcast_button(_("button-cancel"), BroadcastAction.DISCARD),
+            ]
+        ]
+    )
+
+
+def broadcast_progress(broadcast: int) -> InlineKeyboardMarkup:
+    """Under a broadcast's progress: Stop sending."""
+    stop = _broadcast_button(_("button-broadcast-stop"), BroadcastAction.STOP, broadcast)
+    return InlineKeyboardMarkup(inline_keyboard=[[stop]])

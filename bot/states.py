@@ -14,3 +14,5 @@ class Invitation(StatesGroup):
 
 class OperatorStep(StatesGroup):
     block_reason = State()  # after Block: waiting for the reason; data: the member's id
+    broadcast_message = State()  # after /broadcast: waiting for the message to send
+    broadcast_confirm = State()  # the preview shown; data: the message's text and photo

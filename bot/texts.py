@@ -9,16 +9,22 @@ from datetime import UTC, datetime
 from html import escape
 
 from aiogram.utils.i18n import get_i18n, gettext
+from babel import Locale
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal, format_percent
 
+from db.broadcasts import Broadcast, BroadcastStatus
+from db.events import EventCounts
 from db.results import (
     BlockOutcome,
     CodeRequest,
     CodeRequestOutcome,
     Day,
     InviteOutcome,
+    Leaderboard,
+    Leaderboards,
     MemberCard,
+    MilestoneProgress,
     ProgramStats,
     Referral,
     VerifyOutcome,
@@ -31,6 +37,8 @@ COMMANDS = (
     "refs",
     "invite",
     "me",
+    "top",
+    "qr",
     "language",
     "privacy",
     "mydata",
@@ -40,7 +48,7 @@ COMMANDS = (
     "logout",
 )
 # What operators (ADMIN_IDS) get in their menu besides, and nobody else sees.
-OPERATOR_COMMANDS = ("stats", "find", "export")
+OPERATOR_COMMANDS = ("stats", "find", "export", "broadcast", "events_retry")
 
 QUOTED_INPUT_LIMIT = 32  # characters of what somebody typed that a reply repeats
 
@@ -250,6 +258,27 @@ def program_stats(stats: ProgramStats) -> str:
     )
 
 
+def event_counts(counts: EventCounts) -> str:
+    """`/stats`: outbound events waiting for delivery and given up."""
+    return _("stats-events", pending=number(counts.pending), failed=number(counts.failed))
+
+
+def broadcast_progress(broadcast: Broadcast) -> str:
+    """A broadcast's progress message while it is sent, then its report."""
+    figures = {
+        "done": number(broadcast.done),
+        "total": number(broadcast.total),
+        "sent": number(broadcast.sent),
+        "unreachable": number(broadcast.unreachable),
+        "failed": number(broadcast.failed),
+    }
+    if broadcast.status is BroadcastStatus.SENDING:
+        return _("broadcast-progress", **figures)
+    if broadcast.status is BroadcastStatus.CANCELLED:
+        return _("broadcast-report-stopped", **figures)
+    return _("broadcast-report", **figures)
+
+
 def chart_day(date_of: Day) -> str:
     """A day under the chart: "30 Nov", "30 нояб."."""
     return format_date(date_of.day, "d MMM", locale=get_i18n().current_locale)
@@ -285,3 +314,62 @@ def block_change(outcome: BlockOutcome, phone: str, *, blocking: bool) -> str:
     if outcome is BlockOutcome.DONE:
         return _("block-done" if blocking else "unblock-done", phone=phone)
     return _("block-already" if blocking else "unblock-already", phone=phone)
+
+
+def friends(count: int) -> str:
+    """ "3 friends", "3 друга"."""
+    return plural("friends-count", count)
+
+
+def place(value: int) -> str:
+    """An ordinal place as the language writes it (1,234th in English), from the catalog."""
+    language = get_i18n().current_locale
+    form = Locale.parse(language).ordinal_form(value)
+    message_id = f"place-{form}" if form in ("one", "two", "few") else "place-other"
+    return _(message_id, place=number(value))
+
+
+def leaderboards(boards: Leaderboards) -> str:
+    """`/top`: the leaders of this month and of all time, and the asker's place on each."""
+    month = format_date(boards.month, format="LLLL yyyy", locale=get_i18n().current_locale)
+    parts = [
+        _leaderboard(_("top-this-month", month=month), boards.this_month),
+        _leaderboard(_("top-all-time"), boards.all_time),
+    ]
+    return "\n\n".join(parts)
+
+
+def _leaderboard(title: str, board: Leaderboard) -> str:
+    lines = [title]
+    lines += [
+        _(
+            "top-line",
+            place=leader.place,
+            phone=shown(leader.phone),
+            friends=friends(leader.referrals),
+        )
+        for leader in board.leaders
+    ] or [_("top-empty")]
+    if board.place is None:
+        lines.append(_("top-no-place"))
+    else:
+        mine = friends(board.referrals)
+        lines.append(_("top-your-place", place=place(board.place), friends=mine))
+    return "\n".join(lines)
+
+
+def milestone_progress(progress: MilestoneProgress) -> str:
+    """The line of `/me` about the next milestone; empty without milestones (MILESTONES empty)."""
+    if progress.reached is None and progress.next is None:
+        return ""
+    if progress.next is not None:
+        left = progress.next - progress.referrals
+        return _("milestone-next", next=number(progress.next), left=number(left))
+    return _("milestone-all-reached", reached=number(progress.reached or 0))
+
+
+def milestone_reached(milestone: int, upcoming: int | None) -> str:
+    """The inviter's congratulation on a milestone, with the next one."""
+    if upcoming is None:
+        return _("milestone-reached-last", friends=friends(milestone))
+    return _("milestone-reached", friends=friends(milestone), next=number(upcoming))

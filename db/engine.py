@@ -44,8 +44,15 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
     still rolls back a transaction left open."""
 
 
-async def create_pool(url: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
-    """The pool the service runs its statements on; each connection keeps its prepared ones."""
+async def create_pool(
+    url: str,
+    *,
+    min_size: int = 2,
+    max_size: int = 20,
+    server_settings: dict[str, str] | None = None,
+) -> asyncpg.Pool:
+    """The pool the service runs its statements on; each connection keeps its prepared ones.
+    `server_settings` are added to each connection's (the outbox's, db/events.py)."""
     return await asyncpg.create_pool(
         asyncpg_dsn(url),
         min_size=min_size,
@@ -62,6 +69,7 @@ async def create_pool(url: str, *, min_size: int = 2, max_size: int = 20) -> asy
             # Every statement of the service is a lookup by key, for which the generic plan is
             # the plan; left to itself PostgreSQL kept planning some anew on each run (0.4 ms).
             "plan_cache_mode": "force_generic_plan",
+            **(server_settings or {}),
         },
     )
 

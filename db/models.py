@@ -1,6 +1,7 @@
 """The schema: members, the verification codes of phones, the counters that the figures of
 operators read, the audit of blocking, and the API's requests per client address."""
 
+import uuid
 from datetime import date, datetime
 
 from sqlalchemy import (
@@ -18,7 +19,9 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    Uuid,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -56,6 +59,8 @@ class Member(Base):
     erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Set by an operator: the member cannot activate a code and their code is suspended.
     blocked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set when a broadcast got 403 (they blocked the bot); cleared when they write to it again.
+    unreachable_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
         CheckConstraint("inviter_id <> id", name="not_own_inviter"),
@@ -124,8 +129,89 @@ class ReferralCount(Base):
     )
     shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     referrals: Mapped[int] = mapped_column(Integer)
+    # When the last referral this row counts joined: of equal counts, who reached it first
+    # ranks first on the leaderboard (db/growth.py). NULL once the member is erased: unranked.
+    reached_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
 
-    __table_args__ = (Index("ix_referral_counts_referrals", "referrals", "member_id", "shard"),)
+    __table_args__ = (
+        Index("ix_referral_counts_referrals", "referrals", "member_id", "shard"),
+        Index(
+            "ix_referral_counts_ranking",
+            text("referrals DESC"),
+            "reached_at",
+            "member_id",
+            postgresql_where="shard = 0 AND reached_at IS NOT NULL",
+        ),
+    )
+
+
+class ReferralMonthCount(Base):
+    """`ReferralCount` per calendar month (UTC), kept by the same activation in the same way:
+    the monthly leaderboard."""
+
+    __tablename__ = "referral_month_counts"
+
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    member_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
+    )
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    referrals: Mapped[int] = mapped_column(Integer)
+    reached_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index(
+            "ix_referral_month_counts_ranking",
+            "month",
+            text("referrals DESC"),
+            "reached_at",
+            "member_id",
+            postgresql_where="shard = 0 AND reached_at IS NOT NULL",
+        ),
+    )
+
+
+class ReferralRankBucket(Base):
+    """How many members (below SINGLE_ROW_REFERRALS, ranked) have each count on a board (the
+    all-time one, `ALL_TIME_BOARD`, or a month's first day), over all days (`day` infinity) and
+    per day (UTC) they reached it; kept by the activation in `COUNT_SHARDS` rows per key. A
+    member's place is summed from these (db/growth.py) instead of counting everybody ahead."""
+
+    __tablename__ = "referral_rank_buckets"
+
+    board: Mapped[date] = mapped_column(Date, primary_key=True)
+    referrals: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    members: Mapped[int] = mapped_column(Integer)
+
+
+class Milestone(Base):
+    """A milestone (a count of referrals, from MILESTONES) a member reached, recorded once by the
+    activation that brought them to it, in its transaction."""
+
+    __tablename__ = "milestones"
+
+    member_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
+    )
+    milestone: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reached_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class MemberQrCode(Base):
+    """Telegram's file_id of the QR code the bot uploaded for a member, and the link it draws:
+    later sends of the same link upload nothing."""
+
+    __tablename__ = "member_qr_codes"
+
+    member_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
+    )
+    link: Mapped[str] = mapped_column(Text)
+    file_id: Mapped[str] = mapped_column(Text)
 
 
 class DailyCount(Base):
@@ -170,5 +256,74 @@ class MemberBlock(Base):
     )
 
 
+class OutboxEvent(Base):
+    """An outbound event for one receiver (`target`, its place in EVENTS_URL), written by a
+    trigger in the transaction of its cause (migration 0007, db/events.py), deleted once
+    delivered. `body` is the JSON document as it is sent and signed."""
+
+    __tablename__ = "outbox_events"
+
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    target: Mapped[int] = mapped_column(SmallInteger)
+    type: Mapped[str] = mapped_column(String(32))
+    member_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    body: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(8), server_default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    next_attempt_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    retrying_since: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        CheckConstraint("state IN ('pending', 'failed')", name="known_state"),
+        Index("ix_outbox_events_due", "seq", postgresql_where="state = 'pending'"),
+        Index(
+            "ix_outbox_events_member",
+            "member_id",
+            "target",
+            "seq",
+            postgresql_where="state = 'pending'",
+        ),
+    )
+
+
+class BroadcastJob(Base):
+    """An operator's broadcast (db/broadcasts.py): its message, progress, cursor and lease."""
+
+    __tablename__ = "broadcasts"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    operator_id: Mapped[int] = mapped_column(BigInteger)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    language: Mapped[str] = mapped_column(String(8))
+    text: Mapped[str] = mapped_column(Text)
+    photo: Mapped[str | None] = mapped_column(Text)
+    total: Mapped[int] = mapped_column(Integer)
+    sent: Mapped[int] = mapped_column(Integer, server_default="0")
+    unreachable: Mapped[int] = mapped_column(Integer, server_default="0")
+    failed: Mapped[int] = mapped_column(Integer, server_default="0")
+    status: Mapped[str] = mapped_column(String(10), server_default="sending")
+    progress_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    cursor: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    in_flight: Mapped[list[int]] = mapped_column(ARRAY(BigInteger), server_default="{}")
+    # When the next message may go at the earliest: keeps the rate across instances.
+    paced_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    lease_owner: Mapped[str | None] = mapped_column(Text)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint("status IN ('sending', 'done', 'cancelled')", name="known_status"),
+        Index("ix_broadcasts_sending", "id", postgresql_where="status = 'sending'"),
+    )
+
+
 COUNT_SHARDS = 16
 SINGLE_ROW_REFERRALS = 64  # a member's referrals are counted in one row until there are this many
+ALL_TIME_BOARD = date(1970, 1, 1)  # the all-time leaderboard's key in referral_rank_buckets

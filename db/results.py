@@ -16,6 +16,7 @@ class Member:
     invited_at: datetime | None
     language: str | None = None  # the member's own choice; None: none made
     blocked: bool = False  # by an operator: cannot activate a code, and their code is suspended
+    unreachable: bool = False  # blocked the bot (a broadcast got 403): broadcasts skip them
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,8 @@ class Activation:
     outcome: InviteOutcome
     code: str = ""  # the code as understood; for ALREADY_ACTIVATED the code activated before
     inviter: Member | None = None  # for ACTIVATED, whom to notify
+    inviter_referrals: int = 0  # for ACTIVATED, the inviter's count with this one
+    milestone: int | None = None  # for ACTIVATED, the milestone the inviter newly reached
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,3 +225,39 @@ class Export:
 
     busy: bool
     rows: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Leader:
+    """A place on the leaderboard."""
+
+    place: int
+    member_id: int
+    phone: str | None  # masked unless REFERRAL_PHONE_VISIBILITY=full
+    referrals: int
+
+
+@dataclass(frozen=True, slots=True)
+class Leaderboard:
+    """The members with most referrals in a period (ties: who reached the count first), and the
+    asker's own place; `place` is None while they have no referral in the period."""
+
+    leaders: list[Leader]
+    place: int | None
+    referrals: int
+
+
+@dataclass(frozen=True, slots=True)
+class Leaderboards:
+    month: date  # the first day of the month (UTC) the monthly board counts
+    this_month: Leaderboard
+    all_time: Leaderboard
+
+
+@dataclass(frozen=True, slots=True)
+class MilestoneProgress:
+    """Where a count of referrals stands between the milestones (MILESTONES)."""
+
+    referrals: int
+    reached: int | None  # the largest milestone at or below the count
+    next: int | None  # the next milestone; None past the last one

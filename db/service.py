@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from db.addresses import AddressRequests
+from db.broadcasts import Broadcasts
 from db.codes import (
     clean_invite_code,
     clean_verification_code,
@@ -29,7 +30,9 @@ from db.codes import (
 )
 from db.delivery import CodeDelivery, DeliveryError, create_delivery
 from db.engine import Connections
-from db.models import COUNT_SHARDS, SINGLE_ROW_REFERRALS
+from db.events import EventOutbox
+from db.growth import Growth
+from db.models import ALL_TIME_BOARD, COUNT_SHARDS, SINGLE_ROW_REFERRALS
 from db.operators import Operators
 from db.outages import Outages
 from db.phones import mask_phone, normalise_phone
@@ -46,6 +49,7 @@ from db.results import (
     Verification,
     VerifyOutcome,
 )
+from metrics import ACTIVATIONS, CODE_CHECKS, CODE_REQUESTS
 from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -59,7 +63,7 @@ RETRIED_SQLSTATES = ("40P01", "40001", "23505")
 
 MEMBER_COLUMNS = (
     "m.id, m.phone, m.invite_code, m.telegram_id, m.inviter_id, m.invited_at, m.language, "
-    "m.blocked_at IS NOT NULL AS blocked"
+    "m.blocked_at IS NOT NULL AS blocked, m.unreachable_at IS NOT NULL AS unreachable"
 )
 MEMBER_BY_TELEGRAM = f"SELECT {MEMBER_COLUMNS} FROM members AS m WHERE m.telegram_id = $1"
 MEMBER_BY_INVITE_CODE = f"SELECT {MEMBER_COLUMNS} FROM members AS m WHERE m.invite_code = $1"
@@ -141,9 +145,31 @@ WITH erased AS (
         SELECT id, phone, inviter_id FROM members WHERE id = $1 AND erased_at IS NULL FOR UPDATE
     ) AS old
     WHERE m.id = old.id
-    RETURNING old.phone, old.inviter_id
+    RETURNING m.id, old.phone, old.inviter_id
 ), codes AS (
     DELETE FROM verification_codes WHERE phone IN (SELECT phone FROM erased)
+), unbucketed AS (  -- and their rank buckets (db/growth.py) lose them
+    INSERT INTO referral_rank_buckets AS b (board, referrals, day, shard, members)
+    SELECT ranked.board, ranked.referrals, days.day, $1 % {COUNT_SHARDS}, -1
+    FROM (
+        SELECT '{ALL_TIME_BOARD.isoformat()}'::date AS board, referrals, reached_at
+        FROM referral_counts
+        WHERE member_id IN (SELECT id FROM erased) AND shard = 0 AND reached_at IS NOT NULL
+          AND referrals < {SINGLE_ROW_REFERRALS}
+      UNION ALL
+        SELECT month, referrals, reached_at FROM referral_month_counts
+        WHERE member_id IN (SELECT id FROM erased) AND shard = 0 AND reached_at IS NOT NULL
+          AND referrals < {SINGLE_ROW_REFERRALS}
+    ) AS ranked,
+    LATERAL (VALUES ('infinity'::date), ((ranked.reached_at AT TIME ZONE 'UTC')::date)) AS days(day)
+    ON CONFLICT (board, referrals, day, shard) DO UPDATE SET members = b.members + excluded.members
+), unranked AS (  -- their counts stay, off the leaderboard (db/growth.py)
+    UPDATE referral_counts SET reached_at = NULL WHERE member_id IN (SELECT id FROM erased)
+), unranked_months AS (
+    UPDATE referral_month_counts SET reached_at = NULL
+    WHERE member_id IN (SELECT id FROM erased)
+), qr_codes AS (
+    DELETE FROM member_qr_codes WHERE member_id IN (SELECT id FROM erased)
 ), uncounted AS (
     INSERT INTO member_totals AS t (shard, members, invited)
     SELECT $1 % {COUNT_SHARDS}, -1, -(inviter_id IS NOT NULL)::int FROM erased
@@ -171,8 +197,9 @@ WHERE m.id = $1 AND m.erased_at IS NULL
 # The code step in one round trip: migrations/versions/0008_verify_code_function.py. The typed
 # code's keyed hash is compared there, in constant time; a new member is counted for /stats.
 VERIFY_CODE = "SELECT * FROM verify_code($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-# The invitation rule, in one round trip: migrations/versions/0005_operators.py (first in 0003).
-ACTIVATE_INVITE = "SELECT * FROM activate_invite($1, $2, $3, $4, $5)"
+# The invitation rule, in one round trip: migrations/versions/0006_sharing_and_growth.py (first
+# in 0003, then 0005).
+ACTIVATE_INVITE = "SELECT * FROM activate_invite($1, $2, $3, $4, $5, $6)"
 
 T = TypeVar("T")
 
@@ -191,6 +218,7 @@ def _member(row: asyncpg.Record) -> Member:
         invited_at=row["invited_at"],
         language=row["language"],
         blocked=row["blocked"],
+        unreachable=row.get("unreachable", False),  # verify_code's rows do not say
     )
 
 
@@ -304,6 +332,7 @@ class ReferralService:
         default_region: str = "RU",
         show_full_phones: bool = False,
         admin_ids: Iterable[int] = (),
+        milestones: Iterable[int] = (5, 10, 25, 50, 100),
         clock: Callable[[], datetime] = utcnow,
         invite_code_factory: Callable[[], str] = new_invite_code,
     ) -> None:
@@ -324,6 +353,11 @@ class ReferralService:
         self.operators = Operators(
             self._connection, admin_ids=admin_ids, default_region=default_region, clock=clock
         )
+        self.growth = Growth(
+            self._connection, milestones=milestones, shown_phone=self.shown_phone, clock=clock
+        )
+        self.events = EventOutbox(self._connection)
+        self.broadcasts = Broadcasts(self._connection)
 
     def now(self) -> datetime:
         """The service's time (a test's clock in tests)."""
@@ -398,6 +432,11 @@ class ReferralService:
 
     async def request_code(self, raw_phone: str) -> CodeRequest:
         """Issue a new code for a phone and deliver it, within the resend and hourly limits."""
+        request = await self._request_code(raw_phone)
+        CODE_REQUESTS.labels(request.outcome.value).inc()
+        return request
+
+    async def _request_code(self, raw_phone: str) -> CodeRequest:
         phone = self.normalise_phone(raw_phone)
         if phone is None:
             return CodeRequest(CodeRequestOutcome.INVALID_PHONE)
@@ -487,6 +526,25 @@ class ReferralService:
         One call of the database function `verify_code` (migration 0008): it locks the phone's
         code, compares the typed code's keyed hash in constant time, counts a wrong attempt or
         consumes the code, moves the Telegram account and creates or updates the member."""
+        verification = await self._verify_code(
+            raw_phone,
+            code,
+            telegram_id=telegram_id,
+            language=language,
+            usual_language=usual_language,
+        )
+        CODE_CHECKS.labels(verification.outcome.value).inc()
+        return verification
+
+    async def _verify_code(
+        self,
+        raw_phone: str,
+        code: str,
+        *,
+        telegram_id: int | None,
+        language: str | None,
+        usual_language: str | None,
+    ) -> Verification:
         phone = self.normalise_phone(raw_phone)
         if phone is None:
             return Verification(VerifyOutcome.INVALID_PHONE)
@@ -632,6 +690,11 @@ class ReferralService:
         order of their ids (so that two members activating each other's codes queue instead of
         deadlocking), refuses in this order: member gone, already activated, own code, unknown
         code, cycle; then records the inviter and counts the referral."""
+        activation = await self._activate_invite(member_id, raw_code)
+        ACTIVATIONS.labels(activation.outcome.value).inc()
+        return activation
+
+    async def _activate_invite(self, member_id: int, raw_code: str) -> Activation:
         code = clean_invite_code(raw_code)
         if not code:
             return Activation(InviteOutcome.EMPTY)
@@ -644,6 +707,7 @@ class ReferralService:
                 self._clock(),
                 COUNT_SHARDS,
                 SINGLE_ROW_REFERRALS,
+                list(self.growth.milestones),
             ),
             transaction=False,
         )
@@ -662,7 +726,7 @@ class ReferralService:
             row["inviter_language"],
         )
         log.info("member %d activated the code of member %d", member_id, inviter.id)
-        return Activation(outcome, code, inviter)
+        return Activation(outcome, code, inviter, row["inviter_referrals"], row["milestone"])
 
     async def referrals_page(
         self,
@@ -747,4 +811,5 @@ def create_service(connections: Connections, settings: Settings) -> ReferralServ
         default_region=settings.default_region,
         show_full_phones=settings.referral_phone_visibility == "full",
         admin_ids=settings.admin_ids,
+        milestones=settings.milestones,
     )

@@ -148,7 +148,8 @@ async def clean_engine(engine: AsyncEngine) -> AsyncEngine:
         await connection.execute(
             text(
                 "TRUNCATE members, verification_codes, referral_counts, daily_counts, "
-                "member_totals, member_blocks, address_requests RESTART IDENTITY CASCADE"
+                "member_totals, member_blocks, referral_rank_buckets, outbox_events, broadcasts, "
+                "address_requests RESTART IDENTITY CASCADE"
             )
         )
     return engine

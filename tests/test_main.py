@@ -1,6 +1,7 @@
 """Start-up of `main.py` refuses bad settings in one line, before touching anything."""
 
 import asyncio
+import json
 import logging
 import os
 import sys
@@ -105,3 +106,32 @@ for name in ("aiogram.event", "bot.handlers.errors", "uvicorn.error", "asyncio")
     for name in ("aiogram.event", "bot.handlers.errors", "uvicorn.error", "asyncio"):
         assert f"ERROR {name}: request to http://127.0.0.1/bot123456:***/getMe failed" in output
     assert output.count("OSError: http://127.0.0.1/bot123456:***/getMe") == 4
+
+
+async def test_json_log_lines_are_one_object_each_with_the_update_and_no_token() -> None:
+    script = f"""
+import logging
+import main
+from logs import UPDATE_ID
+main.configure_logging("INFO", "json")
+url = "http://127.0.0.1/bot{TOKEN}/getMe"
+logging.getLogger("referral").info("started")
+UPDATE_ID.set(4242)
+try:
+    raise OSError(url)
+except OSError:
+    logging.getLogger("bot.handlers.errors").exception("request to %s failed", url)
+"""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, cwd=ROOT, stderr=asyncio.subprocess.PIPE
+    )
+    _, errors = await asyncio.wait_for(process.communicate(), 60)
+    output = errors.decode()
+    assert process.returncode == 0, output
+    first, second = (json.loads(line) for line in output.splitlines())
+    assert first["level"] == "INFO" and first["logger"] == "referral"
+    assert first["message"] == "started" and "update_id" not in first and "T" in first["time"]
+    assert second["update_id"] == 4242 and second["level"] == "ERROR"
+    assert second["message"] == "request to http://127.0.0.1/bot123456:***/getMe failed"
+    assert "OSError: http://127.0.0.1/bot123456:***/getMe" in second["exception"]
+    assert TOKEN.partition(":")[2] not in output

@@ -29,11 +29,18 @@ from settings import SettingsError, load_settings
         ({"WEBHOOK_URL": "https://e.org/h", "WEBHOOK_SECRET": "has space"}, "WEBHOOK_SECRET"),
         ({"DEFAULT_REGION": "XX"}, "DEFAULT_REGION"),
         ({"ADMIN_IDS": "1,two"}, "ADMIN_IDS"),
+        ({"MILESTONES": "5,ten,25"}, "MILESTONES"),
+        ({"MILESTONES": "5,0"}, "MILESTONES"),
+        ({"MILESTONES": "5,-10"}, "MILESTONES"),
         ({"REFERRAL_PHONE_VISIBILITY": "partial"}, "REFERRAL_PHONE_VISIBILITY"),
         ({"WEB_PORT": "70000"}, "WEB_PORT"),
         ({"SECRET_KEY": "too-short"}, "SECRET_KEY"),
         ({"FORWARDED_ALLOW_IPS": "10.0.0.1, proxy.local"}, "FORWARDED_ALLOW_IPS"),
         ({"WEB_APP_URL": "http://example.org/"}, "WEB_APP_URL"),
+        ({"EVENTS_URL": "https://crm.example/hook"}, "EVENTS_SECRET"),
+        ({"EVENTS_URL": "https://a.example/h, ftp://b", "EVENTS_SECRET": "s"}, "EVENTS_URL"),
+        ({"EVENTS_INCLUDE_PHONES": "perhaps"}, "EVENTS_INCLUDE_PHONES"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
     ],
 )
 def test_bad_setting_is_one_line_naming_it(
@@ -106,3 +113,24 @@ def test_generated_secret_key_is_kept(tmp_path: object, monkeypatch: pytest.Monk
     first = load_settings(_env_file=None).signing_key()
     assert len(first) >= 32
     assert load_settings(_env_file=None).signing_key() == first
+
+
+def test_milestones_are_read_in_order_without_repeats(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings(_env_file=None).milestones == (5, 10, 25, 50, 100)
+    monkeypatch.setenv("MILESTONES", " 50, 3,50 ,10")
+    assert load_settings(_env_file=None).milestones == (3, 10, 50)
+    monkeypatch.setenv("MILESTONES", "")
+    assert load_settings(_env_file=None).milestones == ()
+
+
+def test_events_and_metrics_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings(_env_file=None).events_url == []
+    monkeypatch.setenv("EVENTS_URL", " https://crm.example/hook ,http://127.0.0.1:9000/e")
+    monkeypatch.setenv("EVENTS_SECRET", "shared secret")
+    monkeypatch.setenv("EVENTS_INCLUDE_PHONES", "true")
+    monkeypatch.setenv("METRICS_TOKEN", "scrape")
+    monkeypatch.setenv("LOG_FORMAT", "JSON")
+    settings = load_settings(_env_file=None)
+    assert settings.events_url == ["https://crm.example/hook", "http://127.0.0.1:9000/e"]
+    assert settings.events_include_phones and settings.log_format == "json"
+    assert settings.metrics_token is not None

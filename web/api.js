@@ -95,6 +95,8 @@ export const registerInviteCode = (code) =>
 export const readInviteQr = () =>
   call('GET', '/api/data/qr.svg', { authorized: true, as: 'blob' });
 
+export const readTop = () => call('GET', '/api/top/', { authorized: true });
+
 export const deleteMemberData = () => call('DELETE', '/api/data/', { authorized: true });
 
 /** Keep a signed-in member's language choice on the member: the bot speaks it to them too. */

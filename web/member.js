@@ -5,6 +5,7 @@ import {
   NetworkError,
   deleteMemberData,
   readInviteQr,
+  readTop,
   readReferralData,
   registerInviteCode,
   session,
@@ -58,6 +59,7 @@ export async function showMember({ created = false } = {}) {
   await adoptMemberLanguage(answer.body.language).catch(() => {});
   draw(answer.body);
   loadQr();
+  loadLeaders();
   await applyPendingInvite(created);
 }
 
@@ -141,6 +143,9 @@ function addReferrals(data) {
     item.append(phone, joined);
     list.append(item);
   }
+  const next = data.milestone_next;
+  if (next) setText($('milestone'), 'web-milestone', { count: next - data.users_total, next });
+  else clearText($('milestone'));
   shown += data.referrals.length;
   nextCursor = data.next;
   const total = data.users_total;
@@ -196,6 +201,18 @@ async function loadQr() {
   if (qrAddress) URL.revokeObjectURL(qrAddress);
   qrAddress = URL.createObjectURL(answer.body);
   image.src = qrAddress;
+}
+
+async function loadLeaders() {
+  const answer = await readTop().catch(() => null);
+  if (answer?.status !== 200) return;
+  const { leaders, place, referrals } = answer.body.this_month;
+  $('leaders').replaceChildren(...leaders.map(({ phone, referrals: count }) => {
+    const item = document.createElement('li');
+    setText(item, 'web-leader', { phone: phone ?? t('web-deleted-member'), count });
+    return item;
+  }));
+  setText($('place'), place ? 'web-place' : 'web-no-place', { place, count: referrals });
 }
 
 async function copy(text, copiedKey) {

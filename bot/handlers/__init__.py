@@ -13,6 +13,7 @@ from bot.handlers import (
     language,
     privacy,
     referrals,
+    sharing,
     verification,
 )
 
@@ -32,6 +33,7 @@ def include_handlers(dispatcher: Dispatcher) -> None:
         referrals.create_router(),
         verification.create_router(),
         invitations.create_router(),
+        sharing.create_router(),
         common.create_router(),
         language.create_router(),
         privacy.create_router(),

@@ -28,9 +28,10 @@ from aiogram.types import (
     TelegramObject,
     User,
 )
+from aiogram.utils.i18n import get_i18n
 
 from bot import charts, keyboards, texts
-from bot.callbacks import MemberAction, MemberChoice
+from bot.callbacks import BroadcastAction, BroadcastChoice, MemberAction, MemberChoice
 from bot.filters import typed_text
 from bot.handlers.replies import edit_pressed_message
 from bot.middlewares import FOR_LANGUAGE
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 TELEGRAM_DOCUMENT_LIMIT = 50 * 2**20  # bytes a bot may upload through Telegram's own Bot API
 UPLOAD_TIMEOUT = 600  # seconds the upload of an export may take
 BLOCKED_MEMBER = "member"  # the state's data during OperatorStep.block_reason
+BROADCAST_TEXT, BROADCAST_PHOTO = "text", "photo"  # during OperatorStep.broadcast_confirm
 
 
 async def from_operator(
@@ -90,7 +92,8 @@ async def show_stats(
 ) -> None:
     """The figures at once, then the chart (drawn in a worker thread)."""
     stats = await service.operators.stats(operator=event_from_user.id)
-    await message.answer(texts.program_stats(stats))
+    events = await service.events.counts()
+    await message.answer(texts.program_stats(stats) + "\n\n" + texts.event_counts(events))
     await bot.send_chat_action(message.chat.id, ChatAction.UPLOAD_PHOTO)
     chart_texts = charts.ChartTexts(
         title=_("chart-title"),
@@ -105,6 +108,84 @@ async def show_stats(
     await message.answer_photo(
         BufferedInputFile(image, filename="stats.png"), caption=_("stats-chart-caption")
     )
+
+
+async def retry_failed_events(
+    message: Message, service: ReferralService, event_from_user: User
+) -> None:
+    """`/events_retry`: the events given up after the retry period are tried again."""
+    requeued = await service.events.requeue_failed()
+    log.info("operator %d requeued %d failed events", event_from_user.id, requeued)
+    await message.answer(plural("events-requeued", requeued))
+
+
+# /broadcast
+
+
+async def ask_for_broadcast(message: Message, state: FSMContext) -> None:
+    await state.set_state(OperatorStep.broadcast_message)
+    await message.answer(_("broadcast-ask"))
+
+
+async def not_a_command(message: Message) -> bool:
+    """While a broadcast is drafted, commands (/cancel, say) still work as commands."""
+    return not (message.text or "").startswith("/")
+
+
+async def preview_broadcast(message: Message, state: FSMContext, service: ReferralService) -> None:
+    """The message as members will get it, and "Send to N members" / Cancel."""
+    photo = message.photo[-1].file_id if message.photo else None
+    if photo is None and not message.text:
+        await message.answer(_("broadcast-unsupported"))
+        return
+    text = message.html_text
+    audience = await service.broadcasts.audience_size()
+    await state.set_state(OperatorStep.broadcast_confirm)
+    await state.update_data({BROADCAST_TEXT: text, BROADCAST_PHOTO: photo})
+    if photo is not None:
+        await message.answer_photo(photo, caption=text or None)
+    else:
+        await message.answer(text)
+    await message.answer(
+        plural("broadcast-preview", audience), reply_markup=keyboards.broadcast_confirm(audience)
+    )
+
+
+async def answer_broadcast_button(
+    callback: CallbackQuery,
+    callback_data: BroadcastChoice,
+    state: FSMContext,
+    service: ReferralService,
+) -> None:
+    operator = callback.from_user.id
+    if callback_data.action is BroadcastAction.STOP:
+        stopped = await service.broadcasts.cancel(callback_data.broadcast, operator=operator)
+        await callback.answer(_("broadcast-stopping" if stopped else "broadcast-over"))
+        return
+    await callback.answer()
+    draft = await state.get_data()
+    await state.clear()
+    if callback_data.action is BroadcastAction.DISCARD:
+        await edit_pressed_message(callback, _("broadcast-discarded"))
+        return
+    text = draft.get(BROADCAST_TEXT)
+    message = callback.message
+    if not isinstance(text, str) or not isinstance(message, Message):
+        await edit_pressed_message(callback, _("broadcast-expired"))
+        return
+    broadcast = await service.broadcasts.create(
+        operator=operator,
+        chat_id=message.chat.id,
+        language=get_i18n().current_locale,
+        text=text,
+        photo=draft.get(BROADCAST_PHOTO),
+    )
+    await edit_pressed_message(callback, plural("broadcast-started", broadcast.total))
+    progress = await message.answer(
+        texts.broadcast_progress(broadcast),
+        reply_markup=keyboards.broadcast_progress(broadcast.id),
+    )
+    await service.broadcasts.set_progress_message(broadcast.id, progress.message_id)
 
 
 # /find, the card and its buttons
@@ -256,6 +337,17 @@ def create_router() -> Router:
     router.message.register(show_stats, Command("stats"), flags=FOR_LANGUAGE)
     router.message.register(find_member, Command("find"), flags=FOR_LANGUAGE)
     router.message.register(export_members, Command("export"), flags=FOR_LANGUAGE)
+    router.message.register(retry_failed_events, Command("events_retry"), flags=FOR_LANGUAGE)
+    router.message.register(ask_for_broadcast, Command("broadcast"), flags=FOR_LANGUAGE)
+    router.message.register(
+        preview_broadcast,
+        StateFilter(OperatorStep.broadcast_message),
+        not_a_command,
+        flags=FOR_LANGUAGE,
+    )
+    router.callback_query.register(
+        answer_broadcast_button, BroadcastChoice.filter(), flags=FOR_LANGUAGE
+    )
     router.message.register(
         block_with_reason, StateFilter(OperatorStep.block_reason), typed_text, flags=FOR_LANGUAGE
     )

@@ -19,11 +19,12 @@ PAGE_SIZE = 10
 
 
 async def send_code_card(bot: Bot, chat_id: int, member: Member, settings: Settings) -> None:
-    """The member's invite code, deep link, Share button and, with WEB_APP_URL, Open app."""
+    """The member's invite code and deep link, with Copy, Share, Invite in a chat, QR code and,
+    with WEB_APP_URL, Open app."""
     link = await member_link(bot, member.invite_code)
     share = share_url(link, texts.share_text(member.invite_code))
     text = texts.code_card(member.invite_code, link)
-    markup = keyboards.share(share, settings.web_app_url)
+    markup = keyboards.code_card(member.invite_code, share, settings.web_app_url)
     await bot.send_message(chat_id, text, reply_markup=markup)
 
 
@@ -86,19 +87,22 @@ async def turn_referrals_page(
 
 
 async def show_profile(message: Message, service: ReferralService, member: Member) -> None:
-    """`/me`: masked phone, own code, the activated code, how many joined with it."""
+    """`/me`: masked phone, own code, the activated code, how many joined with it, and the next
+    milestone."""
     profile = await service.profile(member.id)
     if profile is None:
         await message.answer(_("share-phone-first"))
         return
-    await message.answer(
+    lines = [
         texts.profile(
             mask_phone(member.phone),
             member.invite_code,
             profile.inviter_code,
             profile.referral_count,
-        )
-    )
+        ),
+        texts.milestone_progress(service.growth.progress(profile.referral_count)),
+    ]
+    await message.answer("\n".join(line for line in lines if line))
 
 
 def create_router() -> Router:

@@ -44,6 +44,8 @@ class MemberMiddleware(BaseMiddleware):
         if member is None and need == "required":
             await refuse_guest(event)
             return None
+        if member is not None and member.unreachable:  # they blocked the bot, and are back
+            await service.broadcasts.reachable_again(member.id)
         data["member"] = member
         return await handler(event, data)
 

@@ -1,7 +1,7 @@
 """the API's requests per client address, counted in the database
 
 Revision ID: 0009
-Revises: 0008
+Revises: 0007
 
 Several processes of the program serve the API (WEB_WORKERS): the per-address limit of login
 and verify requests is counted here, once for all of them, instead of in each process's memory.
@@ -14,7 +14,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import ARRAY
 
 revision: str = "0009"
-down_revision: str | None = "0008"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

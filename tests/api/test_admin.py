@@ -31,6 +31,8 @@ ADMIN_PATHS = [
     ("POST", "/api/admin/members/1/block/"),
     ("POST", "/api/admin/members/1/unblock/"),
     ("GET", "/api/admin/export.csv"),
+    ("GET", "/api/admin/events/"),
+    ("POST", "/api/admin/events/retry/"),
     ("DELETE", "/api/admin/stats/"),  # a wrong method: 404 too, not 405
     ("GET", "/api/admin/members/abc/"),  # a malformed id: 404 too, not 400
 ]
@@ -87,6 +89,8 @@ async def test_the_openapi_document_tags_them_admin(client: httpx.AsyncClient) -
         "/api/admin/members/{member_id}/block/",
         "/api/admin/members/{member_id}/unblock/",
         "/api/admin/export.csv",
+        "/api/admin/events/",
+        "/api/admin/events/retry/",
     }
 
 
@@ -262,3 +266,23 @@ async def test_a_client_that_goes_away_ends_the_export(
                 break
             await asyncio.sleep(0.1)
         assert again.status_code == 200 and parse(again.content)[0] == list(EXPORT_COLUMNS)
+
+
+async def test_events_counts_and_retry(
+    client: httpx.AsyncClient, service: ReferralService, operator_token: str
+) -> None:
+    async with service.connections.acquire() as connection:
+        await connection.execute("TRUNCATE outbox_events")
+        await connection.execute(
+            """
+            INSERT INTO outbox_events (id, target, type, member_id, created_at, retrying_since,
+                                       body, state)
+            SELECT gen_random_uuid(), 0, 'member.joined', n, now(), now(), '{}', 'failed'
+            FROM generate_series(1, 2) AS n
+            """
+        )
+    response = await client.get("/api/admin/events/", headers=bearer(operator_token))
+    assert response.json() == {"pending": 0, "failed": 2}
+    response = await client.post("/api/admin/events/retry/", headers=bearer(operator_token))
+    assert response.status_code == 200 and response.json() == {"requeued": 2}
+    assert await service.events.counts() == (2, 0)

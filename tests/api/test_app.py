@@ -66,6 +66,7 @@ async def test_openapi_lists_every_operation(client: httpx.AsyncClient) -> None:
         ("GET", "/api/data/export/", "exportMemberData"),
         ("PUT", "/api/data/language/", "chooseLanguage"),
         ("GET", "/api/data/qr.svg", "readInviteQrCode"),
+        ("GET", "/api/top/", "readLeaderboards"),
         ("POST", "/api/telegram/login/", "telegramLogin"),
         ("GET", "/api/web-app/", "describeWebApp"),
         ("GET", "/api/texts/{language}/", "readWebAppTexts"),
@@ -75,6 +76,8 @@ async def test_openapi_lists_every_operation(client: httpx.AsyncClient) -> None:
         ("POST", "/api/admin/members/{member_id}/block/", "adminBlockMember"),
         ("POST", "/api/admin/members/{member_id}/unblock/", "adminUnblockMember"),
         ("GET", "/api/admin/export.csv", "adminExportMembers"),
+        ("GET", "/api/admin/events/", "adminEvents"),
+        ("POST", "/api/admin/events/retry/", "adminRetryEvents"),
     }
     for path, item in document["paths"].items():
         for operation in item.values():

@@ -60,6 +60,8 @@ async def test_inviter_invited_and_loner_see_their_own_data(
                 "joined_at": joined_at.isoformat().replace("+00:00", "Z"),
             }
         ],
+        "milestone_reached": None,
+        "milestone_next": 5,
     }
     invited_data = await read(client, invited)
     assert invited_data["ref"] == invited.invite_code

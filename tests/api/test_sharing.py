@@ -50,3 +50,42 @@ async def test_the_qr_code_needs_a_token_of_an_existing_member(
     gone = await client.get("/api/data/qr.svg", headers=token_of(987654))
     assert gone.status_code == 401
     assert gone.json()["message"].startswith("The member of this token no longer exists")
+
+
+async def test_top_lists_the_leaders_and_the_members_place(
+    client: httpx.AsyncClient, service: ReferralService
+) -> None:
+    leader, asker, newcomer = await join(service), await join(service), await join(service)
+    for inviter, count in ((leader, 2), (asker, 1)):
+        for _ in range(count):
+            referral = await join(service)
+            await service.activate_invite(referral.id, inviter.invite_code)
+    response = await client.get("/api/top/", headers=token_of(asker.id))
+    assert response.status_code == 200
+    body = response.json()
+    for period in ("this_month", "all_time"):
+        board = body[period]
+        assert [(entry["place"], entry["referrals"]) for entry in board["leaders"]] == [
+            (1, 2),
+            (2, 1),
+        ]
+        assert board["leaders"][0]["phone"] == service.shown_phone(leader.phone)
+        assert "***" in board["leaders"][0]["phone"]
+        assert (board["place"], board["referrals"]) == (2, 1)
+    assert body["month"] == service.now().date().replace(day=1).isoformat()
+    nobody = (await client.get("/api/top", headers=token_of(newcomer.id))).json()
+    assert (nobody["all_time"]["place"], nobody["all_time"]["referrals"]) == (None, 0)
+    assert (await client.get("/api/top/")).status_code == 401
+
+
+async def test_data_tells_the_milestone_reached_and_the_next(
+    client: httpx.AsyncClient, service: ReferralService
+) -> None:
+    inviter = await join(service)
+    first = (await client.get("/api/data/", headers=token_of(inviter.id))).json()
+    assert (first["milestone_reached"], first["milestone_next"]) == (None, 5)
+    for _ in range(6):
+        referral = await join(service)
+        await service.activate_invite(referral.id, inviter.invite_code)
+    later = (await client.get("/api/data/", headers=token_of(inviter.id))).json()
+    assert (later["users_total"], later["milestone_reached"], later["milestone_next"]) == (6, 5, 10)

@@ -218,6 +218,19 @@ def callback_update(
     }
 
 
+def inline_query_update(
+    user_id: int, query: str = "", language_code: str | None = None
+) -> dict[str, Any]:
+    """Somebody typing `@bot <query>` in any chat."""
+    inline_query = {
+        "id": str(next(_update_ids)),
+        "from": user(user_id, language_code),
+        "query": query,
+        "offset": "",
+    }
+    return {"update_id": next(_update_ids), "inline_query": inline_query}
+
+
 def texts_of(requests: Sequence[TelegramMethod[Any]]) -> list[str]:
     """The texts the person sees: sent and edited messages, callback answers."""
     return [text for method in requests if (text := getattr(method, "text", None)) is not None]
@@ -273,6 +286,10 @@ class Person:
         return await self.feed(
             message_update(self.id, text, chat=chat, language_code=self.language_code)
         )
+
+    async def inline_query(self, query: str = "") -> list[TelegramMethod[Any]]:
+        """Type `@bot <query>` in some chat."""
+        return await self.feed(inline_query_update(self.id, query, self.language_code))
 
     async def share_contact(self) -> list[TelegramMethod[Any]]:
         """Press the button that shares one's own contact."""

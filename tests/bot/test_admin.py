@@ -84,7 +84,7 @@ async def test_only_operators_get_the_commands_in_their_menu(
     operator_menus = [m for m in menus if isinstance(m.scope, BotCommandScopeChat)]
     assert sorted(m.language_code or "" for m in operator_menus) == ["", "ru"]
     russian = next(m for m in operator_menus if m.language_code == "ru")
-    assert russian.commands[-3].description == "Статистика программы и график"
+    assert russian.commands[-5].description == "Статистика программы и график"
 
 
 async def test_for_anybody_else_the_commands_do_not_exist(
@@ -348,3 +348,94 @@ async def test_blocked_outcomes_in_russian(
     assert answer == f"Код <code>{owner.invite_code}</code> {suspended}"
     activation = await service.activate_invite(owner.id, "AAAAAA")
     assert activation.outcome is InviteOutcome.MEMBER_BLOCKED
+
+
+async def test_stats_counts_the_outbound_events_and_events_retry_sends_failed_ones_again(
+    operator: Person, service: ReferralService, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with service.connections.acquire() as connection:
+        await connection.execute("TRUNCATE outbox_events, broadcasts")
+        await connection.execute(
+            """
+            INSERT INTO outbox_events (id, target, type, member_id, created_at, retrying_since,
+                                       body, state)
+            SELECT gen_random_uuid(), 0, 'member.joined', n, now(), now(), '{}', s
+            FROM generate_series(1, 3) AS n, unnest(ARRAY['pending', 'failed']) AS s
+            """
+        )
+    sent = await operator.send("/stats")
+    assert "Waiting for delivery: 3; failed: 3" in texts_of(sent)[0]
+    with caplog.at_level(logging.INFO):
+        [answer] = texts_of(await operator.send("/events_retry"))
+    assert answer == "3 failed events will be sent again."
+    assert await service.events.counts() == (6, 0)
+    assert f"operator {OPERATOR_ID} requeued 3 failed events" in caplog.text
+
+
+async def test_broadcast_previews_then_queues_on_send_and_stops_on_request(
+    operator: Person, people: People, service: ReferralService
+) -> None:
+    for _ in range(3):
+        person = people()
+        await join(service, telegram_id=person.id)
+    await join(service)  # no Telegram account: not in the audience
+    assert texts_of(await operator.send("/broadcast")) == [en("broadcast-ask")]
+    preview = await operator.send("Tom & Jerry <3")  # typed, not formatting: kept as typed
+    assert texts_of(preview) == ["Tom &amp; Jerry &lt;3", "Above is what 3 members will get."]
+    started = await operator.press("Send to 3 members")
+    assert texts_of(started)[:2] == [
+        "Sending to 3 members.",
+        "<b>Broadcast</b>: 0 of 3\nSent: 0; unreachable: 0; failed: 0",
+    ]
+    async with service.connections.acquire() as connection:
+        row = await connection.fetchrow("SELECT * FROM broadcasts")
+    assert row["text"] == "Tom &amp; Jerry &lt;3" and row["total"] == 3
+    assert row["status"] == "sending" and row["progress_message_id"] is not None
+    stopped = await operator.press("Stop sending")
+    assert texts_of(stopped) == [en("broadcast-stopping")]
+    async with service.connections.acquire() as connection:
+        assert await connection.fetchval("SELECT status FROM broadcasts") == "cancelled"
+    assert texts_of(await operator.press("Stop sending")) == [en("broadcast-over")]
+
+
+async def test_broadcast_can_be_discarded_and_takes_only_text_or_a_photo(
+    operator: Person, service: ReferralService
+) -> None:
+    await operator.send("/broadcast")
+    sticker = {
+        "update_id": 99,
+        "message": {
+            "message_id": 5,
+            "date": 0,
+            "chat": {"id": operator.id, "type": "private"},
+            "from": {"id": operator.id, "is_bot": False, "first_name": "Op"},
+            "sticker": {
+                "file_id": "s",
+                "file_unique_id": "s",
+                "type": "regular",
+                "width": 1,
+                "height": 1,
+                "is_animated": False,
+                "is_video": False,
+            },
+        },
+    }
+    assert texts_of(await operator.feed(sticker)) == [en("broadcast-unsupported")]
+    await operator.send("Hi")
+    assert texts_of(await operator.press("Cancel")) == [en("broadcast-discarded")]
+    async with service.connections.acquire() as connection:
+        assert await connection.fetchval("SELECT count(*) FROM broadcasts") == 0
+
+
+async def test_a_member_marked_unreachable_is_reachable_again_once_they_write(
+    people: People, service: ReferralService
+) -> None:
+    person = people()
+    member = await join(service, telegram_id=person.id)
+    async with service.connections.acquire() as connection:
+        await connection.execute(
+            "UPDATE members SET unreachable_at = now() WHERE id = $1", member.id
+        )
+    assert await service.broadcasts.audience_size() == 0
+    await person.send("/code")
+    assert await service.broadcasts.audience_size() == 1

@@ -28,8 +28,8 @@ async def test_the_command_menu_is_registered_at_start_up_in_each_language(
 ) -> None:
     english, russian = [method for method in session.requests if isinstance(method, SetMyCommands)]
     names = [
-        "start", "code", "refs", "invite", "me", "language", "privacy", "mydata", "delete",
-        "help", "cancel", "logout",
+        "start", "code", "refs", "invite", "me", "top", "qr", "language", "privacy", "mydata",
+        "delete", "help", "cancel", "logout",
     ]  # fmt: skip
     for menu in (english, russian):
         assert [command.command for command in menu.commands] == names

@@ -17,7 +17,7 @@ async def referrals_of(service: ReferralService, inviter: Member, how_many: int)
         await service.activate_invite(referral.id, inviter.invite_code)
 
 
-async def test_code_shows_the_deep_link_and_a_share_button(
+async def test_code_shows_the_deep_link_with_copy_share_invite_in_a_chat_and_qr(
     people: People, service: ReferralService
 ) -> None:
     owner = people()
@@ -27,7 +27,18 @@ async def test_code_shows_the_deep_link_and_a_share_button(
     link = f"https://t.me/test_referral_bot?start={member.invite_code}"
     assert isinstance(card[-1], SendMessage)
     assert f"<code>{member.invite_code}</code>" in card[-1].text and link in card[-1].text
-    [share] = inline_buttons(card[-1])
+    copy, share, in_chat, qr = inline_buttons(card[-1])
+    assert copy.text == "📋 Copy code" and copy.copy_text is not None
+    assert copy.copy_text.text == member.invite_code
+    assert in_chat.text == "💬 Invite in a chat"
+    chosen = in_chat.switch_inline_query_chosen_chat
+    assert chosen is not None and chosen.query == ""
+    assert (chosen.allow_user_chats, chosen.allow_group_chats, chosen.allow_channel_chats) == (
+        True,
+        True,
+        True,
+    )
+    assert qr.text == "🔳 QR code" and qr.callback_data == "qr"
     assert share.text == "Share" and share.url is not None
     assert share.url.startswith("https://t.me/share/url?url=https%3A%2F%2Ft.me%2Ftest_referral_bot")
     query = parse_qs(urlparse(share.url).query)
@@ -95,7 +106,8 @@ async def test_me_shows_the_masked_phone_the_codes_and_the_count(
         f"Phone: {mask_phone(member.phone)}\n"
         f"Your invite code: <code>{joined.invite_code}</code>\n"
         f"Joined with the code: <code>{inviter.invite_code}</code>\n"
-        "People who joined with your code: 2"
+        "People who joined with your code: 2\n"
+        "Next milestone: 5 (3 to go)."
     ]
     assert "none yet" in texts_of(await owner.send("/me"))[0]
 

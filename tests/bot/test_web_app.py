@@ -52,7 +52,7 @@ async def test_code_offers_to_open_the_web_app(people: People, service: Referral
     await join(service, owner.phone, telegram_id=owner.id)
     card = await owner.send("/code")
     assert isinstance(card[-1], SendMessage)
-    share, open_app = inline_buttons(card[-1])
+    _, share, _, _, open_app = inline_buttons(card[-1])
     assert share.text == en("button-share")
     assert open_app.text == en("button-open-app")
     assert open_app.web_app is not None and open_app.web_app.url == WEB_APP_URL

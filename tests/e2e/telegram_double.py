@@ -116,6 +116,7 @@ INLINE_ACTIONS = [
     "pay",
 ]
 TEXT_LIMIT = 4096
+INLINE_RESULTS_LIMIT = 50
 CALLBACK_TEXT_LIMIT = 200
 UNRECORDED_KEEP = 100  # messages, unread events, callback queries kept per chat without history
 
@@ -707,6 +708,13 @@ class _Callback:
 
 
 @dataclass(slots=True)
+class _InlineQuery:
+    user_id: int
+    answer: JSON | None = None
+    answered: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass(slots=True)
 class _Failure:
     method: str
     error: ApiError
@@ -830,6 +838,7 @@ class TelegramDouble:
         self._chats: dict[int, _Chat] = {}
         self._outboxes: dict[int, _Outbox] = {}
         self._callbacks: dict[str, _Callback] = {}
+        self._inline_queries: dict[str, _InlineQuery] = {}
         self._query_prefix = str(secrets.randbelow(9_000) + 1_000)
         self._commands: dict[tuple[str, str], list[JSON]] = {}
         self._profile: dict[tuple[str, str], Any] = {}
@@ -1176,6 +1185,7 @@ class TelegramDouble:
             "deleteMessage": self._delete_message,
             "deleteMessages": self._delete_messages,
             "answerCallbackQuery": self._answer_callback_query,
+            "answerInlineQuery": self._answer_inline_query,
             "sendChatAction": self._send_chat_action,
             "getChat": self._get_chat,
             "setMyCommands": self._set_my_commands,
@@ -1514,6 +1524,36 @@ class TelegramDouble:
         query.answered.set()
         return True
 
+    async def _answer_inline_query(self, params: JSON) -> bool:
+        query = self._inline_queries.get(str(params.get("inline_query_id")))
+        if query is None or query.answer is not None:
+            raise ApiError(400, QUERY_INVALID)
+        results = params.get("results")
+        if not isinstance(results, list) or len(results) > INLINE_RESULTS_LIMIT:
+            raise bad_request("RESULTS_TOO_MUCH")
+        for result in results:
+            if not isinstance(result, dict) or not result.get("id") or not result.get("type"):
+                raise bad_request("can't parse InlineQueryResult JSON object")
+            check_markup(result.get("reply_markup"))
+            content = result.get("input_message_content") or {}
+            if "message_text" in content:
+                parse_text(str(content["message_text"]), content.get("parse_mode"))
+        button = params.get("button")
+        if button is not None and (
+            not isinstance(button, dict)
+            or not isinstance(button.get("text"), str)
+            or ("start_parameter" not in button and "web_app" not in button)
+        ):
+            raise bad_request("can't parse InlineQueryResultsButton JSON object")
+        query.answer = {
+            "results": results,
+            "button": button,
+            "cache_time": _int_param(params, "cache_time", 300),
+            "is_personal": bool(params.get("is_personal", False)),
+        }
+        query.answered.set()
+        return True
+
     async def _send_chat_action(self, params: JSON) -> bool:
         self._target_chat(params)
         if params.get("action") not in CHAT_ACTIONS:
@@ -1604,6 +1644,14 @@ class TelegramDouble:
         if username is None and with_username:
             username = f"user{user_id}"
         return User(user_id, first_name, username, language_code, last_name)
+
+    def known_users(self, count: int) -> list[User]:
+        """``count`` new users who have written to the bot before: their chats exist, so the
+        bot can send to them (a broadcast's audience)."""
+        users = [self.new_user(f"User {index}") for index in range(count)]
+        for user in users:
+            self._private_chat(user)
+        return users
 
     def _private_chat(self, user: User) -> _Chat:
         """The user's chat with the bot; writing to the bot also unblocks it, as in Telegram."""
@@ -1712,6 +1760,31 @@ class TelegramDouble:
             "data": callback_data,
         }
         return self._emit("callback_query", query, chat.info["id"], update_id)
+
+    def inline_query(self, user: User, query: str = "") -> int:
+        """The user types `@bot <query>` in some chat; the inline query's update_id."""
+        self._users[user.id] = user
+        update_id = self._new_update_id()
+        query_id = f"{self._query_prefix}{update_id}"
+        self._inline_queries[query_id] = _InlineQuery(user.id)
+        payload = {"id": query_id, "from": user.to_api(), "query": query, "offset": ""}
+        return self._emit("inline_query", payload, user.id, update_id)
+
+    async def wait_for_inline_answer(
+        self,
+        query: int | str,
+        timeout: float = 10.0,  # noqa: ASYNC109
+    ) -> JSON:
+        """The bot's answerInlineQuery (results, button, cache_time, is_personal) for the query."""
+        record = self._inline_queries.get(self._query_id(query))
+        if record is None:
+            raise AssertionError(f"no inline query {query}")
+        try:
+            await asyncio.wait_for(record.answered.wait(), timeout)
+        except TimeoutError:
+            raise AssertionError(f"inline query {query} not answered within {timeout} s") from None
+        assert record.answer is not None
+        return record.answer
 
     def block_bot(self, user_id: int, *, notify: bool = False) -> int | None:
         """The user blocks the bot: sends to them answer 403 until they write again.
@@ -1847,6 +1920,18 @@ class TelegramDouble:
             lines.append(f"  reply keyboard: {json.dumps(chat.reply_keyboard)}")
         lines.extend(f"  failed: {error}" for error in chat.errors)
         return "\n".join(lines)
+
+    def busiest_second(self, *methods: str) -> int:
+        """The most calls of ``methods`` (any case) that arrived within one second, over the
+        whole history: the bot's peak rate as Telegram would measure it."""
+        keys = {method.lower() for method in methods}
+        times = sorted(call.time for call in self._calls if call.method.lower() in keys)
+        most, first = 0, 0
+        for last, moment in enumerate(times):
+            while moment - times[first] >= 1.0:
+                first += 1
+            most = max(most, last - first + 1)
+        return most
 
     def bot_calls(self, method: str | None = None) -> list[BotCall]:
         """The bot's API calls (all, or of one method, any case), in order of completion."""

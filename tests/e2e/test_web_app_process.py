@@ -54,10 +54,13 @@ async def test_with_web_app_url_the_bot_opens_the_web_app(
     card = await double.wait_for_message(user.id, has(code))
     rows = card["reply_markup"]["inline_keyboard"]
     assert [button["text"] for row in rows for button in row] == [
+        en("button-copy-code"),
         en("button-share"),
+        en("button-invite-in-chat"),
+        en("button-qr"),
         en("button-open-app"),
     ]
-    assert rows[1][0]["web_app"] == {"url": WEB_APP_URL}
+    assert rows[-1][0]["web_app"] == {"url": WEB_APP_URL}
     # The page's invite links are the bot's deep links.
     status, body, _ = await fetch(program.url + "/api/web-app/")
     assert status == 200

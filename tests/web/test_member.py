@@ -411,3 +411,25 @@ async def test_a_360_px_phone_needs_no_horizontal_scroll(
     assert await tab.page.evaluate(NO_HORIZONTAL_SCROLL)
     await tab.page.click("#delete-open")
     assert await tab.page.evaluate(NO_HORIZONTAL_SCROLL)
+
+
+async def test_the_member_page_shows_the_next_milestone_and_the_leaders(
+    open_tab: OpenTab, service: ReferralService, clock: Clock
+) -> None:
+    leader, member = await join(service), await join(service)
+    await invite(service, clock, leader, 8)
+    await invite(service, clock, member, 7)
+    tab = await open_member_page(open_tab, service, clock, member)
+    page = tab.page
+    await wait_until(page, "document.querySelectorAll('#leaders li').length === 2")
+    assert await tab.text("#milestone") == "Next goal: 10 (3 to go)."
+    entries = page.locator("#leaders li")
+    assert [await entries.nth(i).inner_text() for i in range(2)] == [
+        f"{service.shown_phone(leader.phone)}: 8",
+        f"{service.shown_phone(member.phone)}: 7",
+    ]
+    assert await tab.text("#place") == "You: #2, 7 friends."
+    await page.click("[data-lang=ru]")
+    await wait_until(page, "document.documentElement.lang === 'ru'")
+    assert await tab.text("#place") == "Вы: 2-е место, 7 друзей."
+    assert await tab.text("#milestone") == "До следующей цели (10) осталось 3 друга."
