@@ -195,7 +195,11 @@ async def test_every_worker_finishes_on_sigterm_and_the_program_exits_0(
     assert program.process is not None
     workers = children_of(program.process.pid)
     assert len(workers) == 2
-    said = [line for line in program.log().splitlines() if "HTTP API and web app on" in line]
+    for _ in range(100):  # the other worker may have answered /healthz before the first spoke
+        said = [line for line in program.log().splitlines() if "HTTP API and web app on" in line]
+        if said:
+            break
+        await asyncio.sleep(0.05)
     assert len(said) == 1, said  # the start-up lines are said once, not once per worker
     assert await program.stop() == 0
     assert not any(exists(pid) for pid in workers), "a worker outlived the program"
