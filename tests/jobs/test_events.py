@@ -83,7 +83,7 @@ async def test_a_rolled_back_activation_emits_nothing(emitting: ReferralService)
     with pytest.raises(Interrupted):
         async with emitting.connections.acquire() as connection, connection.transaction():
             await connection.fetchrow(
-                "SELECT * FROM activate_invite($1, $2, now(), 16, 64)",
+                "SELECT * FROM activate_invite($1, $2, now(), 16, 64, '{5}'::int[])",
                 friend.id,
                 inviter.invite_code,
             )
@@ -106,7 +106,7 @@ async def test_refusals_and_slow_answers_delay_but_lose_nothing_and_keep_each_me
         await emitting.activate_invite(friend.id, inviter.invite_code)
         await emitting.operators.block(friend.id, operator=1)
         await emitting.operators.unblock(friend.id, operator=1)
-    expected = 1 + len(friends) * 4
+    expected = 1 + len(friends) * 4 + 1  # and the inviter's first milestone, at 5
     async with delivery(emitting, receiver.url).running():
         events = await receiver.wait_for(expected)
     by_member: dict[int, list[str]] = defaultdict(list)
@@ -182,13 +182,13 @@ async def test_two_instances_deliver_each_event_once(
     first = delivery(emitting, receiver.url, batch=7)
     second = delivery(emitting, receiver.url, batch=7)
     async with first.running(), second.running():
-        await receiver.wait_for(121)
+        await receiver.wait_for(125)  # 61 joins, 60 activations, milestones 5, 10, 25 and 50
 
         async def emptied() -> bool:
             return await outbox_size(emitting) == 0
 
         await until(emptied)
-    assert len(receiver.ids()) == len(set(receiver.ids())) == 121
+    assert len(receiver.ids()) == len(set(receiver.ids())) == 125
 
 
 async def test_each_receiver_gets_every_event_and_a_dead_one_holds_back_only_itself(
