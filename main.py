@@ -6,9 +6,12 @@ import argparse
 import asyncio
 import gc
 import logging
+import os
 import re
+import shutil
 import signal
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, ExitStack, asynccontextmanager, contextmanager
 from urllib.parse import urlsplit
@@ -40,6 +43,8 @@ from workers import (
 )
 
 log = logging.getLogger("referral")
+METRICS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
+OWN_METRICS_DIRECTORY = "REFERRAL_OWN_METRICS_DIR"  # the folder this program made, and removes
 
 NO_TOKEN = (
     "BOT_TOKEN is not set: create a bot with @BotFather in Telegram (/newbot) and put its token "
@@ -362,7 +367,17 @@ def run_process(command: str, settings: Settings) -> None:
 def run_in_workers(command: str, settings: Settings, count: int) -> int:
     """`command` in `count` processes on one socket; the embedded PostgreSQL, when there is no
     DATABASE_URL, is started here once and shared by them."""
+    if METRICS_DIRECTORY not in os.environ:
+        # The workers add up their metrics through files (prometheus_client's multiprocess
+        # mode), which must be chosen before the first series exists: the program starts again
+        # with a fresh folder for them, removed when it ends.
+        os.environ[METRICS_DIRECTORY] = os.environ[OWN_METRICS_DIRECTORY] = tempfile.mkdtemp(
+            prefix="referral-metrics-"
+        )
+        os.execv(sys.executable, [sys.executable, *sys.argv])
     with ExitStack() as stack:
+        if own := os.environ.pop(OWN_METRICS_DIRECTORY, None):
+            stack.callback(shutil.rmtree, own, ignore_errors=True)
         url = settings.database_url
         if url is None:
             url = stack.enter_context(embedded_postgres(settings.data_dir))

@@ -5,6 +5,7 @@ purpose through a door that only opens connections the chosen worker accepted.""
 import asyncio
 import contextlib
 import os
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -218,3 +219,32 @@ async def test_workers_do_not_outlive_a_killed_program(
             return
         await asyncio.sleep(0.1)
     raise AssertionError("a worker outlived its killed parent")
+
+
+def metrics_folders() -> set[Path]:
+    return set(Path(tempfile.gettempdir()).glob("referral-metrics-*"))
+
+
+async def test_metrics_add_up_every_workers_requests(
+    api_env: dict[str, str],  # noqa: F811
+    start_bot: StartProcess,
+) -> None:
+    folders_before = metrics_folders()
+    program = await start_bot({**api_env, "WEB_WORKERS": "2"}, command="api")
+    series = 'referral_api_requests_total{method="GET",route="/api/top/",status="401"}'
+    async with doors_to_each_worker(program) as doors:
+        for number in range(5):  # 3 to the first worker, 2 to the second
+            async with (
+                aiohttp.ClientSession(base_url=doors[number % 2].url) as http,
+                http.get("/api/top/") as response,
+            ):
+                assert response.status == 401
+        for door in doors:  # whichever worker is scraped counts both
+            async with (
+                aiohttp.ClientSession(base_url=door.url) as http,
+                http.get("/metrics") as response,
+            ):
+                lines = (await response.text()).splitlines()
+            assert f"{series} 5.0" in lines
+    assert await program.stop() == 0
+    assert metrics_folders() == folders_before
