@@ -1,7 +1,8 @@
 // The operators' view: the program's figures with a chart drawn in the page, the top inviters,
 // member search, the member card with Block / Unblock, and the CSV download. Shown only to a
 // member the API answers as an operator (GET /api/admin/stats/ is 200; for anybody else every
-// /api/admin/ path is 404, and the page shows nothing of this).
+// /api/admin/ path is 404, and the page shows nothing of this). app.js loads this module only
+// for an operator, so a member's first load does not carry it.
 
 import {
   NetworkError,
@@ -37,30 +38,14 @@ export function setUpAdmin(callbacks) {
   });
 }
 
-/** Whether the member is an operator: the figures answer 200. Shows the way in if so. */
-export async function offerAdmin() {
-  let answer;
-  try {
-    answer = await readAdminStats();
-  } catch {
-    return false;
-  }
-  const operator = answer.status === 200;
-  if (operator) stats = answer.body;
-  $('admin-open').hidden = !operator;
-  document.body.dataset.operator = operator ? 'yes' : 'no';
-  return operator;
+/** The figures an operator's login just read (null when leaving): shown when the view opens. */
+export function keepStats(answer) {
+  stats = answer;
 }
 
 /** After a change of language: the figures and the chart in its numbers and dates. */
 export function redrawAdmin() {
   if (stats) drawStats(stats);
-}
-
-export function hideAdmin() {
-  stats = null;
-  $('admin-open').hidden = true;
-  delete document.body.dataset.operator;
 }
 
 async function showAdmin() {

@@ -1,8 +1,7 @@
 // The page's start: in a browser (phone login) or inside Telegram (its signed initData), then
 // the member page. The screens themselves are login.js and member.js.
 
-import { hideAdmin, offerAdmin, redrawAdmin, setUpAdmin } from './admin.js';
-import { NetworkError, readWebApp, session, telegramLogin } from './api.js';
+import { NetworkError, readAdminStats, readWebApp, session, telegramLogin } from './api.js';
 import { chooseLanguage, pickLanguage, setText, useLanguage } from './i18n.js';
 import { keepInvite, pendingInvite, takeInviteFromAddress } from './invite.js';
 import { setUpLogin, showPhoneScreen } from './login.js';
@@ -38,6 +37,33 @@ async function load() {
   if (answer.status !== 200) throw new Error(`GET /api/web-app/: HTTP ${answer.status}`);
   site = answer.body;
   await (texts ?? useLanguage(pickLanguage({ telegramLanguage: spoken, fallback: site.default_language })));
+}
+
+let admin = null; // the operators' view (admin.js), fetched only once an operator has logged in
+
+/** Whether the member is an operator (the figures answer 200; 404 to anybody else): if so, the
+ * operators' view is loaded and the way in shown. */
+async function offerAdmin() {
+  let answer;
+  try {
+    answer = await readAdminStats();
+  } catch {
+    return;
+  }
+  const operator = answer.status === 200;
+  if (operator && !admin) {
+    admin = await import('./admin.js');
+    admin.setUpAdmin({ back: () => loggedIn({ created: false }) });
+  }
+  admin?.keepStats(operator ? answer.body : null);
+  $('admin-open').hidden = !operator;
+  document.body.dataset.operator = operator ? 'yes' : 'no';
+}
+
+function hideAdmin() {
+  admin?.keepStats(null);
+  $('admin-open').hidden = true;
+  delete document.body.dataset.operator;
 }
 
 async function loggedIn({ created }) {
@@ -96,11 +122,10 @@ function wire() {
     failed: showFailure,
     share: telegram ? (link, text) => (shareInTelegram(telegram, link, text), true) : null,
   });
-  setUpAdmin({ back: () => loggedIn({ created: false }) });
   for (const button of document.querySelectorAll('[data-lang]')) {
     button.addEventListener('click', () =>
       chooseLanguage(button.dataset.lang)
-        .then(redrawAdmin)
+        .then(() => admin?.redrawAdmin())
         .catch(() => notify('web-network-error')),
     );
   }
