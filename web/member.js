@@ -206,13 +206,15 @@ async function loadQr() {
 async function loadLeaders() {
   const answer = await readTop().catch(() => null);
   if (answer?.status !== 200) return;
-  const { leaders, place, referrals } = answer.body.this_month;
-  $('leaders').replaceChildren(...leaders.map(({ phone, referrals: count }) => {
-    const item = document.createElement('li');
-    setText(item, 'web-leader', { phone: phone ?? t('web-deleted-member'), count });
-    return item;
-  }));
-  setText($('place'), place ? 'web-place' : 'web-no-place', { place, count: referrals });
+  for (const [board, suffix] of [['this_month', ''], ['all_time', '-all-time']]) {
+    const { leaders, place, referrals } = answer.body[board];
+    $(`leaders${suffix}`).replaceChildren(...leaders.map(({ phone, referrals: count }) => {
+      const item = document.createElement('li');
+      setText(item, 'web-leader', { phone: phone ?? t('web-deleted-member'), count });
+      return item;
+    }));
+    setText($(`place${suffix}`), place ? 'web-place' : 'web-no-place', { place, count: referrals });
+  }
 }
 
 async function copy(text, copiedKey) {

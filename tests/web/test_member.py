@@ -417,19 +417,23 @@ async def test_the_member_page_shows_the_next_milestone_and_the_leaders(
     open_tab: OpenTab, service: ReferralService, clock: Clock
 ) -> None:
     leader, member = await join(service), await join(service)
+    clock.advance(-40 * 86400)  # the leader's friends joined in an earlier month
     await invite(service, clock, leader, 8)
+    clock.advance(40 * 86400)
     await invite(service, clock, member, 7)
     tab = await open_member_page(open_tab, service, clock, member)
     page = tab.page
-    await wait_until(page, "document.querySelectorAll('#leaders li').length === 2")
+    await wait_until(page, "document.querySelectorAll('#leaders-all-time li').length === 2")
     assert await tab.text("#milestone") == "Next goal: 10 (3 to go)."
-    entries = page.locator("#leaders li")
-    assert [await entries.nth(i).inner_text() for i in range(2)] == [
+    month, all_time = page.locator("#leaders li"), page.locator("#leaders-all-time li")
+    assert await month.all_inner_texts() == [f"{service.shown_phone(member.phone)}: 7"]
+    assert await all_time.all_inner_texts() == [
         f"{service.shown_phone(leader.phone)}: 8",
         f"{service.shown_phone(member.phone)}: 7",
     ]
-    assert await tab.text("#place") == "You: #2, 7 friends."
+    assert await tab.text("#place") == "You: #1, 7 friends."
+    assert await tab.text("#place-all-time") == "You: #2, 7 friends."
     await page.click("[data-lang=ru]")
     await wait_until(page, "document.documentElement.lang === 'ru'")
-    assert await tab.text("#place") == "Вы: 2-е место, 7 друзей."
+    assert await tab.text("#place-all-time") == "Вы: 2-е место, 7 друзей."
     assert await tab.text("#milestone") == "До следующей цели (10) осталось 3 друга."
