@@ -105,8 +105,8 @@ class Shutdown:
             loop.add_signal_handler(signum, self.request)
 
     def request(self) -> None:
-        if not self.requested:
-            log.info("shutting down")
+        if not self.requested:  # with several workers their parent says it, once
+            log.log(logging.INFO if inherited_socket() is None else logging.DEBUG, "shutting down")
         self.requested = True
         if self.server is not None:
             self.server.should_exit = True
