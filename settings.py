@@ -19,6 +19,9 @@ class SettingsError(Exception):
     """A setting is missing or malformed; the message is one line that names it."""
 
 
+MILESTONES_SHAPE = "must be positive whole numbers, comma-separated, such as 5,10,25"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
@@ -139,15 +142,16 @@ class Settings(BaseSettings):
         if not isinstance(value, str):
             return value
         parts = [part.strip() for part in value.split(",") if part.strip()]
-        if not all(part.isascii() and part.isdigit() and int(part) > 0 for part in parts):
-            raise ValueError("must be positive whole numbers, comma-separated, such as 5,10,25")
-        return tuple(sorted({int(part) for part in parts}))
+        if not all(part.isascii() and part.isdigit() for part in parts):
+            raise ValueError(MILESTONES_SHAPE)
+        return [int(part) for part in parts]
 
     @field_validator("milestones")
     @classmethod
     def _positive_milestones(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        """In order, once each, whether read from the environment or given in code."""
         if any(goal <= 0 or goal > 10**9 for goal in value):
-            raise ValueError("must be positive whole numbers, comma-separated, such as 5,10,25")
+            raise ValueError(MILESTONES_SHAPE)
         return tuple(sorted(set(value)))
 
     @field_validator("log_format", mode="before")
