@@ -17,10 +17,11 @@ def _differences(connection: Connection) -> list[Any]:
     context = MigrationContext.configure(
         connection, opts={"compare_type": True, "compare_server_default": True}
     )
-    return compare_metadata(context, Base.metadata)
+    differences: list[Any] = compare_metadata(context, Base.metadata)
+    return differences
 
 
-def _check_constraints(connection: Connection) -> dict[str, set[str]]:
+def _check_constraints(connection: Connection) -> dict[str, set[str | None]]:
     inspector = inspect(connection)
     return {
         table: {check["name"] for check in inspector.get_check_constraints(table)}
