@@ -1,5 +1,4 @@
-"""Adds the outbox of outbound events (outbox_events, its functions, the triggers that fill it)
-and the operators' broadcasts (broadcasts, members.unreachable_at).
+"""Adds the events' outbox (outbox_events, its functions and triggers) and the broadcasts.
 
 Revision ID: 0007
 Revises: 0006
@@ -8,6 +7,8 @@ Each event is written by a trigger in the transaction of the change that causes 
 lost when the process dies and none is sent for a change that rolled back. The triggers run only
 where the connection's `referral.event_targets` is set (EVENTS_URL configured): otherwise a
 change costs what it did. The functions and triggers as they stand now: db/sql/events.sql.
+The operators' broadcasts are the table `broadcasts` and `members.unreachable_at` (the members
+a broadcast found unreachable).
 """
 
 from collections.abc import Sequence
