@@ -1,5 +1,5 @@
 """The outbox of outbound events: rows written by triggers in the transaction of the change that
-causes them (migration 0007), claimed by the delivery job (jobs/events.py) with
+causes them (db/sql/events.sql), claimed by the delivery job (jobs/events.py) with
 `FOR UPDATE SKIP LOCKED`, deleted once delivered, kept as failed after the retry period.
 
 Each event is one row per receiver (`target`: its place in EVENTS_URL), so a dead receiver holds
@@ -11,7 +11,6 @@ change costs what it cost before.
 import random
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import asyncpg
@@ -19,93 +18,6 @@ import asyncpg
 from settings import Settings
 
 Connect = Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
-
-# SQL of the outbox, used by migration 0007 (and by a later migration that adds an event).
-
-EVENTS_ON = "coalesce(current_setting('referral.event_targets', true), '') NOT IN ('', '0')"
-
-
-@dataclass(frozen=True)
-class EventTrigger:
-    """An event emitted by a trigger: after `on` (`INSERT`, `UPDATE OF column`) of `table`, when
-    `when` holds (SQL over NEW and OLD), for the member `member`, with `data` (a jsonb expression;
-    `event_phone(phone)` adds the phone when EVENTS_INCLUDE_PHONES is on)."""
-
-    type: str
-    table: str
-    on: str
-    member: str
-    data: str
-    when: str = "true"
-
-    @property
-    def name(self) -> str:
-        return "emit_" + self.type.replace(".", "_")
-
-    def create(self) -> str:
-        """The trigger and its function, in one statement (a migration runs one at a time)."""
-        return f"""
-DO $create$ BEGIN
-EXECUTE $function$
-CREATE FUNCTION {self.name}() RETURNS trigger LANGUAGE plpgsql AS $body$
-BEGIN
-    PERFORM emit_event('{self.type}', {self.member}, {self.data});
-    RETURN NULL;
-END
-$body$
-$function$;
-EXECUTE $trigger$
-CREATE TRIGGER {self.name} AFTER {self.on} ON {self.table} FOR EACH ROW
-WHEN ({EVENTS_ON} AND ({self.when})) EXECUTE FUNCTION {self.name}()
-$trigger$;
-END $create$
-"""
-
-    def drop(self) -> str:
-        """The trigger and its function gone, in one statement."""
-        return f"""
-DO $drop$ BEGIN
-EXECUTE 'DROP TRIGGER {self.name} ON {self.table}';
-EXECUTE 'DROP FUNCTION {self.name}()';
-END $drop$
-"""
-
-
-# Times in events: UTC, ISO 8601 with microseconds.
-EVENT_FUNCTIONS = [
-    """
-CREATE FUNCTION event_time(p_at timestamptz) RETURNS text LANGUAGE sql IMMUTABLE AS $$
-    SELECT to_char(p_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-$$
-""",
-    """
-CREATE FUNCTION event_phone(p_phone text) RETURNS jsonb LANGUAGE sql STABLE AS $$
-    SELECT CASE WHEN current_setting('referral.event_phones', true) = 'on'
-                THEN jsonb_build_object('phone', p_phone) ELSE '{}'::jsonb END
-$$
-""",
-    """
-CREATE FUNCTION emit_event(p_type text, p_member bigint, p_data jsonb) RETURNS void
-LANGUAGE plpgsql AS $$
-DECLARE
-    v_id uuid := gen_random_uuid();
-    v_at timestamptz := clock_timestamp();
-    v_body text := jsonb_build_object(
-        'id', v_id, 'type', p_type, 'created_at', event_time(v_at), 'data', p_data
-    )::text;
-BEGIN
-    INSERT INTO outbox_events (id, target, type, member_id, created_at, retrying_since, body)
-    SELECT v_id, target, p_type, p_member, v_at, v_at, v_body
-    FROM generate_series(0, current_setting('referral.event_targets')::int - 1) AS target;
-END
-$$
-""",
-]
-DROP_EVENT_FUNCTIONS = [
-    "DROP FUNCTION emit_event(text, bigint, jsonb)",
-    "DROP FUNCTION event_phone(text)",
-    "DROP FUNCTION event_time(timestamptz)",
-]
 
 
 def event_settings(settings: Settings) -> dict[str, str]:

@@ -258,7 +258,7 @@ class MemberBlock(Base):
 
 class OutboxEvent(Base):
     """An outbound event for one receiver (`target`, its place in EVENTS_URL), written by a
-    trigger in the transaction of its cause (migration 0007, db/events.py), deleted once
+    trigger in the transaction of its cause (db/sql/events.sql), deleted once
     delivered. `body` is the JSON document as it is sent and signed."""
 
     __tablename__ = "outbox_events"

@@ -1,4 +1,4 @@
-"""members and verification codes
+"""Creates members (phone, invite code, Telegram account, inviter) and verification_codes.
 
 Revision ID: 0001
 Revises:

@@ -1,4 +1,4 @@
-"""referral counts
+"""Adds referral_counts, each member's count of referrals, filled from the members.
 
 Revision ID: 0002
 Revises: 0001

@@ -1,4 +1,4 @@
-"""activate_invite as one statement
+"""Adds the function activate_invite: the invitation rule in one round trip.
 
 Revision ID: 0003
 Revises: 0002

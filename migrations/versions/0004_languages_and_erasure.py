@@ -1,4 +1,4 @@
-"""languages and erasure
+"""Adds members' language and erasure (erased_at); activate_invite refuses the erased.
 
 Revision ID: 0004
 Revises: 0003

@@ -1,4 +1,4 @@
-"""operators: blocking, its audit, and the counters of the figures
+"""Adds blocking, its audit and the counters of /stats; activate_invite refuses the blocked.
 
 Revision ID: 0005
 Revises: 0004

@@ -1,4 +1,4 @@
-"""sharing and growth: the leaderboard, milestones and the QR code's file
+"""Adds the leaderboards' counters, milestones and the QR codes' file ids, kept by activate_invite.
 
 Revision ID: 0006
 Revises: 0008 (developed on 0005; relinked after 0008 reached main)

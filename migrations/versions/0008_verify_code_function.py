@@ -1,4 +1,4 @@
-"""verify_code: checking a typed verification code in one round trip
+"""Adds the function verify_code: checking a typed verification code in one round trip.
 
 Revision ID: 0008
 Revises: 0005

@@ -1,4 +1,4 @@
-"""the API's requests per client address, counted in the database
+"""Adds address_requests: the API's requests per client address, counted once for all workers.
 
 Revision ID: 0009
 Revises: 0007

@@ -1,5 +1,8 @@
+import ast
 import os
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -8,6 +11,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.engine import asyncpg_dsn, create_engine, downgrade, migrate
+
+VERSIONS = Path(__file__).resolve().parents[2] / "migrations" / "versions"
+# What a migration may import: a migration is a snapshot of what it did, which an edit of the
+# program's code (its models, its SQL) must not rewrite.
+FROZEN = set(sys.stdlib_module_names) | {"alembic", "sqlalchemy"}
 
 
 @pytest.fixture
@@ -101,3 +109,16 @@ async def test_0005_counts_what_is_there_and_folds_the_referral_counts(
     assert [tuple(day) for day in days] == [("2026-11-01", 1, 0), ("2026-11-02", 2, 2)]
     assert tuple(totals) == (2, 1)  # the erased member is no longer counted
     assert [tuple(count) for count in counts] == [(1, 0, 2)]
+
+
+def test_migrations_import_nothing_of_the_program() -> None:
+    for path in sorted(VERSIONS.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                modules = [node.module or ""]
+            else:
+                continue
+            for module in modules:
+                assert module.partition(".")[0] in FROZEN, f"{path.name} imports {module}"
