@@ -1,7 +1,11 @@
 """How many processes serve HTTP, and each knowing which it is from what it is handed."""
 
 import logging
+import os
+import signal
 import socket
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -55,23 +59,48 @@ def test_one_process_speaks_for_the_program_and_the_first_worker_does_too(
     ]
 
 
+def ready_to_stop(ready: Path) -> None:
+    """What a worker's own start-up does, in short: it stops cleanly on SIGTERM (`ready` then)."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    ready.touch()
+
+
+def wait_for(*paths: Path) -> None:
+    for _ in range(500):
+        if all(path.exists() for path in paths):
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"not there in time: {paths}")
+
+
 def test_each_worker_is_handed_its_number_and_the_shared_socket(tmp_path: Path) -> None:
+    """And SIGTERM to the parent stops them all, the program exiting 0."""
     listener = listening_socket("127.0.0.1", 0)
     port = listener.getsockname()[1]
 
     def work(process: Process) -> None:
         assert process.listener is not None
         served = process.listener.getsockname()[1]
-        (tmp_path / str(process.number)).write_text(f"{served} {process.speaks_for_all}")
+        (tmp_path / f"{process.number}.txt").write_text(f"{served} {process.speaks_for_all}")
+        ready_to_stop(tmp_path / f"{process.number}.ready")
+        if process.number == 1:
+            wait_for(tmp_path / "2.ready")
+            os.kill(os.getppid(), signal.SIGTERM)
+        time.sleep(60)
 
     assert run_workers(2, listener, work) == 0
-    assert (tmp_path / "1").read_text() == f"{port} True"
-    assert (tmp_path / "2").read_text() == f"{port} False"
+    assert (tmp_path / "1.txt").read_text() == f"{port} True"
+    assert (tmp_path / "2.txt").read_text() == f"{port} False"
 
 
-def test_a_failed_worker_gives_the_program_its_exit_code() -> None:
+def test_a_failed_worker_stops_the_others_and_gives_the_program_its_exit_code(
+    tmp_path: Path,
+) -> None:
     def work(process: Process) -> None:
         if process.number == 2:
+            wait_for(tmp_path / "1.ready")
             raise SystemExit(3)
+        ready_to_stop(tmp_path / "1.ready")
+        time.sleep(60)
 
     assert run_workers(2, listening_socket("127.0.0.1", 0), work) == 3
