@@ -50,6 +50,7 @@ class Process:
 
     @property
     def is_worker(self) -> bool:
+        """Whether this is a worker of several, whose parent speaks for it at shutdown."""
         return self.listener is not None
 
     def announce(self, message: str, *args: object) -> None:
