@@ -5,8 +5,8 @@ codes and activations by the service. The outbox and the pool are read at scrape
 has a per-person label.
 
 With several server processes in one instance, prometheus_client's multiprocess mode applies:
-main.py sets PROMETHEUS_MULTIPROC_DIR (an empty folder per start) before the first series exists,
-and `exposition()` adds up the values every process wrote there.
+runtime/workers.py sets PROMETHEUS_MULTIPROC_DIR (an empty folder per start) before the first
+series exists, and `exposition()` adds up the values every process wrote there.
 """
 
 import os

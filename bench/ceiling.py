@@ -1,6 +1,6 @@
 """The bot's ceiling: a bare aiogram bot on the program's HTTP stack (FastAPI served by
-`main.http_server`), one webhook route feeding a dispatcher whose one handler answers every
-message with one `sendMessage` (and another every inline query with one card), touching no
+`runtime.http.http_server`), one webhook route feeding a dispatcher whose one handler answers
+every message with one `sendMessage` (and another every inline query with one card), touching no
 database. Run like the program:
 `python -m bench.ceiling` with BOT_TOKEN, TELEGRAM_API_URL, WEBHOOK_URL, WEBHOOK_SECRET, WEB_HOST
 and WEB_PORT in the environment."""
@@ -25,8 +25,9 @@ from aiogram.types import (
 from fastapi import FastAPI, Request, Response
 
 from api.app import NO_TELEMETRY
-from bot.webhook import SECRET_HEADER
-from main import Shutdown, http_server, serve
+from runtime.http import Shutdown, http_server, serve
+from runtime.webhook import SECRET_HEADER
+from runtime.workers import ONE_PROCESS
 from settings import load_settings
 
 REPLY = "Your invite code and link are on their way."
@@ -72,7 +73,7 @@ async def run() -> None:
     settings = load_settings()
     assert settings.bot_token and settings.telegram_api_url, "BOT_TOKEN and TELEGRAM_API_URL"
     assert settings.webhook_url and settings.webhook_secret, "WEBHOOK_URL and WEBHOOK_SECRET"
-    shutdown = Shutdown()
+    shutdown = Shutdown(ONE_PROCESS)
     dispatcher = Dispatcher()
     dispatcher.message.register(answer)
     dispatcher.inline_query.register(answer_inline)
@@ -85,8 +86,8 @@ async def run() -> None:
             secret=settings.webhook_secret.get_secret_value(),
         )
         gc.freeze()
-        await serve(http_server(settings, app), shutdown)
+        await serve(http_server(settings, app), shutdown, ONE_PROCESS)
 
 
 if __name__ == "__main__":
-    uvloop.run(run())  # the event loop main.py runs on
+    uvloop.run(run())  # the event loop the program runs on

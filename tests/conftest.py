@@ -26,10 +26,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.delivery import ChatDelivery
-from db.engine import asyncpg_dsn, create_engine, create_pool, embedded_postgres, migrate
+from db.engine import asyncpg_dsn, create_engine, create_pool, migrate
 from db.results import Member
 from db.service import ReferralService, utcnow
 from locales import create_i18n
+from runtime.database import embedded_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 ENGLISH = create_i18n("en")

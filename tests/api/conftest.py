@@ -17,7 +17,7 @@ from api import create_app
 from db.delivery import ChatDelivery
 from db.engine import create_pool
 from db.service import ReferralService
-from main import http_server
+from runtime.http import http_server
 from settings import Settings
 from tests.conftest import new_phone
 
@@ -113,8 +113,8 @@ async def hung_database(service: ReferralService, *, for_seconds: float) -> Asyn
 
 @asynccontextmanager
 async def served(app: FastAPI, tmp_path: Path) -> AsyncIterator[str]:
-    """`app` served over HTTP as main.py serves it (uvicorn, httptools) on a free loopback port;
-    yields its URL."""
+    """`app` served over HTTP as the program serves it (`runtime.http`: uvicorn, httptools) on a
+    free loopback port; yields its URL."""
     server = http_server(api_settings(tmp_path, web_host="127.0.0.1", web_port=0), app)
     serving = asyncio.create_task(server.serve())
     while not server.started:

@@ -377,7 +377,7 @@ def flood_control(dispatcher: Dispatcher) -> FloodControl:
 async def dispatcher(
     bot: Bot, service: ReferralService, settings: Settings
 ) -> AsyncIterator[Dispatcher]:
-    """The bot's dispatcher as `main.py` builds it with no Redis, where people type at human
+    """The bot's dispatcher as the runtime builds it with no Redis, where people type at human
     speed: one update a second."""
     state = create_update_state(None, bot.id)
     dispatcher = create_dispatcher(

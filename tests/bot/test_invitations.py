@@ -4,13 +4,14 @@ import logging
 from collections.abc import Awaitable, Callable
 
 import pytest
-from aiogram.exceptions import TelegramForbiddenError, TelegramRetryAfter
+from aiogram.exceptions import TelegramForbiddenError, TelegramNetworkError, TelegramRetryAfter
 from aiogram.methods import EditMessageText, SendMessage
 
 from db.codes import INVITE_CODE_SHAPE
 from db.phones import mask_phone
 from db.results import Member
 from db.service import ReferralService
+from logs import BotTokenFilter
 from tests.bot.conftest import MockedSession, People, Person, inline_buttons, texts_of
 from tests.conftest import en, join
 
@@ -202,4 +203,34 @@ async def test_a_notice_that_cannot_be_delivered_does_not_fail_the_activation(
     assert member is not None and member.inviter_id == inviter.id
     warnings = [r for r in caplog.records if r.name.startswith("bot")]
     assert [r.levelno for r in warnings] == [logging.WARNING]
+    assert "42:TEST" not in caplog.text
+
+
+async def test_a_notice_lost_to_the_network_logs_no_bot_token(
+    people: People,
+    member_of: MemberOf,
+    session: MockedSession,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """aiohttp puts the Bot API URL, token and all, in a network error's message; the program's
+    log handlers hide it there as in every other line (logs.configure_logging)."""
+    owner, newcomer = people(), people()
+    inviter = await member_of(owner)
+    await member_of(newcomer)
+    url = "http://127.0.0.1:8081/bot42:TEST/sendMessage"
+    reason = f"ClientOSError: Can not write request body for {url}"  # as aiogram words it
+    session.fail_next(
+        TelegramNetworkError(SendMessage(chat_id=0, text=""), reason), chat_id=owner.id
+    )
+    caplog.handler.addFilter(BotTokenFilter())  # as configure_logging does to the root's handlers
+
+    with caplog.at_level(logging.INFO):
+        answer = await newcomer.send(f"/invite {inviter.invite_code}")
+
+    assert texts_of(answer)[0].startswith("Done! You joined with the code of")
+    [warning] = [r for r in caplog.records if r.name == "bot.notifications"]
+    assert warning.getMessage() == (
+        f"inviter {inviter.id} not notified: TelegramNetworkError: ClientOSError: Can not write "
+        "request body for http://127.0.0.1:8081/bot42:***/sendMessage"
+    )
     assert "42:TEST" not in caplog.text

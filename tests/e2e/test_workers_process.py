@@ -18,7 +18,7 @@ from tests.e2e.conftest import WEBHOOK_PATH, WEBHOOK_SECRET, BotProcess
 from tests.e2e.telegram_double import TelegramDouble
 from tests.e2e.test_api_process import api_env  # noqa: F401 (a fixture)
 from tests.e2e.test_bot_process import invite_journey
-from tests.test_main import run_main
+from tests.runtime.test_entry import run_main
 
 StartProcess = Callable[..., Awaitable[BotProcess]]
 

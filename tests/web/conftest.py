@@ -23,7 +23,7 @@ from playwright.async_api import Route as PlaywrightRoute
 
 from api import create_app
 from db.service import ReferralService
-from main import http_server
+from runtime.http import http_server
 from settings import Settings
 from tests.api.conftest import api_settings
 from tests.conftest import new_phone
@@ -95,8 +95,8 @@ ServeApp = Callable[..., Awaitable[WebApp]]
 
 @pytest.fixture
 async def serve_app(tmp_path: Path, service: ReferralService) -> AsyncIterator[ServeApp]:
-    """`await serve_app(bot_username=..., **settings)` serves the application as `main.py` does
-    (uvicorn, httptools); every server is stopped at the end of the test."""
+    """`await serve_app(bot_username=..., **settings)` serves the application as the program does
+    (`runtime.http`: uvicorn, httptools); every server is stopped at the end of the test."""
     servers = []
 
     async def serve(*, bot_username: str | None = None, **overrides: Any) -> WebApp:

@@ -1,9 +1,9 @@
-"""Start-up of `main.py` refuses bad settings in one line, before touching anything."""
+"""The program's log lines: no bot token in any of them, whichever logger writes them, in either
+format."""
 
 import asyncio
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -11,41 +11,9 @@ import aiohttp
 from aiogram.exceptions import TelegramNetworkError
 from aiogram.methods import SendMessage
 
-from main import BotTokenFilter
+from logs import BotTokenFilter
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-async def run_main(env: dict[str, str], *arguments: str) -> tuple[int, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "main.py",
-        *arguments,
-        cwd=ROOT,
-        env={"PATH": os.environ["PATH"], **env},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode is not None
-    return process.returncode, (out + err).decode()
-
-
-async def test_malformed_setting_stops_start_up_with_one_line(tmp_path: Path) -> None:
-    code, output = await run_main({"CODE_LENGTH": "9", "DATA_DIR": str(tmp_path)}, "api")
-    assert code == 2
-    assert output.strip().splitlines() == [
-        "setting CODE_LENGTH: Input should be less than or equal to 8 (got '9')"
-    ]
-    assert not (tmp_path / "postgres").exists()
-
-
-async def test_webhook_commands_without_token_say_where_to_get_one(tmp_path: Path) -> None:
-    code, output = await run_main({"DATA_DIR": str(tmp_path)}, "set-webhook")
-    assert code == 2
-    [line] = output.strip().splitlines()
-    assert "BOT_TOKEN" in line and "@BotFather" in line
-
 
 TOKEN = "123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 
@@ -85,10 +53,11 @@ async def test_every_logger_writes_through_the_token_filter() -> None:
     script = f"""
 import logging
 from fastapi import FastAPI
-import main
+from logs import configure_logging
+from runtime.http import http_server
 from settings import Settings
-main.configure_logging("INFO")
-main.http_server(Settings(_env_file=None), FastAPI())
+configure_logging("INFO")
+http_server(Settings(_env_file=None), FastAPI())
 url = "http://127.0.0.1/bot{TOKEN}/getMe"
 for name in ("aiogram.event", "bot.handlers.errors", "uvicorn.error", "asyncio"):
     try:
@@ -111,9 +80,8 @@ for name in ("aiogram.event", "bot.handlers.errors", "uvicorn.error", "asyncio")
 async def test_json_log_lines_are_one_object_each_with_the_update_and_no_token() -> None:
     script = f"""
 import logging
-import main
-from logs import UPDATE_ID
-main.configure_logging("INFO", "json")
+from logs import UPDATE_ID, configure_logging
+configure_logging("INFO", "json")
 url = "http://127.0.0.1/bot{TOKEN}/getMe"
 logging.getLogger("referral").info("started")
 UPDATE_ID.set(4242)

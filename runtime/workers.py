@@ -1,19 +1,29 @@
 """Several HTTP worker processes on one listening socket: the program's runtime when WEB_WORKERS
 is more than 1.
 
-The parent starts what is shared (the embedded PostgreSQL, the migration), binds the socket, then
-forks the workers; each runs the program's own start-up (its pool, its application, its bot) and
-serves the inherited socket, where the kernel hands each new connection to one of them. SIGTERM
-or SIGINT to the parent reaches every worker, which finishes its requests in flight; a worker that
-ends on its own (a failed start-up) stops the others, and its exit code is the program's."""
+The parent starts what is shared (the embedded PostgreSQL, when there is no DATABASE_URL), binds
+the socket, then forks the workers; each runs the program's own start-up (its migration check,
+pool, application and bot) and serves the inherited socket, where the kernel hands each new
+connection to one of them. SIGTERM or SIGINT to the parent reaches every worker, which finishes
+its requests in flight; a worker that ends on its own (a failed start-up) stops the others, and
+its exit code is the program's. Each worker knows which it is by the `Process` it is given.
+
+The workers add up their metrics through files (prometheus_client's multiprocess mode), in a
+folder that must be chosen before the first series exists: `metrics_folder` restarts the program
+once with a fresh one."""
 
 import ctypes
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
-from collections.abc import Callable
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from multiprocessing.connection import wait
 from types import FrameType
 
@@ -21,10 +31,34 @@ from settings import Settings
 
 log = logging.getLogger("referral")
 PR_SET_PDEATHSIG = 1  # prctl(2)
+METRICS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
+OWN_METRICS_DIRECTORY = "REFERRAL_OWN_METRICS_DIR"  # the folder this program made, and removes
 
-# The socket a worker serves, inherited from the parent; None in a single process.
-_inherited: socket.socket | None = None
-_number = 1  # of this worker, from 1; 1 in a single process
+
+@dataclass(frozen=True)
+class Process:
+    """Which process of the program this is: the only one, or a worker of several."""
+
+    number: int = 1  # of this worker, from 1; 1 in a single process
+    listener: socket.socket | None = None  # the socket inherited from the parent, in a worker
+
+    @property
+    def speaks_for_all(self) -> bool:
+        """Whether this process says what the program as a whole does (the start-up lines): a
+        single process, or the first of the workers."""
+        return self.number == 1
+
+    @property
+    def is_worker(self) -> bool:
+        """Whether this is a worker of several, whose parent speaks for it at shutdown."""
+        return self.listener is not None
+
+    def announce(self, message: str, *args: object) -> None:
+        """A start-up line at INFO, said once however many workers start."""
+        log.log(logging.INFO if self.speaks_for_all else logging.DEBUG, message, *args)
+
+
+ONE_PROCESS = Process()  # the program run as a single process
 
 
 class WorkersRefused(Exception):
@@ -67,20 +101,27 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return listener
 
 
-def inherited_socket() -> socket.socket | None:
-    """In a worker, the socket to serve; None when the program runs as one process."""
-    return _inherited
+@contextmanager
+def metrics_folder() -> Iterator[None]:
+    """A folder for the workers' metrics files in PROMETHEUS_MULTIPROC_DIR while the block runs:
+    the one given, or a fresh one made here, for which the program starts again (the folder
+    must be set before the first series exists) and which is removed when the block ends."""
+    if METRICS_DIRECTORY not in os.environ:
+        os.environ[METRICS_DIRECTORY] = os.environ[OWN_METRICS_DIRECTORY] = tempfile.mkdtemp(
+            prefix="referral-metrics-"
+        )
+        os.execv(sys.executable, [sys.executable, *sys.argv])
+    own = os.environ.pop(OWN_METRICS_DIRECTORY, None)
+    try:
+        yield
+    finally:
+        if own:
+            shutil.rmtree(own, ignore_errors=True)
 
 
-def speaks_for_all() -> bool:
-    """Whether this process says what the program as a whole does (the start-up lines): a single
-    process, or the first of the workers."""
-    return _number == 1
-
-
-def run_workers(count: int, listener: socket.socket, work: Callable[[], None]) -> int:
-    """Fork `count` processes that each run `work` serving `listener`; wait for them all. The
-    exit code is the first non-zero one of a worker, else 0."""
+def run_workers(count: int, listener: socket.socket, work: Callable[[Process], None]) -> int:
+    """Fork `count` processes that each run `work` as a `Process` serving `listener`; wait for
+    them all. The exit code is the first non-zero one of a worker, else 0."""
     context = multiprocessing.get_context("fork")
     processes = [
         context.Process(
@@ -134,10 +175,10 @@ def _stop_with_parent(parent: int) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _worker(listener: socket.socket, work: Callable[[], None], parent: int, number: int) -> None:
-    global _inherited, _number
+def _worker(
+    listener: socket.socket, work: Callable[[Process], None], parent: int, number: int
+) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):  # the worker's loop installs its own
         signal.signal(signum, signal.SIG_DFL)
     _stop_with_parent(parent)
-    _inherited, _number = listener, number
-    work()
+    work(Process(number, listener))

@@ -1,0 +1,128 @@
+"""The program's runtime: it starts and stops what serves people, the database, the HTTP server
+and the bot, in one process or in several workers; the referral rules are the service's.
+
+`start` is the entry `main.py` hands a command and the settings to."""
+
+import asyncio
+import logging
+import sys
+from contextlib import ExitStack
+
+import uvloop
+
+from api import create_app
+from bot import create_bot
+from db.service import ReferralService, create_service
+from jobs import background_work
+from logs import configure_logging
+from runtime.database import embedded_postgres, open_database
+from runtime.http import Shutdown, http_server, serve, settle_gc, web_app_address
+from runtime.telegram import change_webhook, run_bot
+from runtime.workers import (
+    ONE_PROCESS,
+    Process,
+    WorkersRefused,
+    listening_socket,
+    metrics_folder,
+    run_workers,
+    worker_count,
+)
+from settings import Settings
+
+log = logging.getLogger("referral")
+
+COMMANDS = ("bot", "api", "migrate", "set-webhook", "delete-webhook")
+NO_TOKEN = (
+    "BOT_TOKEN is not set: create a bot with @BotFather in Telegram (/newbot) and put its token "
+    "in BOT_TOKEN (environment or .env)."
+)
+BOT_OFF = "the bot is off (BOT_TOKEN is not set); the web app and the HTTP API are at %s"
+
+
+def start(command: str, settings: Settings) -> int:
+    """Run `command` (one of COMMANDS) to its end; the exit code. What cannot run is refused in
+    one line (exit 2) before anything starts."""
+    try:
+        processes = http_processes(command, settings)
+    except WorkersRefused as error:
+        print(error, file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, settings.log_format)
+    needs_bot = command in ("set-webhook", "delete-webhook")
+    if needs_bot and settings.bot_token is None:
+        print(NO_TOKEN, file=sys.stderr)
+        return 2
+    if processes > 1:
+        return run_in_workers(command, settings, processes)
+    run_process(command, settings, ONE_PROCESS)
+    return 0
+
+
+def http_processes(command: str, settings: Settings) -> int:
+    """How many processes serve HTTP for `command` (WEB_WORKERS and what allows it)."""
+    if command not in ("bot", "api"):
+        return 1
+    bot = command == "bot" and settings.bot_token is not None
+    webhook = bot and settings.webhook_url is not None
+    return worker_count(settings, serves_webhook=webhook, polls=bot and not webhook)
+
+
+def run_in_workers(command: str, settings: Settings, count: int) -> int:
+    """`command` in `count` processes on one socket; the embedded PostgreSQL, when there is no
+    DATABASE_URL, is started here once and shared by them."""
+    with metrics_folder(), ExitStack() as stack:
+        url = settings.database_url
+        if url is None:
+            url = stack.enter_context(embedded_postgres(settings.data_dir))
+        shared = settings.model_copy(update={"database_url": url})
+        listener = listening_socket(settings.web_host, settings.web_port)
+        return run_workers(count, listener, lambda process: run_process(command, shared, process))
+
+
+def run_process(command: str, settings: Settings, process: Process) -> None:
+    try:
+        uvloop.run(run(command, settings, process))
+    except asyncio.CancelledError:
+        log.info("stopped during start-up")
+
+
+async def run(command: str, settings: Settings, process: Process) -> None:
+    shutdown = Shutdown(process)
+    async with open_database(settings) as pool:
+        if command == "migrate":
+            log.info("database schema is up to date")
+            return
+        service = create_service(pool, settings)
+        if settings.code_delivery == "chat" and process.speaks_for_all:
+            log.warning("CODE_DELIVERY=chat shows codes to whoever asks: not for production")
+        try:
+            if command == "api" or (command == "bot" and settings.bot_token is None):
+                await run_api(settings, service, shutdown, process, bot_off=command == "bot")
+                return
+            async with create_bot(settings) as bot:
+                if command == "bot":
+                    await run_bot(settings, service, bot, shutdown, process)
+                else:
+                    await change_webhook(command, settings, bot)
+        finally:
+            await service.delivery.close()
+
+
+async def run_api(
+    settings: Settings,
+    service: ReferralService,
+    shutdown: Shutdown,
+    process: Process,
+    *,
+    bot_off: bool = False,
+) -> None:
+    """The HTTP server alone: the API and the web app; `bot_off` when the bot was asked for but
+    there is no token to run it with."""
+    server = http_server(settings, create_app(settings, service))
+    if bot_off:
+        process.announce(BOT_OFF, web_app_address(settings))
+    else:
+        process.announce("HTTP API and web app on %s", web_app_address(settings))
+    settle_gc()
+    async with background_work(settings, service):
+        await serve(server, shutdown, process)
