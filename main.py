@@ -27,8 +27,9 @@ from api import create_app
 from bot import create_bot, create_dispatcher
 from bot.state_storage import UpdateState, create_update_state
 from bot.webhook import create_webhook_router
-from db.engine import create_engine, create_pool, embedded_postgres, migrate
+from db.connections import create_pool
 from db.events import event_settings
+from db.schema import create_engine, embedded_postgres, migrate
 from db.service import ReferralService, create_service
 from jobs import background_work
 from logs import JsonFormatter

@@ -10,7 +10,8 @@ from pathlib import Path
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from db.engine import asyncpg_dsn, embedded_postgres
+from db.connections import asyncpg_dsn
+from db.schema import embedded_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / ".data" / "bench"

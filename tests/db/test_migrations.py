@@ -7,7 +7,8 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from db.engine import asyncpg_dsn, create_engine, downgrade, migrate
+from db.connections import asyncpg_dsn
+from db.schema import create_engine, downgrade, migrate
 
 
 @pytest.fixture
