@@ -161,7 +161,9 @@ async def test_a_stale_yes_after_another_activation_is_harmless(
     assert member is not None and member.inviter_id == first_inviter.id
 
 
-async def test_links_that_cannot_be_offered(people: People, member_of: MemberOf) -> None:
+async def test_links_that_cannot_be_offered(
+    people: People, member_of: MemberOf, service: ReferralService
+) -> None:
     owner, visitor = people(), people()
     inviter = await member_of(owner)
     await member_of(visitor)
@@ -171,6 +173,12 @@ async def test_links_that_cannot_be_offered(people: People, member_of: MemberOf)
     await visitor.send(f"/invite {inviter.invite_code}")
     again = await visitor.send(f"/start {inviter.invite_code}")
     assert texts_of(again)[-1] == en("already-has-inviter")
+    # The service decides what a link's code would do: the owner of a code their referral
+    # shares is told at once that it would close a cycle, not asked first.
+    joined = await service.members.member_by_telegram(visitor.id)
+    assert joined is not None
+    back = texts_of(await owner.send(f"/start {joined.invite_code}"))[-1]
+    assert back == "You cannot use this code: its owner joined through you."
 
 
 @pytest.mark.parametrize(
