@@ -5,7 +5,6 @@ whatever the method, token or body.
 """
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator
 from http import HTTPStatus
 from typing import Annotated, Any
@@ -34,8 +33,6 @@ from api.texts import english, say
 from api.tokens import AccessTokens, InvalidToken
 from db.results import BlockChange, BlockOutcome, MemberCard
 from db.service import ReferralService
-
-log = logging.getLogger(__name__)
 
 router = APIRouter(prefix=ADMIN_PREFIX, tags=["admin"])
 
@@ -266,8 +263,7 @@ async def read_events(operator: OperatorId, service: ServiceDep) -> Response:
     responses={404: NOT_AN_OPERATOR, **COMMON_ERRORS},
 )
 async def retry_events(operator: OperatorId, service: ServiceDep) -> Response:
-    requeued = await service.events.requeue_failed()
-    log.info("operator %d requeued %d failed events", operator, requeued)
+    requeued = await service.events.requeue_failed(operator=operator)
     return answer(200, EventsRequeued(requeued=requeued))
 
 

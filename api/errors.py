@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.replies import refusal
 from api.routing import allowed_methods, is_admin_path
 from api.texts import say
-from db.outages import DatabaseUnavailable
+from db.connections import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from api.deps import ServiceDep
 from api.models import HealthStatus
 from api.replies import answer, refusal
 from api.texts import say
-from db.outages import DatabaseUnavailable
+from db.connections import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -112,7 +112,7 @@ def verification_reply(
 )
 async def login(body: LoginRequest, service: ServiceDep, _: AddressCounted) -> Response:
     """Sends a code to the phone (see CODE_DELIVERY); it is good for one successful verify."""
-    return code_request_reply(await service.request_code(body.phone))
+    return code_request_reply(await service.members.request_code(body.phone))
 
 
 @slash_optional(
@@ -147,5 +147,5 @@ async def verify(
     body: VerifyRequest, service: ServiceDep, tokens: TokensDep, _: AddressCounted
 ) -> Response:
     """Checks the code the server issued for the phone; five wrong codes end it."""
-    verification = await service.verify_code(body.phone, body.typed_code)
-    return verification_reply(verification, tokens=tokens, code_length=service.code_length)
+    verification = await service.members.verify_code(body.phone, body.typed_code)
+    return verification_reply(verification, tokens=tokens, code_length=service.members.code_length)

@@ -117,7 +117,9 @@ async def read_referral_data(
     # elsewhere): a dependency costs ~30 µs, a tenth of the request.
     service: ReferralService = request.app.state.service
     try:
-        found = await service.profile_and_referrals(member_id, after=cursor, limit=limit)
+        found = await service.invitations.profile_and_referrals(
+            member_id, after=cursor, limit=limit
+        )
     except ValueError:
         return refusal(400, say(MALFORMED_CURSOR))
     if found is None:
@@ -188,7 +190,7 @@ async def register_invite_code(
     body: InviteCodeRequest, member_id: MemberId, service: ServiceDep
 ) -> Response:
     """A member registers one code, ever: never their own, never one that would make a cycle."""
-    return activation_reply(await service.activate_invite(member_id, body.ref_code))
+    return activation_reply(await service.invitations.activate_invite(member_id, body.ref_code))
 
 
 @slash_optional(
@@ -202,7 +204,7 @@ async def register_invite_code(
 )
 async def export_member_data(member_id: MemberId, service: ServiceDep) -> Response:
     """Phone, Telegram id, codes, times, language, and every referral (phones masked)."""
-    data = await service.member_data(member_id)
+    data = await service.privacy.member_data(member_id)
     if data is None:
         return member_gone()
     return JSONResponse(data.as_document())
@@ -221,7 +223,7 @@ async def export_member_data(member_id: MemberId, service: ServiceDep) -> Respon
 )
 async def erase_member(member_id: MemberId, service: ServiceDep) -> Response:
     """As `/delete` in the bot: one transaction; afterwards the token answers 401."""
-    if not await service.erase_member(member_id):
+    if not await service.privacy.erase_member(member_id):
         return member_gone()
     return Response(status_code=204)
 
@@ -240,6 +242,6 @@ async def erase_member(member_id: MemberId, service: ServiceDep) -> Response:
 async def choose_language(
     body: LanguageChoice, member_id: MemberId, service: ServiceDep
 ) -> Response:
-    if not await service.set_language(member_id, body.language):
+    if not await service.members.set_language(member_id, body.language):
         return member_gone()
     return Response(status_code=204)

@@ -66,7 +66,7 @@ async def read_invite_qr_code(
     request: Request, member_id: MemberId, service: ServiceDep
 ) -> Response:
     """The code a friend scans to open the invite link (the bot's deep link, or the web app's)."""
-    profile = await service.profile(member_id)
+    profile = await service.members.profile(member_id)
     if profile is None:
         return member_gone()
     link = invite_links(request).link(request, profile.member.invite_code)
@@ -98,7 +98,7 @@ def _board(board: Leaderboard) -> LeaderboardData:
 async def read_leaderboards(member_id: MemberId, service: ServiceDep) -> Response:
     """Ten places each (phones masked unless the server shows full numbers); of equal counts,
     who reached it first comes first. `place` is the asking member's own."""
-    if await service.profile(member_id) is None:
+    if await service.members.profile(member_id) is None:
         return member_gone()
     boards = await service.growth.leaderboards(member_id)
     return answer(

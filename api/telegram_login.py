@@ -106,7 +106,7 @@ async def telegram_login(body: TelegramLoginRequest, request: Request) -> Respon
         telegram_id = telegram_user_id(bot_token, body.init_data, now=time.time())
     except InitDataRefused as refused:
         return refusal(401, say(refused.message_id))
-    member = await service.member_by_telegram_batched(telegram_id)
+    member = await service.members.member_by_telegram_batched(telegram_id)
     if member is None:
         return refusal(403, say(NOT_LINKED))
     token = tokens.issue(member.id)

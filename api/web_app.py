@@ -38,7 +38,7 @@ async def describe_web_app(request: Request) -> Response:
         bot_username=links.bot_username,
         invite_link=links.template(request),
         code_delivery=state.code_delivery,
-        code_length=state.service.code_length,
+        code_length=state.service.members.code_length,
         languages=list(LANGUAGES),
         default_language=state.default_language,  # DEFAULT_LANGUAGE
     )

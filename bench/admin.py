@@ -26,9 +26,9 @@ from bench.processes import ServerProcess
 from bench.seed import MEMBERS, TELEGRAM_BASE, invite_code_of, phone_of
 from bench.telegram_double import BotApiDouble, BotMessage
 from bench.updates import text_update
-from db.delivery import ChatDelivery
-from db.engine import create_pool
+from db.connections import create_pool
 from db.service import ReferralService
+from delivery import ChatDelivery
 
 log = logging.getLogger("bench")
 

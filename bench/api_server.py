@@ -13,7 +13,7 @@ import uvloop
 from fastapi import APIRouter, Request, Response
 
 from api import create_app
-from db.engine import create_pool
+from db.connections import create_pool
 from db.service import create_service
 from runtime.http import Shutdown, http_server, serve, settle_gc
 from runtime.workers import ONE_PROCESS, Process, listening_socket, run_workers

@@ -10,7 +10,7 @@ from pathlib import Path
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from db.engine import asyncpg_dsn
+from db.connections import asyncpg_dsn
 from runtime.database import embedded_postgres
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager, suppress
 
 import asyncpg
 
-from db.engine import asyncpg_dsn
+from db.connections import asyncpg_dsn
 
 INTERVAL = 0.02  # seconds between samples
 SESSIONS = """

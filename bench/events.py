@@ -28,10 +28,11 @@ from aiogram.client.telegram import TelegramAPIServer
 from bench.database import BENCH_DIR, bench_database, create_database_if_missing, exclusive_run
 from bench.telegram_double import BotApiDouble, free_port
 from db.broadcasts import BroadcastStatus
-from db.delivery import ChatDelivery
-from db.engine import create_engine, create_pool, migrate
+from db.connections import create_pool
 from db.events import event_session_settings
+from db.schema import create_engine, migrate
 from db.service import ReferralService
+from delivery import ChatDelivery
 from jobs.broadcasts import RATE, BroadcastSender
 from jobs.events import EventDelivery
 from locales import create_i18n

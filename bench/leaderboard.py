@@ -21,9 +21,9 @@ import asyncpg
 
 from bench.admin import captured, explained_ms
 from bench.seed import FILL_RANK_BUCKETS, MEMBERS
-from db.delivery import ChatDelivery
-from db.engine import asyncpg_dsn, create_pool
+from db.connections import asyncpg_dsn, create_pool
 from db.service import ReferralService
+from delivery import ChatDelivery
 
 log = logging.getLogger("bench")
 

@@ -9,9 +9,10 @@ import asyncpg
 
 from bench.seed import FIRST_REFERRAL, REFERRALS
 from bot.handlers.referrals import PAGE_SIZE
-from db.delivery import ChatDelivery
-from db.engine import asyncpg_dsn, create_pool
-from db.service import ReferralService, encode_cursor
+from db.connections import asyncpg_dsn, create_pool
+from db.invitations import encode_cursor
+from db.service import ReferralService
+from delivery import ChatDelivery
 
 INVITER = 1  # the first seeded inviter; its referrals are FIRST_REFERRAL .. + REFERRALS - 1
 REPEATS = 15
@@ -42,7 +43,7 @@ async def page_statements(url: str, depths: dict[str, int]) -> dict[str, list[St
                 last_seen = FIRST_REFERRAL + depth - 1
                 after = encode_cursor(moments[last_seen], last_seen)
             captured.clear()
-            page = await service.referrals_page(INVITER, after=after, limit=PAGE_SIZE)
+            page = await service.invitations.referrals_page(INVITER, after=after, limit=PAGE_SIZE)
             assert page.referrals, f"no referrals on the {name} page"
             pages[name] = list(captured)
     finally:

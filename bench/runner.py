@@ -59,7 +59,7 @@ from bench.servers import (
 from bench.telegram_double import BotApiDouble
 from bench.updates import mini_app_login
 from bench.web import first_load
-from db.engine import create_engine, migrate
+from db.schema import create_engine, migrate
 
 log = logging.getLogger("bench")
 

@@ -13,7 +13,7 @@ from bench.database import BENCH_DIR, ROOT
 from bench.figures import BenchResult
 from bench.processes import ServerProcess, base_environment, running
 from bench.telegram_double import BotApiDouble
-from db.engine import create_pool
+from db.connections import create_pool
 from db.service import create_service
 from settings import load_settings
 

@@ -25,7 +25,7 @@ async def notify_inviter(
         return
     i18n = get_i18n()
     with i18n.use_locale(inviter.language or i18n.default_locale):
-        text = _("new-referral", phone=service.shown_phone(referral.phone))
+        text = _("new-referral", phone=service.phones.referral(referral.phone))
         if activation.milestone is not None:
             upcoming = service.growth.next_milestone(activation.milestone)
             text += "\n\n" + texts.milestone_reached(activation.milestone, upcoming)

@@ -7,10 +7,9 @@ last window only."""
 
 import math
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 
-import asyncpg
+from db.connections import Database
 
 # The request is counted only if fewer than $3 were accepted after the window's start ($4);
 # times that left the window are dropped in the same statement. (On the right of SET, `a` is the
@@ -37,12 +36,12 @@ class AddressRequests:
 
     def __init__(
         self,
-        connection: Callable[[], AbstractAsyncContextManager[asyncpg.Connection]],
+        database: Database,
         *,
         clock: Callable[[], datetime],
         forget_every: int = 1000,
     ) -> None:
-        self._connection = connection
+        self._database = database
         self._clock = clock
         self.forget_every = forget_every  # counted requests between two deletions of idle rows
         self._since_forgetting = 0
@@ -53,7 +52,7 @@ class AddressRequests:
         now = self._clock()
         start = now - timedelta(seconds=window)
         self._since_forgetting += 1
-        async with self._connection() as connection:
+        async with self._database.connection() as connection:
             if self._since_forgetting >= self.forget_every:
                 self._since_forgetting = 0
                 await connection.execute(FORGET_IDLE, start)

@@ -10,16 +10,15 @@ again, so nobody gets a broadcast twice.
 """
 
 import logging
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from enum import StrEnum
 
 import asyncpg
 
+from db.connections import Database
+
 log = logging.getLogger(__name__)
 
-Connect = Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
 
 # Who a broadcast reaches: members with a Telegram account, not blocked, not unreachable.
 AUDIENCE = "telegram_id IS NOT NULL AND blocked_at IS NULL AND unreachable_at IS NULL"
@@ -156,12 +155,12 @@ def _broadcast(row: asyncpg.Record) -> Broadcast:
 class Broadcasts:
     """Broadcasts as operators and the broadcast job reach them."""
 
-    def __init__(self, connect: Connect) -> None:
-        self._connect = connect
+    def __init__(self, database: Database) -> None:
+        self._database = database
 
     async def audience_size(self) -> int:
         """Members a broadcast would reach now."""
-        async with self._connect() as connection:
+        async with self._database.connection() as connection:
             size: int = await connection.fetchval(AUDIENCE_SIZE)
         return size
 
@@ -169,7 +168,7 @@ class Broadcasts:
         self, *, operator: int, chat_id: int, language: str, text: str, photo: str | None
     ) -> Broadcast:
         """A broadcast to every reachable member, queued for the broadcast job."""
-        async with self._connect() as connection, connection.transaction():
+        async with self._database.connection() as connection, connection.transaction():
             total = await connection.fetchval(AUDIENCE_SIZE)
             broadcast_id = await connection.fetchval(
                 CREATE, operator, chat_id, language, text, photo, total
@@ -179,25 +178,25 @@ class Broadcasts:
         return _broadcast(row)
 
     async def set_progress_message(self, broadcast_id: int, message_id: int) -> None:
-        async with self._connect() as connection:
+        async with self._database.connection() as connection:
             await connection.execute(SET_PROGRESS_MESSAGE, broadcast_id, message_id)
 
     async def cancel(self, broadcast_id: int, *, operator: int) -> bool:
         """Stop a broadcast being sent; False if it had already ended."""
-        async with self._connect() as connection:
+        async with self._database.connection() as connection:
             cancelled = await connection.fetchval(CANCEL, broadcast_id)
         if cancelled:
             log.info("operator %d cancelled broadcast %d", operator, broadcast_id)
         return cancelled is not None
 
     async def read(self, broadcast_id: int) -> Broadcast | None:
-        async with self._connect() as connection:
+        async with self._database.connection() as connection:
             row = await connection.fetchrow(READ, broadcast_id)
         return None if row is None else _broadcast(row)
 
     async def take_lease(self, owner: str, *, hold: float) -> Broadcast | None:
         """The oldest broadcast being sent that nobody holds, now held by `owner`."""
-        async with self._connect() as connection:
+        async with self._database.connection() as connection:
             row = await connection.fetchrow(TAKE_LEASE, owner, hold)
         return None if row is None else _broadcast(row)
 
@@ -208,7 +207,7 @@ class Broadcasts:
         longer `owner`'s to send (cancelled, or its lease lapsed). The batch is given its time,
         `interval` seconds a message, after whatever the previous batch was given (by whichever
         instance), so that the rate holds across instances: `wait` says when it starts."""
-        async with self._connect() as connection:
+        async with self._database.connection() as connection:
             row = await connection.fetchrow(NEXT_BATCH, broadcast_id, owner, size, hold, interval)
         if not row["ours"]:
             return None
@@ -228,22 +227,22 @@ class Broadcasts:
         """The outcomes of the batch in flight; the members who blocked the bot are marked
         unreachable (skipped from now on, until they write to the bot again). `paced_ahead`:
         seconds from now before the next message may go (a 429's wait, say)."""
-        async with self._connect() as connection:
+        async with self._database.connection() as connection:
             await connection.fetchrow(
                 RECORD, broadcast_id, owner, sent, unreachable, failed, paced_ahead
             )
 
     async def finish(self, broadcast_id: int, owner: str) -> Broadcast | None:
-        async with self._connect() as connection:
+        async with self._database.connection() as connection:
             row = await connection.fetchrow(FINISH, broadcast_id, owner)
         return None if row is None else _broadcast(row)
 
     async def release(self, broadcast_id: int, owner: str) -> None:
         """Hand the lease back at once (at shutdown), for another instance to go on."""
-        async with self._connect() as connection:
+        async with self._database.connection() as connection:
             await connection.execute(RELEASE, broadcast_id, owner)
 
     async def reachable_again(self, member_id: int) -> None:
         """A member marked unreachable wrote to the bot: broadcasts reach them again."""
-        async with self._connect() as connection:
+        async with self._database.connection() as connection:
             await connection.execute(REACHABLE_AGAIN, member_id)

@@ -8,16 +8,14 @@ setting names how many receivers there are (`event_session_settings`): without E
 change costs what it cost before.
 """
 
+import logging
 import random
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from typing import NamedTuple
 
-import asyncpg
-
+from db.connections import Database
 from settings import Settings
 
-Connect = Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
+log = logging.getLogger(__name__)
 
 
 def event_settings(settings: Settings) -> dict[str, str]:
@@ -121,12 +119,12 @@ def backoff(attempts: int, *, base: float, ceiling: float = 3600.0) -> float:
 class EventOutbox:
     """The outbox as the delivery job and operators reach it."""
 
-    def __init__(self, connect: Connect) -> None:
-        self._connect = connect
+    def __init__(self, database: Database) -> None:
+        self._database = database
 
     async def claim(self, limit: int, *, hold: float) -> list[ClaimedEvent]:
         """Up to `limit` due events, held by this caller for `hold` seconds (then free again)."""
-        async with self._connect() as connection:
+        async with self._database.connection() as connection:
             rows = await connection.fetch(CLAIM, limit, hold)
         return [
             ClaimedEvent(
@@ -143,14 +141,14 @@ class EventOutbox:
 
     async def delivered(self, seqs: list[int]) -> None:
         if seqs:
-            async with self._connect() as connection:
+            async with self._database.connection() as connection:
                 await connection.execute(DELIVERED, seqs)
 
     async def retry_later(self, retries: list[Retry], *, give_up_after: float) -> int:
         """Schedule the next tries; the number of events that were given up (kept as failed)."""
         if not retries:
             return 0
-        async with self._connect() as connection:
+        async with self._database.connection() as connection:
             states = await connection.fetch(
                 RETRY_LATER,
                 [retry.seq for retry in retries],
@@ -163,17 +161,20 @@ class EventOutbox:
     async def release(self, seqs: list[int]) -> None:
         """Hand claimed events back untried (at shutdown)."""
         if seqs:
-            async with self._connect() as connection:
+            async with self._database.connection() as connection:
                 await connection.execute(RELEASE, seqs)
 
     async def counts(self) -> EventCounts:
         """Events waiting for delivery (or a retry), and events given up."""
-        async with self._connect() as connection:
+        async with self._database.connection() as connection:
             row = await connection.fetchrow(COUNTS)
         return EventCounts(row["pending"], row["failed"])
 
-    async def requeue_failed(self) -> int:
-        """Failed events pending again, with a new retry period; how many."""
-        async with self._connect() as connection:
+    async def requeue_failed(self, *, operator: int) -> int:
+        """Failed events pending again, with a new retry period, at an operator's request (whose
+        Telegram id the log keeps); how many."""
+        async with self._database.connection() as connection:
             status: str = await connection.execute(REQUEUE_FAILED)
-        return int(status.split()[-1])
+        requeued = int(status.split()[-1])
+        log.info("operator %d requeued %d failed events", operator, requeued)
+        return requeued

@@ -13,13 +13,14 @@ ahead of them.
 """
 
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import AbstractAsyncContextManager
 from datetime import UTC, date, datetime
 
 import asyncpg
 
-from db.models import ALL_TIME_BOARD, SINGLE_ROW_REFERRALS
+from db.connections import Database
+from db.phones import PhoneDisplay
 from db.results import Leader, Leaderboard, Leaderboards, MilestoneProgress
+from db.tables import ALL_TIME_BOARD, SINGLE_ROW_REFERRALS
 
 TOP_PLACES = 10
 
@@ -94,8 +95,6 @@ INSERT INTO member_qr_codes (member_id, link, file_id) VALUES ($1, $2, $3)
 ON CONFLICT (member_id) DO UPDATE SET link = excluded.link, file_id = excluded.file_id
 """
 
-Connect = Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
-
 
 def month_of(moment: datetime) -> date:
     """The first day of the month (UTC) a moment belongs to: the monthly board's key."""
@@ -110,20 +109,19 @@ def milestone_progress(milestones: Sequence[int], referrals: int) -> MilestonePr
 
 
 class Growth:
-    """The leaderboard and the QR code's file, over the service's connections (`connect`, as
-    ReferralService hands them out, with its outage handling)."""
+    """The leaderboard and the QR code's file, over the service's connections."""
 
     def __init__(
         self,
-        connect: Connect,
+        database: Database,
         *,
         milestones: Iterable[int],
-        shown_phone: Callable[[str | None], str | None],
+        phones: PhoneDisplay,
         clock: Callable[[], datetime],
     ) -> None:
-        self._connect = connect
+        self._database = database
         self.milestones = tuple(sorted(milestones))
-        self._shown_phone = shown_phone
+        self._phones = phones
         self._clock = clock
 
     def progress(self, referrals: int) -> MilestoneProgress:
@@ -140,7 +138,7 @@ class Growth:
         month = month_of(self._clock())
         single = SINGLE_ROW_REFERRALS
         async with (
-            self._connect() as connection,
+            self._database.connection() as connection,
             connection.transaction(isolation="repeatable_read", readonly=True),
         ):
             month_leaders = await connection.fetch(LEADERS_OF_MONTH, single, limit, month)
@@ -156,7 +154,9 @@ class Growth:
     def _board(self, leaders: list[asyncpg.Record], own: asyncpg.Record | None) -> Leaderboard:
         return Leaderboard(
             leaders=[
-                Leader(place, row["member_id"], self._shown_phone(row["phone"]), row["referrals"])
+                Leader(
+                    place, row["member_id"], self._phones.referral(row["phone"]), row["referrals"]
+                )
                 for place, row in enumerate(leaders, start=1)
             ],
             place=None if own is None else own["place"],
@@ -165,11 +165,11 @@ class Growth:
 
     async def qr_file(self, member_id: int, link: str) -> str | None:
         """Telegram's file_id of the member's QR code of `link`, if the bot uploaded one."""
-        async with self._connect() as connection:
+        async with self._database.connection() as connection:
             file_id: str | None = await connection.fetchval(QR_FILE, member_id, link)
         return file_id
 
     async def keep_qr_file(self, member_id: int, link: str, file_id: str) -> None:
         """Keep the file_id of the member's QR code of `link` (replacing one of another link)."""
-        async with self._connect() as connection:
+        async with self._database.connection() as connection:
             await connection.execute(KEEP_QR_FILE, member_id, link, file_id)

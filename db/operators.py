@@ -1,6 +1,8 @@
 """The rules of operators: who is one, the figures of the program, member lookup, blocking (with
 its audit) and the CSV export of all members. The front ends (bot/handlers/admin.py, api/admin.py)
-only translate; every action is logged here with the operator's Telegram id, never a phone.
+only translate. Every operator action is logged by the service method that does it, with the
+operator's Telegram id, never a phone: these here, starting and cancelling a broadcast in
+db/broadcasts.py, requeueing failed events in db/events.py.
 
 The figures are read from counters that the statements changing them keep (`member_totals`,
 `daily_counts`, `referral_counts`) and from indexes, so /stats costs the same at any size.
@@ -9,14 +11,13 @@ The figures are read from counters that the statements changing them keep (`memb
 import heapq
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
 
 from db.codes import clean_invite_code, is_invite_code
-from db.models import COUNT_SHARDS, SINGLE_ROW_REFERRALS
+from db.connections import Database
 from db.phones import mask_phone, normalise_phone
 from db.results import (
     BlockChange,
@@ -29,6 +30,7 @@ from db.results import (
     MemberSearch,
     ProgramStats,
 )
+from db.tables import COUNT_SHARDS, SINGLE_ROW_REFERRALS
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +54,7 @@ EXPORT_COLUMNS = (
     "status",
 )
 
-# Statements, in the tables of db/models.py.
+# Statements, in the tables of db/tables.py.
 
 FIGURES = """
 SELECT (SELECT coalesce(sum(members), 0)::bigint FROM member_totals) AS members,
@@ -143,7 +145,6 @@ WHERE m.erased_at IS NULL
 ORDER BY m.id
 """
 
-Connect = Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
 ExportOutput = Path | Callable[[bytes], Awaitable[None]]
 
 
@@ -175,18 +176,17 @@ def kept_reason(reason: str | None) -> str | None:
 
 
 class Operators:
-    """Operator functions over the service's connections (`connect`, as ReferralService hands
-    them out, with its outage handling)."""
+    """Operator functions over the service's connections."""
 
     def __init__(
         self,
-        connect: Connect,
+        database: Database,
         *,
         admin_ids: Iterable[int],
         default_region: str,
         clock: Callable[[], datetime],
     ) -> None:
-        self._connect = connect
+        self._database = database
         self.admin_ids = frozenset(admin_ids)
         self.default_region = default_region
         self._clock = clock
@@ -203,7 +203,7 @@ class Operators:
         from ADMIN_IDS stops working at once."""
         if not self.admin_ids:
             return None
-        async with self._connect() as connection:
+        async with self._database.connection() as connection:
             telegram_id = await connection.fetchval(OPERATOR_ACCOUNT, member_id)
         return telegram_id if self.is_operator(telegram_id) else None
 
@@ -214,7 +214,7 @@ class Operators:
         now = self._clock()
         today = now.astimezone(UTC).date()
         async with (
-            self._connect() as connection,
+            self._database.connection() as connection,
             connection.transaction(isolation="repeatable_read", readonly=True),
         ):
             figures = await connection.fetchrow(FIGURES)
@@ -304,7 +304,7 @@ class Operators:
             log.info("operator %d searched with a query of no searchable shape", operator)
             return MemberSearch(kinds, [])
         code = clean_invite_code(query)
-        async with self._connect() as connection:
+        async with self._database.connection() as connection:
             rows = await connection.fetch(
                 CARDS_MATCHING,
                 code if MemberQueryKind.INVITE_CODE in kinds else None,
@@ -317,7 +317,7 @@ class Operators:
 
     async def member_card(self, member_id: int, *, operator: int) -> MemberCard | None:
         """A member as operators see them; None if there is none (or they erased their data)."""
-        async with self._connect() as connection:
+        async with self._database.connection() as connection:
             row = await connection.fetchrow(CARD_BY_ID, member_id)
         log.info("operator %d opened the card of member %d", operator, member_id)
         return None if row is None else _card(row)
@@ -338,7 +338,7 @@ class Operators:
     async def _change(
         self, statement: str, done: str, member_id: int, operator: int, reason: str | None
     ) -> BlockChange:
-        async with self._connect() as connection:
+        async with self._database.connection() as connection:
             row = await connection.fetchrow(statement, member_id, operator, self._clock(), reason)
             card = await connection.fetchrow(CARD_BY_ID, member_id) if row["found"] else None
         if not row["found"]:
@@ -357,7 +357,7 @@ class Operators:
         streamed by PostgreSQL's COPY into `output` (a file, or a coroutine that takes each
         chunk), so memory stays bounded at any size. One export at a time across instances:
         another one finds it `busy` and nothing is written."""
-        async with self._connect() as connection, connection.transaction(readonly=True):
+        async with self._database.connection() as connection, connection.transaction(readonly=True):
             if not await connection.fetchval("SELECT pg_try_advisory_xact_lock($1)", EXPORT_LOCK):
                 log.info("operator %d asked for an export while one was running", operator)
                 return Export(busy=True)

@@ -1,4 +1,5 @@
-"""Phone numbers: free-form input to E.164, and the masked form shown to other members."""
+"""Phone numbers: free-form input to E.164, and how a phone is shown to anybody but its owner
+(`PhoneDisplay`, the one place that decides it; front ends show what it returns)."""
 
 import re
 from functools import lru_cache
@@ -61,3 +62,24 @@ def mask_phone(e164: str) -> str:
         else:
             masked.append(ch)
     return f"{country} {first_group}{sep}{''.join(masked)}"
+
+
+class PhoneDisplay:
+    """How phones are shown to members: an inviter sees their referrals' phones (and the
+    leaderboard's) as REFERRAL_PHONE_VISIBILITY says, masked unless `full`; every other phone a
+    member is shown is masked. Operators see full phones; logs only masked ones."""
+
+    def __init__(self, *, full_referrals: bool = False) -> None:
+        self.full_referrals = full_referrals
+
+    def referral(self, phone: str | None) -> str | None:
+        """A phone as an inviter sees it among their referrals (and on the leaderboard); None for
+        an erased member."""
+        if phone is None:
+            return None
+        return phone if self.full_referrals else mask_phone(phone)
+
+    def masked(self, phone: str) -> str:
+        """A phone always masked: an inviter's as the member they invited sees it, the member's
+        own in their profile, a referral's in the member's data download."""
+        return mask_phone(phone)

@@ -85,6 +85,15 @@ class Activation:
 
 
 @dataclass(frozen=True, slots=True)
+class InvitationOffer:
+    """What activating a code would do now (nothing was changed to find out)."""
+
+    outcome: InviteOutcome  # ACTIVATED: it would activate
+    code: str = ""  # as in Activation
+    owner: Member | None = None  # for ACTIVATED, the code's owner, whom the member would join
+
+
+@dataclass(frozen=True, slots=True)
 class Referral:
     member_id: int
     phone: str | None  # masked unless REFERRAL_PHONE_VISIBILITY=full; None: an erased member

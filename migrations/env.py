@@ -5,8 +5,8 @@ import asyncio
 from alembic import context
 from sqlalchemy import Connection, text
 
-from db.engine import create_engine
-from db.models import Base
+from db.schema import create_engine
+from db.tables import Base
 from settings import load_settings
 
 MIGRATION_LOCK = 7_340_211  # pg_advisory_xact_lock key: one migrating instance at a time

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import asyncpg
 
-from db.engine import create_engine, create_pool, migrate
+from db.connections import create_pool
 from db.events import event_settings
+from db.schema import create_engine, migrate
 from settings import Settings
 
 log = logging.getLogger(__name__)

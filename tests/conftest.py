@@ -25,10 +25,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from db.delivery import ChatDelivery
-from db.engine import asyncpg_dsn, create_engine, create_pool, migrate
+from db.connections import asyncpg_dsn, create_pool
 from db.results import Member
+from db.schema import create_engine, migrate
 from db.service import ReferralService, utcnow
+from delivery import ChatDelivery
 from locales import create_i18n
 from runtime.database import embedded_postgres
 
@@ -192,9 +193,9 @@ async def join(
 ) -> Member:
     """A verified member, through the same calls a front end makes."""
     phone = phone or new_phone()
-    request = await service.request_code(phone)
+    request = await service.members.request_code(phone)
     assert request.code is not None, request
-    verification = await service.verify_code(phone, request.code, telegram_id=telegram_id)
+    verification = await service.members.verify_code(phone, request.code, telegram_id=telegram_id)
     assert verification.member is not None, verification
     return verification.member
 

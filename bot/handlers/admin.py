@@ -114,8 +114,7 @@ async def retry_failed_events(
     message: Message, service: ReferralService, event_from_user: User
 ) -> None:
     """`/events_retry`: the events given up after the retry period are tried again."""
-    requeued = await service.events.requeue_failed()
-    log.info("operator %d requeued %d failed events", event_from_user.id, requeued)
+    requeued = await service.events.requeue_failed(operator=event_from_user.id)
     await message.answer(plural("events-requeued", requeued))
 
 

@@ -25,7 +25,7 @@ async def cancel(message: Message, state: FSMContext) -> None:
 async def logout(
     message: Message, event_from_user: User, state: FSMContext, service: ReferralService
 ) -> None:
-    unlinked = await service.unlink_telegram(event_from_user.id)
+    unlinked = await service.members.unlink_telegram(event_from_user.id)
     await state.clear()
     text = _("logged-out") if unlinked else _("not-logged-in")
     await message.answer(text, reply_markup=ReplyKeyboardRemove())

@@ -13,39 +13,39 @@ from bot.middlewares import MEMBER_REQUIRED
 from bot.notifications import notify_inviter
 from bot.states import Invitation
 from bot.texts import _
-from db.phones import mask_phone
+from db.phones import PhoneDisplay
 from db.results import Activation, InviteOutcome, Member
 from db.service import ReferralService
 
 
-def describe(activation: Activation) -> str:
+def describe(activation: Activation, phones: PhoneDisplay) -> str:
     """The member's answer for any outcome; the inviter's phone is always shown masked."""
-    inviter_phone = mask_phone(activation.inviter.phone) if activation.inviter else None
+    inviter_phone = phones.masked(activation.inviter.phone) if activation.inviter else None
     return texts.activation(activation.outcome, activation.code, inviter_phone)
 
 
 async def join(message: Message, service: ReferralService, member: Member, code: str) -> Activation:
     """Activate an invite code and answer with the outcome; the caller then notifies the inviter."""
-    activation = await service.activate_invite(member.id, code)
-    await message.answer(describe(activation))
+    activation = await service.invitations.activate_invite(member.id, code)
+    await message.answer(describe(activation, service.phones))
     return activation
 
 
 async def offer_invite(
     message: Message, service: ReferralService, member: Member, code: str
 ) -> None:
-    """Ask a member who came through somebody's link whether to join with that code."""
-    if member.inviter_id is not None:
+    """Ask a member who came through somebody's link whether to join with that code, if the
+    service says it would activate; else say why not (a link's own words for two refusals)."""
+    offer = await service.invitations.invitation_offer(member.id, code)
+    if offer.outcome is InviteOutcome.ALREADY_ACTIVATED:
         await message.answer(_("already-has-inviter"))
-    elif code == member.invite_code:
+    elif offer.outcome is InviteOutcome.OWN_CODE:
         await message.answer(_("own-link"))
-    elif (owner := await service.member_by_invite_code(code)) is None:
-        await message.answer(texts.activation(InviteOutcome.UNKNOWN, code, None))
-    elif owner.blocked:
-        await message.answer(texts.activation(InviteOutcome.CODE_SUSPENDED, code, None))
+    elif offer.owner is None:
+        await message.answer(texts.activation(offer.outcome, offer.code, None))
     else:
-        question = _("confirm-join", phone=mask_phone(owner.phone))
-        await message.answer(question, reply_markup=keyboards.join_question(code))
+        question = _("confirm-join", phone=service.phones.masked(offer.owner.phone))
+        await message.answer(question, reply_markup=keyboards.join_question(offer.code))
 
 
 async def invite(
@@ -103,8 +103,8 @@ async def answer_join_question(
     if not callback_data.accept:
         await edit_pressed_message(callback, _("join-declined"))
         return
-    activation = await service.activate_invite(member.id, callback_data.code)
-    await edit_pressed_message(callback, describe(activation))
+    activation = await service.invitations.activate_invite(member.id, callback_data.code)
+    await edit_pressed_message(callback, describe(activation, service.phones))
     await notify_inviter(bot, service, activation, member)
 
 

@@ -34,7 +34,7 @@ async def choose_language(
         await callback.answer(_("button-expired"))
         return
     if member is not None:
-        await service.set_language(member.id, language)
+        await service.members.set_language(member.id, language)
     else:
         await state.update_data({CHOSEN_LANGUAGE: language})
     i18n.current_locale = language

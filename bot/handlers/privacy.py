@@ -26,7 +26,7 @@ async def show_privacy(message: Message, settings: Settings) -> None:
 
 async def send_my_data(message: Message, service: ReferralService, member: Member) -> None:
     """Everything kept about the member, as a JSON file."""
-    data = await service.member_data(member.id)
+    data = await service.privacy.member_data(member.id)
     if data is None:
         await message.answer(_("share-phone-first"))
         return
@@ -52,7 +52,7 @@ async def answer_erasure(
     if not callback_data.confirm:
         await edit_pressed_message(callback, _("delete-kept"))
         return
-    await service.erase_member(member.id)
+    await service.privacy.erase_member(member.id)
     await state.clear()
     await edit_pressed_message(callback, _("delete-done"))
 

@@ -10,7 +10,6 @@ from bot.deep_links import member_link, share_url
 from bot.handlers.replies import edit_pressed_message
 from bot.middlewares import MEMBER_REQUIRED
 from bot.texts import _
-from db.phones import mask_phone
 from db.results import Member, ReferralPage
 from db.service import ReferralService
 from settings import Settings
@@ -30,7 +29,7 @@ async def send_code_card(bot: Bot, chat_id: int, member: Member, settings: Setti
 
 async def send_referrals(bot: Bot, chat_id: int, service: ReferralService, member: Member) -> None:
     """The first page of the member's referrals, with the count and Next."""
-    page = await service.referrals_page(member.id, limit=PAGE_SIZE)
+    page = await service.invitations.referrals_page(member.id, limit=PAGE_SIZE)
     await bot.send_message(
         chat_id, page_text(page, 1), reply_markup=keyboards.referral_pages(page, 1)
     )
@@ -72,13 +71,13 @@ async def turn_referrals_page(
 ) -> None:
     """Show the page a Previous/Next button points to; if the list changed, its first page."""
     try:
-        page = await service.referrals_page(
+        page = await service.invitations.referrals_page(
             member.id, after=callback_data.after, before=callback_data.before, limit=PAGE_SIZE
         )
     except ValueError:  # a cursor the service did not make
         page = None
     if page is None or not page.referrals:
-        page = await service.referrals_page(member.id, limit=PAGE_SIZE)
+        page = await service.invitations.referrals_page(member.id, limit=PAGE_SIZE)
     number = callback_data.number if page.previous_cursor else 1
     await callback.answer()
     await edit_pressed_message(
@@ -89,13 +88,13 @@ async def turn_referrals_page(
 async def show_profile(message: Message, service: ReferralService, member: Member) -> None:
     """`/me`: masked phone, own code, the activated code, how many joined with it, and the next
     milestone."""
-    profile = await service.profile(member.id)
+    profile = await service.members.profile(member.id)
     if profile is None:
         await message.answer(_("share-phone-first"))
         return
     lines = [
         texts.profile(
-            mask_phone(member.phone),
+            service.phones.masked(member.phone),
             member.invite_code,
             profile.inviter_code,
             profile.referral_count,

@@ -85,7 +85,7 @@ async def accept_contact(
     if contact.user_id != event_from_user.id:
         await message.answer(_("foreign-contact"), reply_markup=keyboards.contact_request())
         return
-    request = await service.request_code(contact.phone_number)
+    request = await service.members.request_code(contact.phone_number)
     if request.phone is None:
         await message.answer(texts.code_not_sent(request), reply_markup=keyboards.contact_request())
         return
@@ -95,7 +95,7 @@ async def accept_contact(
     # message carries "Send a new code" instead: then it goes with the welcome.
     await state.update_data({"phone": request.phone, CONTACT_KEYBOARD: not sent})
     if sent:
-        text = texts.code_sent(request, service.code_length)
+        text = texts.code_sent(request, service.members.code_length)
         await message.answer(text, reply_markup=ReplyKeyboardRemove())
         return
     await message.answer(texts.code_not_sent(request), reply_markup=keyboards.new_code())
@@ -111,7 +111,7 @@ async def check_code(
 ) -> None:
     """The code step: welcome on success, otherwise say why (attempts left, expired, dead)."""
     data = await state.get_data()
-    verification = await service.verify_code(
+    verification = await service.members.verify_code(
         data.get("phone", ""),
         text,
         telegram_id=event_from_user.id,
@@ -119,7 +119,7 @@ async def check_code(
         usual_language=get_i18n().current_locale,  # their Telegram's, for notices to them
     )
     if verification.member is None:
-        await reject_code(message, state, verification, service.code_length)
+        await reject_code(message, state, verification, service.members.code_length)
         return
     await state.clear()
     invite_code, keyboard_shown = data.get("invite_code"), data.get(CONTACT_KEYBOARD, False)
@@ -158,8 +158,8 @@ async def welcome(
     parts = [] if keyboard_shown else [greeting]
     activation = None
     if invite_code and verification.created:
-        activation = await service.activate_invite(member.id, invite_code)
-        parts.append(describe(activation))
+        activation = await service.invitations.activate_invite(member.id, invite_code)
+        parts.append(describe(activation, service.phones))
     parts.append(_("menu"))
     await send_menu(bot, message.chat.id, member, "\n\n".join(parts))
     if invite_code and not verification.created:
@@ -173,12 +173,14 @@ async def send_new_code(
 ) -> None:
     """The "Send a new code" button; during the cooldown it only says when a code is available."""
     data = await state.get_data()
-    request = await service.request_code(data.get("phone", ""))
+    request = await service.members.request_code(data.get("phone", ""))
     if request.outcome is not CodeRequestOutcome.SENT:
         await callback.answer(texts.new_code_refused(request))
         return
     await callback.answer()
-    await bot.send_message(callback.from_user.id, texts.code_sent(request, service.code_length))
+    await bot.send_message(
+        callback.from_user.id, texts.code_sent(request, service.members.code_length)
+    )
 
 
 def create_router() -> Router:

@@ -35,12 +35,12 @@ class MemberMiddleware(BaseMiddleware):
         service: ReferralService = data["service"]
         if need == "language":
             try:
-                member = await service.member_by_telegram(user.id)
+                member = await service.members.member_by_telegram(user.id)
             except Exception:  # an outage must not cost /help its answer
                 log.debug("member of update not read: the database is unavailable")
                 member = None
         else:
-            member = await service.member_by_telegram(user.id)
+            member = await service.members.member_by_telegram(user.id)
         if member is None and need == "required":
             await refuse_guest(event)
             return None

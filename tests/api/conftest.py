@@ -14,9 +14,9 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api import create_app
-from db.delivery import ChatDelivery
-from db.engine import create_pool
+from db.connections import create_pool
 from db.service import ReferralService
+from delivery import ChatDelivery
 from runtime.http import http_server
 from settings import Settings
 from tests.conftest import new_phone

@@ -14,10 +14,10 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api import create_app
-from db.delivery import ChatDelivery
 from db.operators import EXPORT_COLUMNS, EXPORT_LOCK
 from db.results import Member
 from db.service import ReferralService
+from delivery import ChatDelivery
 from settings import Settings
 from tests.api.conftest import bearer, http_client, served, sign_in
 from tests.conftest import Clock, en, join
@@ -99,7 +99,7 @@ async def test_stats(
 ) -> None:
     inviter, *others = await members(service, 4)
     for member in others:
-        await service.activate_invite(member.id, inviter.invite_code)
+        await service.invitations.activate_invite(member.id, inviter.invite_code)
     response = await client.get("/api/admin/stats/", headers=bearer(operator_token))
     assert response.status_code == 200, response.text
     stats = response.json()
@@ -193,7 +193,7 @@ async def test_operators_are_checked_on_every_request(
 ) -> None:
     headers = bearer(operator_token)
     assert (await client.get("/api/admin/stats/", headers=headers)).status_code == 200
-    await service.unlink_telegram(OPERATOR_ID)  # e.g. /logout in the bot
+    await service.members.unlink_telegram(OPERATOR_ID)  # e.g. /logout in the bot
     assert (await client.get("/api/admin/stats/", headers=headers)).status_code == 404
 
 
@@ -269,7 +269,10 @@ async def test_a_client_that_goes_away_ends_the_export(
 
 
 async def test_events_counts_and_retry(
-    client: httpx.AsyncClient, service: ReferralService, operator_token: str
+    client: httpx.AsyncClient,
+    service: ReferralService,
+    operator_token: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     async with service.connections.acquire() as connection:
         await connection.execute("TRUNCATE outbox_events")
@@ -283,6 +286,9 @@ async def test_events_counts_and_retry(
         )
     response = await client.get("/api/admin/events/", headers=bearer(operator_token))
     assert response.json() == {"pending": 0, "failed": 2}
-    response = await client.post("/api/admin/events/retry/", headers=bearer(operator_token))
+    with caplog.at_level(logging.INFO):
+        response = await client.post("/api/admin/events/retry/", headers=bearer(operator_token))
     assert response.status_code == 200 and response.json() == {"requeued": 2}
+    audit = f"operator {OPERATOR_ID} requeued 2 failed events"
+    assert [record.getMessage() for record in caplog.records].count(audit) == 1
     assert await service.events.counts() == (2, 0)

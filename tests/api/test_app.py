@@ -9,9 +9,9 @@ import httpx
 from fastapi import FastAPI
 
 from api import create_app, health
-from db.delivery import ChatDelivery
-from db.engine import create_pool
+from db.connections import create_pool
 from db.service import ReferralService
+from delivery import ChatDelivery
 from settings import Settings
 from tests.api.conftest import api_settings, http_client, hung_database
 

@@ -12,9 +12,9 @@ from fastapi import APIRouter
 
 from api import create_app
 from api.tokens import AccessTokens
-from db.delivery import ChatDelivery
-from db.engine import STATEMENT_TIMEOUT, create_pool
+from db.connections import STATEMENT_TIMEOUT, create_pool
 from db.service import ReferralService
+from delivery import ChatDelivery
 from tests.api.conftest import (
     SECRET,
     TTL,

@@ -74,6 +74,6 @@ async def test_a_member_keeps_the_language_chosen_in_the_web_app(
     assert (await client.get("/api/data/", headers=token)).json()["language"] == "ru"
     refused = await client.put("/api/data/language/", json={"language": "de"}, headers=token)
     assert refused.status_code == 400
-    await service.erase_member(member.id)
+    await service.privacy.erase_member(member.id)
     gone = await client.put("/api/data/language/", json={"language": "en"}, headers=token)
     assert gone.status_code == 401

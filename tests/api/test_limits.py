@@ -27,9 +27,9 @@ async def test_second_code_within_the_cooldown_is_429(client: httpx.AsyncClient)
 async def test_codes_over_the_hourly_limit_are_429(
     client: httpx.AsyncClient, service: ReferralService
 ) -> None:
-    service.resend_cooldown = 0
+    service.members.resend_cooldown = 0
     phone = new_phone()
-    for _ in range(service.hourly_limit):
+    for _ in range(service.members.hourly_limit):
         await login_code(client, phone)
     response = await client.post("/api/login/", json={"phone": phone})
     assert response.status_code == 429

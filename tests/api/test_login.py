@@ -6,8 +6,8 @@ import httpx
 import pytest
 
 from api import create_app
-from db.delivery import DeliveryError, LogDelivery
 from db.service import ReferralService
+from delivery import DeliveryError, LogDelivery
 from tests.api.conftest import api_settings, http_client, login_code
 from tests.conftest import Clock, join, new_phone
 
@@ -38,7 +38,7 @@ async def test_possible_phone_gets_a_four_digit_code_in_chat_mode(
 async def test_code_is_not_in_the_answer_outside_chat_mode(
     service: ReferralService, tmp_path: Path
 ) -> None:
-    service.delivery = LogDelivery()
+    service.members.delivery = LogDelivery()
     app = create_app(api_settings(tmp_path, code_delivery="log"), service)
     async with http_client(app) as client:
         response = await client.post("/api/login/", json={"phone": new_phone()})
@@ -60,7 +60,7 @@ async def test_paths_answer_without_the_trailing_slash(client: httpx.AsyncClient
 async def test_two_logins_give_two_codes_and_only_the_latest_works(
     client: httpx.AsyncClient, service: ReferralService
 ) -> None:
-    service.resend_cooldown = 0
+    service.members.resend_cooldown = 0
     phone = new_phone()
     first = await login_code(client, phone)
     latest = await login_code(client, phone)
@@ -85,7 +85,7 @@ async def test_existing_member_logs_in_with_200(
 ) -> None:
     phone = new_phone()
     await join(service, phone)
-    clock.advance(service.resend_cooldown)
+    clock.advance(service.members.resend_cooldown)
     code = await login_code(client, phone)
     response = await client.post("/api/verify/", json={"phone": phone, "code": code})
     assert response.status_code == 200
@@ -170,7 +170,7 @@ class BrokenGateway(LogDelivery):
 
 
 async def test_failed_delivery_is_503(service: ReferralService, client: httpx.AsyncClient) -> None:
-    service.delivery = BrokenGateway()
+    service.members.delivery = BrokenGateway()
     response = await client.post("/api/login/", json={"phone": new_phone()})
     assert response.status_code == 503
     assert response.json() == {"message": "The code could not be sent; try again later."}

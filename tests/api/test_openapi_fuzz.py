@@ -31,9 +31,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api import create_app
 from api.tokens import AccessTokens
-from db.delivery import ChatDelivery
-from db.engine import asyncpg_dsn
+from db.connections import asyncpg_dsn
 from db.service import ReferralService
+from delivery import ChatDelivery
 from tests.api.conftest import SECRET, TTL, api_settings
 from tests.conftest import join
 
@@ -84,7 +84,7 @@ async def fuzzed_app(
 async def member_token(fuzzed_app: FastAPI) -> str:
     service: ReferralService = fuzzed_app.state.service
     member, referral = await join(service), await join(service)
-    await service.activate_invite(referral.id, member.invite_code)
+    await service.invitations.activate_invite(referral.id, member.invite_code)
     return AccessTokens(SECRET.encode(), TTL).issue(member.id)
 
 

@@ -44,19 +44,19 @@ async def test_inviter_invited_and_loner_see_their_own_data(
     client: httpx.AsyncClient, service: ReferralService
 ) -> None:
     inviter, invited, loner = await join(service), await join(service), await join(service)
-    await service.activate_invite(invited.id, inviter.invite_code)
+    await service.invitations.activate_invite(invited.id, inviter.invite_code)
 
-    joined_at = (await service.referrals_page(inviter.id)).referrals[0].invited_at
+    joined_at = (await service.invitations.referrals_page(inviter.id)).referrals[0].invited_at
     assert await read(client, inviter) == {
         "ref": inviter.invite_code,
         "invited": "",
-        "users": [service.shown_phone(invited.phone)],
+        "users": [service.phones.referral(invited.phone)],
         "users_total": 1,
         "language": None,
         "next": None,
         "referrals": [
             {
-                "phone": service.shown_phone(invited.phone),
+                "phone": service.phones.referral(invited.phone),
                 "joined_at": joined_at.isoformat().replace("+00:00", "Z"),
             }
         ],
@@ -86,7 +86,7 @@ async def test_registering_a_code_shows_on_both_sides_in_order(
         }
         assert (await read(client, member))["invited"] == inviter.invite_code
     inviter_data = await read(client, inviter)
-    assert inviter_data["users"] == [service.shown_phone(member.phone) for member in members]
+    assert inviter_data["users"] == [service.phones.referral(member.phone) for member in members]
     assert inviter_data["users_total"] == 3
 
 
@@ -149,8 +149,8 @@ async def test_referrals_come_in_pages_of_100(
     for _ in range(101):
         member = await join(service)
         clock.advance(0.001)
-        await service.activate_invite(member.id, inviter.invite_code)
-        phones.append(service.shown_phone(member.phone))
+        await service.invitations.activate_invite(member.id, inviter.invite_code)
+        phones.append(service.phones.referral(member.phone))
     first = await read(client, inviter)
     assert first["users"] == phones[:100] and first["users_total"] == 101
     assert isinstance(first["next"], str)
@@ -169,7 +169,7 @@ async def test_a_page_may_be_smaller_and_carries_the_times(
     for _ in range(5):
         member = await join(service)
         clock.advance(60)
-        await service.activate_invite(member.id, inviter.invite_code)
+        await service.invitations.activate_invite(member.id, inviter.invite_code)
     pages = []
     cursor = None
     while True:
@@ -237,14 +237,14 @@ async def test_export_is_the_members_data(
     client: httpx.AsyncClient, service: ReferralService
 ) -> None:
     inviter, member = await join(service, telegram_id=4_000_000_001), await join(service)
-    await service.activate_invite(member.id, inviter.invite_code)
+    await service.invitations.activate_invite(member.id, inviter.invite_code)
     response = await client.get("/api/data/export/", headers=token_of(inviter))
     assert response.status_code == 200
     document = response.json()
     assert document["phone"] == inviter.phone and document["telegram_id"] == 4_000_000_001
     assert document["invite_code"] == inviter.invite_code
     assert [referral["phone"] for referral in document["referrals"]] == [
-        service.shown_phone(member.phone)
+        service.phones.referral(member.phone)
     ]
 
 
@@ -252,7 +252,7 @@ async def test_delete_erases_and_the_token_is_dead(
     client: httpx.AsyncClient, service: ReferralService
 ) -> None:
     inviter, member = await join(service), await join(service)
-    await service.activate_invite(member.id, inviter.invite_code)
+    await service.invitations.activate_invite(member.id, inviter.invite_code)
     erased = await client.delete("/api/data/", headers=token_of(member))
     assert erased.status_code == 204 and erased.content == b""
     for method, path in [("GET", "/api/data/"), ("GET", "/api/data/export/"),
@@ -278,7 +278,7 @@ async def test_the_answer_is_the_documented_model_field_by_field(
     client: httpx.AsyncClient, service: ReferralService, clock: Clock
 ) -> None:
     inviter, friend = await join(service), await join(service)
-    await service.activate_invite(friend.id, inviter.invite_code)
+    await service.invitations.activate_invite(friend.id, inviter.invite_code)
     response = await client.get("/api/data/", headers=token_of(inviter))
     body = response.json()
     assert list(body) == list(ReferralData.model_fields)

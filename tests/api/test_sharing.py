@@ -59,7 +59,7 @@ async def test_top_lists_the_leaders_and_the_members_place(
     for inviter, count in ((leader, 2), (asker, 1)):
         for _ in range(count):
             referral = await join(service)
-            await service.activate_invite(referral.id, inviter.invite_code)
+            await service.invitations.activate_invite(referral.id, inviter.invite_code)
     response = await client.get("/api/top/", headers=token_of(asker.id))
     assert response.status_code == 200
     body = response.json()
@@ -69,7 +69,7 @@ async def test_top_lists_the_leaders_and_the_members_place(
             (1, 2),
             (2, 1),
         ]
-        assert board["leaders"][0]["phone"] == service.shown_phone(leader.phone)
+        assert board["leaders"][0]["phone"] == service.phones.referral(leader.phone)
         assert "***" in board["leaders"][0]["phone"]
         assert (board["place"], board["referrals"]) == (2, 1)
     assert body["month"] == service.now().date().replace(day=1).isoformat()
@@ -86,6 +86,6 @@ async def test_data_tells_the_milestone_reached_and_the_next(
     assert (first["milestone_reached"], first["milestone_next"]) == (None, 5)
     for _ in range(6):
         referral = await join(service)
-        await service.activate_invite(referral.id, inviter.invite_code)
+        await service.invitations.activate_invite(referral.id, inviter.invite_code)
     later = (await client.get("/api/data/", headers=token_of(inviter.id))).json()
     assert (later["users_total"], later["milestone_reached"], later["milestone_next"]) == (6, 5, 10)

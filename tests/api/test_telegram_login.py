@@ -53,7 +53,7 @@ async def test_an_account_unlinked_in_the_bot_is_403_again(
     client: httpx.AsyncClient, service: ReferralService
 ) -> None:
     await join(service, telegram_id=4242)
-    await service.unlink_telegram(4242)
+    await service.members.unlink_telegram(4242)
     assert (await login(client, signed_init_data(BOT_TOKEN, 4242))).status_code == 403
 
 

@@ -144,7 +144,7 @@ async def test_a_used_token_of_a_member_erased_meanwhile_is_refused_at_once(
     token = await sign_in(client)
     assert (await get_data(client, f"Bearer {token}")).status_code == 200  # now remembered
     member_id = int(jwt.decode(token, SECRET, algorithms=["HS256"])["sub"])
-    assert await service.erase_member(member_id)
+    assert await service.privacy.erase_member(member_id)
     response = await get_data(client, f"Bearer {token}")
     assert response.status_code == 401
     assert "erased" in response.json()["message"]

@@ -26,10 +26,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.handlers import admin
 from bot.texts import COMMANDS, OPERATOR_COMMANDS
-from db.delivery import ChatDelivery
 from db.operators import EXPORT_COLUMNS, EXPORT_LOCK
 from db.results import InviteOutcome
 from db.service import ReferralService
+from delivery import ChatDelivery
 from settings import Settings
 from tests.bot.conftest import MockedSession, People, Person, inline_buttons, texts_of
 from tests.conftest import Clock, en, join, new_phone
@@ -120,7 +120,7 @@ async def test_stats_answers_the_figures_then_a_chart(
 ) -> None:
     inviter = await join(service)
     for _ in range(3):
-        await service.activate_invite((await join(service)).id, inviter.invite_code)
+        await service.invitations.activate_invite((await join(service)).id, inviter.invite_code)
     clock.advance(-3 * 86400)
     await join(service)
     clock.advance(3 * 86400)
@@ -141,7 +141,7 @@ async def test_stats_answers_the_figures_then_a_chart(
 async def test_stats_in_russian(dispatcher: Dispatcher, bot: Bot, service: ReferralService) -> None:
     operator = Person(dispatcher, bot, OPERATOR_ID, new_phone(), "ru")
     inviter, member = await join(service), await join(service)
-    await service.activate_invite(member.id, inviter.invite_code)
+    await service.invitations.activate_invite(member.id, inviter.invite_code)
     text = texts_of(await operator.send("/stats"))[0]
     assert "Участников: 2" in text and "Пришли по коду: 1 (50\xa0%)" in text
 
@@ -152,7 +152,7 @@ async def test_find_shows_the_card_and_blocking_with_a_reason_works_both_ways(
     inviter = await join(service)
     person = people()
     member = await join(service, person.phone, telegram_id=person.id)
-    await service.activate_invite(member.id, inviter.invite_code)
+    await service.invitations.activate_invite(member.id, inviter.invite_code)
 
     [card] = await operator.send(f"/find {member.invite_code.lower()}")
     assert isinstance(card, SendMessage)
@@ -174,7 +174,7 @@ async def test_find_shows_the_card_and_blocking_with_a_reason_works_both_ways(
     await join(service, newcomer.phone, telegram_id=newcomer.id)
     refused = texts_of(await newcomer.send(f"/invite {member.invite_code}"))
     assert refused == [en("activation-code-suspended", code=member.invite_code)]
-    newcomer_member = await service.member_by_telegram(newcomer.id)
+    newcomer_member = await service.members.member_by_telegram(newcomer.id)
     assert newcomer_member is not None
     offered = texts_of(await newcomer.send(f"/start {member.invite_code}"))
     assert offered[-1] == en("activation-code-suspended", code=member.invite_code)
@@ -247,7 +247,7 @@ async def test_export_sends_every_member_as_csv(
 ) -> None:
     inviter = await join(service)
     for _ in range(4):
-        await service.activate_invite((await join(service)).id, inviter.invite_code)
+        await service.invitations.activate_invite((await join(service)).id, inviter.invite_code)
     sent = await exported(operator, dispatcher)
     assert texts_of(sent)[0] == en("export-started")
     [document] = [m for m in sent if isinstance(m, SendDocument)]
@@ -346,7 +346,7 @@ async def test_blocked_outcomes_in_russian(
     [answer] = texts_of(await person.send(f"/invite {owner.invite_code}"))
     suspended = "приостановлен: присоединиться по нему сейчас нельзя."
     assert answer == f"Код <code>{owner.invite_code}</code> {suspended}"
-    activation = await service.activate_invite(owner.id, "AAAAAA")
+    activation = await service.invitations.activate_invite(owner.id, "AAAAAA")
     assert activation.outcome is InviteOutcome.MEMBER_BLOCKED
 
 
@@ -369,7 +369,8 @@ async def test_stats_counts_the_outbound_events_and_events_retry_sends_failed_on
         [answer] = texts_of(await operator.send("/events_retry"))
     assert answer == "3 failed events will be sent again."
     assert await service.events.counts() == (6, 0)
-    assert f"operator {OPERATOR_ID} requeued 3 failed events" in caplog.text
+    audit = f"operator {OPERATOR_ID} requeued 3 failed events"
+    assert [record.getMessage() for record in caplog.records].count(audit) == 1
 
 
 async def test_broadcast_previews_then_queues_on_send_and_stops_on_request(

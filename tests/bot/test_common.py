@@ -34,7 +34,7 @@ async def test_logout_unlinks_this_telegram_account(
     assert texts_of(logged_out) == [en("logged-out")]
     assert isinstance(logged_out[0], SendMessage)
     assert isinstance(logged_out[0].reply_markup, ReplyKeyboardRemove)
-    assert await service.member_by_telegram(member.id) is None
+    assert await service.members.member_by_telegram(member.id) is None
     assert texts_of(await member.send("/code")) == [en("share-phone-first")]
     assert texts_of(await member.send("/logout")) == [en("not-logged-in")]
 

@@ -15,9 +15,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import create_dispatcher
-from db.delivery import ChatDelivery
-from db.engine import create_pool
+from db.connections import create_pool
 from db.service import ReferralService
+from delivery import ChatDelivery
 from settings import Settings
 from tests.bot.conftest import MockedSession, People, Person, texts_of
 from tests.conftest import Clock, en, join, new_phone

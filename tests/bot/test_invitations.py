@@ -40,7 +40,7 @@ async def test_invite_with_a_code_joins_and_notifies_the_inviter(
         (newcomer.id, f"Done! You joined with the code of {mask_phone(owner.phone)}."),
         (owner.id, f"🎉 {mask_phone(newcomer.phone)} joined with your invite code!"),
     ]
-    profile = await service.profile(joined.id)
+    profile = await service.members.profile(joined.id)
     assert profile is not None and profile.inviter_code == inviter.invite_code
 
 
@@ -126,7 +126,7 @@ async def test_a_member_opening_a_link_is_asked_and_yes_activates(
     assert [method.text for method in edited] == [
         f"Done! You joined with the code of {mask_phone(owner.phone)}."
     ]
-    member = await service.member_by_telegram(visitor.id)
+    member = await service.members.member_by_telegram(visitor.id)
     assert member is not None and member.inviter_id == inviter.id
 
 
@@ -139,7 +139,7 @@ async def test_no_does_not_activate(
 
     await visitor.send(f"/start {inviter.invite_code}")
     assert texts_of(await visitor.press("No")) == [en("join-declined")]
-    member = await service.member_by_telegram(visitor.id)
+    member = await service.members.member_by_telegram(visitor.id)
     assert member is not None and member.inviter_id is None
 
 
@@ -158,11 +158,13 @@ async def test_a_stale_yes_after_another_activation_is_harmless(
         "it cannot be changed."
     ]
     assert not [m for m in stale if getattr(m, "chat_id", None) == second.id]
-    member = await service.member_by_telegram(visitor.id)
+    member = await service.members.member_by_telegram(visitor.id)
     assert member is not None and member.inviter_id == first_inviter.id
 
 
-async def test_links_that_cannot_be_offered(people: People, member_of: MemberOf) -> None:
+async def test_links_that_cannot_be_offered(
+    people: People, member_of: MemberOf, service: ReferralService
+) -> None:
     owner, visitor = people(), people()
     inviter = await member_of(owner)
     await member_of(visitor)
@@ -172,6 +174,12 @@ async def test_links_that_cannot_be_offered(people: People, member_of: MemberOf)
     await visitor.send(f"/invite {inviter.invite_code}")
     again = await visitor.send(f"/start {inviter.invite_code}")
     assert texts_of(again)[-1] == en("already-has-inviter")
+    # The service decides what a link's code would do: the owner of a code their referral
+    # shares is told at once that it would close a cycle, not asked first.
+    joined = await service.members.member_by_telegram(visitor.id)
+    assert joined is not None
+    back = texts_of(await owner.send(f"/start {joined.invite_code}"))[-1]
+    assert back == "You cannot use this code: its owner joined through you."
 
 
 @pytest.mark.parametrize(
@@ -199,7 +207,7 @@ async def test_a_notice_that_cannot_be_delivered_does_not_fail_the_activation(
         answer = await newcomer.send(f"/invite {inviter.invite_code}")
 
     assert texts_of(answer)[0].startswith("Done! You joined with the code of")
-    member = await service.member_by_telegram(newcomer.id)
+    member = await service.members.member_by_telegram(newcomer.id)
     assert member is not None and member.inviter_id == inviter.id
     warnings = [r for r in caplog.records if r.name.startswith("bot")]
     assert [r.levelno for r in warnings] == [logging.WARNING]

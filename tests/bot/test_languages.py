@@ -64,7 +64,7 @@ async def test_the_referral_count_uses_russian_plurals(
     inviter = await join(service, owner.phone, telegram_id=owner.id)
     for _ in range(21):
         member = await join(service)
-        await service.activate_invite(member.id, inviter.invite_code)
+        await service.invitations.activate_invite(member.id, inviter.invite_code)
     refs = texts_of(await owner.send("/refs"))[0]
     assert refs.startswith("По вашему коду пришёл 21 друг (страница 1 из 3)")
 
@@ -82,13 +82,13 @@ async def test_a_choice_made_before_verification_is_kept_on_the_member(
     assert texts_of(welcome) == [
         "Номер подтверждён. Добро пожаловать, теперь вы участник!\n\nЧто вы хотите сделать?"
     ]
-    member = await service.member_by_telegram(newcomer.id)
+    member = await service.members.member_by_telegram(newcomer.id)
     assert member is not None and member.language == "ru"
 
     await newcomer.send("/language")
     assert texts_of(await newcomer.press("English")) == ["Done: I will speak English."]
     assert texts_of(await newcomer.send("/help"))[0] == en("help")
-    member = await service.member_by_telegram(newcomer.id)
+    member = await service.members.member_by_telegram(newcomer.id)
     assert member is not None and member.language == "en"
 
 

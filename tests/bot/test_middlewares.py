@@ -10,7 +10,7 @@ from aiogram import Dispatcher
 from asyncpg.connection import LoggedQuery
 
 from bot.middlewares.flood import FloodControl, FloodVerdict
-from db.engine import Connections
+from db.connections import Connections
 from db.service import ReferralService
 from settings import Settings
 from tests.bot.conftest import People, Ticks, flood_control, texts_of
@@ -71,9 +71,9 @@ class RecordingConnections:
 def statements(service: ReferralService) -> Iterator[list[str]]:
     """The SQL statements the service runs while the test goes on."""
     recording = RecordingConnections(service.connections)
-    service.connections = recording
+    service.database.connections = recording
     yield recording.seen
-    service.connections = recording.inner
+    service.database.connections = recording.inner
 
 
 async def test_the_member_is_looked_up_once_and_only_when_needed(

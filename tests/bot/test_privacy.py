@@ -31,7 +31,7 @@ async def test_mydata_sends_the_members_data_as_json(
     owner, friend = people(), people()
     inviter = await join(service, owner.phone, telegram_id=owner.id)
     member = await join(service, friend.phone, telegram_id=friend.id)
-    await service.activate_invite(member.id, inviter.invite_code)
+    await service.invitations.activate_invite(member.id, inviter.invite_code)
 
     [sent] = await owner.send("/mydata")
     assert isinstance(sent, SendDocument) and isinstance(sent.document, BufferedInputFile)
@@ -50,7 +50,7 @@ async def test_delete_asks_first_and_cancel_keeps_everything(
     assert texts_of(await person.send("/delete")) == [en("delete-confirm")]
     kept = await person.press("Cancel")
     assert [m.text for m in kept if isinstance(m, EditMessageText)] == [en("delete-kept")]
-    assert await service.member_by_telegram(person.id) is not None
+    assert await service.members.member_by_telegram(person.id) is not None
 
 
 async def test_delete_erases_the_member_and_a_stale_button_is_harmless(
@@ -59,12 +59,12 @@ async def test_delete_erases_the_member_and_a_stale_button_is_harmless(
     owner, person = people(), people()
     inviter = await join(service, owner.phone, telegram_id=owner.id)
     member = await join(service, person.phone, telegram_id=person.id)
-    await service.activate_invite(member.id, inviter.invite_code)
+    await service.invitations.activate_invite(member.id, inviter.invite_code)
 
     await person.send("/delete")
     erased = await person.press("Delete my data")
     assert [m.text for m in erased if isinstance(m, EditMessageText)] == [en("delete-done")]
-    assert await service.member_by_telegram(person.id) is None
+    assert await service.members.member_by_telegram(person.id) is None
     assert texts_of(await person.send("/me")) == [en("share-phone-first")]
     stale = await person.press("Delete my data")
     assert texts_of(stale) == [en("share-phone-first")]  # nothing more to erase
@@ -73,13 +73,13 @@ async def test_delete_erases_the_member_and_a_stale_button_is_harmless(
     assert refs.startswith("People who joined with your code: 1")
     assert "1. deleted member," in refs
     stranger = await join(service)
-    activation = await service.activate_invite(stranger.id, member.invite_code)
+    activation = await service.invitations.activate_invite(stranger.id, member.invite_code)
     assert activation.outcome is InviteOutcome.UNKNOWN
 
     # The same phone again is a new member, with a new code.
     again = await person.verify()
     assert texts_of(again)[0] == en("welcome-new") + "\n\n" + en("menu")
-    returned = await service.member_by_telegram(person.id)
+    returned = await service.members.member_by_telegram(person.id)
     assert returned is not None and returned.id != member.id
     assert returned.invite_code != member.invite_code and returned.inviter_id is None
 

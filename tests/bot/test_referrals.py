@@ -14,7 +14,7 @@ from tests.conftest import en, join
 async def referrals_of(service: ReferralService, inviter: Member, how_many: int) -> None:
     for _ in range(how_many):
         referral = await join(service)
-        await service.activate_invite(referral.id, inviter.invite_code)
+        await service.invitations.activate_invite(referral.id, inviter.invite_code)
 
 
 async def test_code_shows_the_deep_link_with_copy_share_invite_in_a_chat_and_qr(
@@ -99,7 +99,7 @@ async def test_me_shows_the_masked_phone_the_codes_and_the_count(
     owner, member = people(), people()
     inviter = await join(service, owner.phone, telegram_id=owner.id)
     joined = await join(service, member.phone, telegram_id=member.id)
-    await service.activate_invite(joined.id, inviter.invite_code)
+    await service.invitations.activate_invite(joined.id, inviter.invite_code)
     await referrals_of(service, joined, 2)
 
     assert texts_of(await member.send("/me")) == [

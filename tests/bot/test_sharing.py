@@ -14,7 +14,7 @@ from tests.conftest import Clock, join
 async def referrals_of(service: ReferralService, inviter: Member, how_many: int) -> None:
     for _ in range(how_many):
         referral = await join(service)
-        await service.activate_invite(referral.id, inviter.invite_code)
+        await service.invitations.activate_invite(referral.id, inviter.invite_code)
 
 
 async def test_qr_is_uploaded_once_then_sent_by_its_file_id(
@@ -42,7 +42,7 @@ async def test_inline_query_of_a_member_offers_their_invite_card(
 ) -> None:
     owner = people("en")
     member = await join(service, owner.phone, telegram_id=owner.id)
-    await service.set_language(member.id, "ru")
+    await service.members.set_language(member.id, "ru")
     link = f"https://t.me/{BOT_USERNAME}?start={member.invite_code}"
 
     [answer] = [m for m in await owner.inline_query() if isinstance(m, AnswerInlineQuery)]

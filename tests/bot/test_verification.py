@@ -54,7 +54,7 @@ async def test_newcomer_through_a_deep_link_becomes_the_link_owners_referral(
         "Share",
     ]
     assert len(notice) == 1 and newcomer.phone[-2:] in notice[0].text
-    member = await service.member_by_telegram(newcomer.id)
+    member = await service.members.member_by_telegram(newcomer.id)
     assert member is not None and member.inviter_id == inviter.id
 
 
@@ -69,7 +69,7 @@ async def test_the_menu_share_button_and_the_code_step_keyboard(
     assert isinstance(code_step.reply_markup, ReplyKeyboardRemove)
 
     welcome = await newcomer.send(shown_code([code_step]))
-    member = await service.member_by_telegram(newcomer.id)
+    member = await service.members.member_by_telegram(newcomer.id)
     assert member is not None
     share = inline_buttons(welcome[-1])[-1]
     assert share.text == "Share" and share.url is not None
@@ -108,7 +108,7 @@ async def test_a_contact_that_is_not_the_senders_own_is_refused(
         assert texts_of(refusal) == [en("foreign-contact")]
         assert isinstance(refusal[0], SendMessage)
         assert isinstance(refusal[0].reply_markup, ReplyKeyboardMarkup)
-    request = await service.request_code(stranger.phone)
+    request = await service.members.request_code(stranger.phone)
     assert request.code is not None  # no code was sent to the stranger's phone: no cooldown
 
 
@@ -203,7 +203,7 @@ async def test_telegram_affiliate_and_malformed_payloads_are_ignored_politely(
 
     welcome = await malformed.send(shown_code(await malformed.share_contact()))
     assert texts_of(welcome) == [WELCOME_NEW]
-    member = await service.member_by_telegram(malformed.id)
+    member = await service.members.member_by_telegram(malformed.id)
     assert member is not None and member.inviter_id is None
 
 

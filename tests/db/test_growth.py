@@ -4,16 +4,16 @@ from datetime import timedelta
 import asyncpg
 
 from db.growth import milestone_progress
-from db.models import SINGLE_ROW_REFERRALS
 from db.results import InviteOutcome, Member
 from db.service import ReferralService
+from db.tables import SINGLE_ROW_REFERRALS
 from tests.conftest import Clock, join
 
 
 async def _invite(service: ReferralService, inviter: Member, count: int) -> list[Member]:
     members = [await join(service) for _ in range(count)]
     for member in members:
-        activation = await service.activate_invite(member.id, inviter.invite_code)
+        activation = await service.invitations.activate_invite(member.id, inviter.invite_code)
         assert activation.outcome is InviteOutcome.ACTIVATED
     return members
 
@@ -25,7 +25,7 @@ async def test_the_activation_reaching_a_milestone_reports_it_once(
     members = [await join(service) for _ in range(11)]
     reached = []
     for member in members:
-        activation = await service.activate_invite(member.id, inviter.invite_code)
+        activation = await service.invitations.activate_invite(member.id, inviter.invite_code)
         reached.append((activation.inviter_referrals, activation.milestone))
     assert [count for count, _ in reached] == list(range(1, 12))
     assert [(count, goal) for count, goal in reached if goal] == [(5, 5), (10, 10)]
@@ -37,7 +37,7 @@ async def test_twenty_activations_at_once_cross_a_milestone_once(
     inviter = await join(service)
     members = [await join(service) for _ in range(20)]
     activations = await asyncio.gather(
-        *(service.activate_invite(member.id, inviter.invite_code) for member in members)
+        *(service.invitations.activate_invite(member.id, inviter.invite_code) for member in members)
     )
     assert all(a.outcome is InviteOutcome.ACTIVATED for a in activations)
     assert sorted(a.milestone for a in activations if a.milestone) == [5, 10]
@@ -51,9 +51,9 @@ async def test_an_erased_referral_never_brings_a_milestone_again(
 ) -> None:
     inviter = await join(service)
     members = await _invite(service, inviter, 5)
-    assert await service.erase_member(members[-1].id)
+    assert await service.privacy.erase_member(members[-1].id)
     newcomer = await join(service)
-    activation = await service.activate_invite(newcomer.id, inviter.invite_code)
+    activation = await service.invitations.activate_invite(newcomer.id, inviter.invite_code)
     assert (activation.inviter_referrals, activation.milestone) == (6, None)
 
 
@@ -67,16 +67,16 @@ async def test_milestones_past_the_single_row_are_recorded_once(
         signing_key=b"test-secret",
         delivery=service.delivery,
         milestones=[goal],
-        clock=service._clock,
+        clock=service.now,
     )
     members = [await join(service) for _ in range(goal + 4)]
     activations = await asyncio.gather(
-        *(counted.activate_invite(member.id, inviter.invite_code) for member in members)
+        *(counted.invitations.activate_invite(member.id, inviter.invite_code) for member in members)
     )
     assert [a.milestone for a in activations if a.milestone] == [goal]
     rows = await pool.fetch("SELECT milestone FROM milestones WHERE member_id = $1", inviter.id)
     assert [row["milestone"] for row in rows] == [goal]
-    profile = await service.profile(inviter.id)
+    profile = await service.members.profile(inviter.id)
     assert profile is not None and profile.referral_count == goal + 4
 
 
@@ -130,7 +130,9 @@ async def test_leaderboard_ranks_members_past_the_single_row_among_the_others(
 ) -> None:
     big, small = await join(service), await join(service)
     members = [await join(service) for _ in range(SINGLE_ROW_REFERRALS + 20)]
-    await asyncio.gather(*(service.activate_invite(m.id, big.invite_code) for m in members))
+    await asyncio.gather(
+        *(service.invitations.activate_invite(m.id, big.invite_code) for m in members)
+    )
     await _invite(service, small, 3)
     boards = await service.growth.leaderboards(small.id, limit=1)
     assert [(leader.member_id, leader.referrals) for leader in boards.all_time.leaders] == [
@@ -144,7 +146,7 @@ async def test_an_erased_member_leaves_the_leaderboard(service: ReferralService)
     gone, stays = await join(service), await join(service)
     await _invite(service, gone, 2)
     await _invite(service, stays, 1)
-    assert await service.erase_member(gone.id)
+    assert await service.privacy.erase_member(gone.id)
     boards = await service.growth.leaderboards(stays.id)
     assert [leader.member_id for leader in boards.all_time.leaders] == [stays.id]
     assert boards.all_time.place == 1 and boards.this_month.place == 1
@@ -170,7 +172,7 @@ async def test_every_place_matches_the_order_of_the_leaderboard_across_days(
         await _invite(service, inviter, 1)
         clock.advance(timedelta(hours=7).total_seconds())  # several UTC days
     gone = inviters.pop()
-    await service.erase_member(gone.id)
+    await service.privacy.erase_member(gone.id)
     boards = await service.growth.leaderboards(inviters[0].id, limit=len(inviters))
     order = [leader.member_id for leader in boards.all_time.leaders]
     for inviter in inviters:

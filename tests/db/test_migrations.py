@@ -10,7 +10,8 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from db.engine import asyncpg_dsn, create_engine, downgrade, migrate
+from db.connections import asyncpg_dsn
+from db.schema import create_engine, downgrade, migrate
 
 VERSIONS = Path(__file__).resolve().parents[2] / "migrations" / "versions"
 # What a migration may import: a migration is a snapshot of what it did, which an edit of the

@@ -10,10 +10,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from db.models import COUNT_SHARDS, SINGLE_ROW_REFERRALS
 from db.operators import BLOCK, EXPORT_COLUMNS, EXPORT_LOCK, TOP_BATCH, Operators
 from db.results import BlockOutcome, InviteOutcome, MemberQueryKind
 from db.service import ReferralService
+from db.tables import COUNT_SHARDS, SINGLE_ROW_REFERRALS
 from tests.conftest import Clock, join, new_phone
 
 OPERATOR = 5_000_000_001
@@ -64,9 +64,9 @@ async def test_the_figures_follow_joins_activations_erasures_and_blocks(
     clock.advance(3 * 86400)
     today = [await join(service) for _ in range(3)]
     for member in [*earlier, recent, *today[:2]]:
-        await service.activate_invite(member.id, old.invite_code)
-    await service.activate_invite(today[2].id, recent.invite_code)
-    await service.erase_member(today[1].id)  # one member and one invited fewer
+        await service.invitations.activate_invite(member.id, old.invite_code)
+    await service.invitations.activate_invite(today[2].id, recent.invite_code)
+    await service.privacy.erase_member(today[1].id)  # one member and one invited fewer
     await operators.block(recent.id, operator=OPERATOR)
 
     stats = await operators.stats(operator=OPERATOR)
@@ -91,9 +91,12 @@ async def test_simultaneous_joins_on_a_new_day_are_each_counted_once(
     clock.advance(3 * 86400)  # a day without counter rows yet
     before = await fetchval(service, "SELECT coalesce(sum(members), 0) FROM member_totals")
     phones = [new_phone() for _ in range(20)]
-    codes = [(await service.request_code(phone)).code or "" for phone in phones]
+    codes = [(await service.members.request_code(phone)).code or "" for phone in phones]
     verified = await asyncio.gather(
-        *(service.verify_code(phone, code) for phone, code in zip(phones, codes, strict=True))
+        *(
+            service.members.verify_code(phone, code)
+            for phone, code in zip(phones, codes, strict=True)
+        )
     )
     assert all(verification.created for verification in verified)
     after = await fetchval(service, "SELECT sum(members) FROM member_totals")
@@ -141,7 +144,7 @@ async def test_the_top_inviters_are_the_largest_totals_whatever_the_rows(
 async def test_counts_stay_in_one_row_until_the_threshold(service: ReferralService) -> None:
     inviter = await join(service)
     for _ in range(SINGLE_ROW_REFERRALS + 20):
-        await service.activate_invite((await join(service)).id, inviter.invite_code)
+        await service.invitations.activate_invite((await join(service)).id, inviter.invite_code)
     async with service.connections.acquire() as connection:
         first = await connection.fetchval(
             "SELECT referrals FROM referral_counts WHERE member_id = $1 AND shard = 0", inviter.id
@@ -150,7 +153,7 @@ async def test_counts_stay_in_one_row_until_the_threshold(service: ReferralServi
             "SELECT sum(referrals) FROM referral_counts WHERE member_id = $1", inviter.id
         )
     assert first >= SINGLE_ROW_REFERRALS and total == SINGLE_ROW_REFERRALS + 20
-    profile = await service.profile(inviter.id)
+    profile = await service.members.profile(inviter.id)
     assert profile is not None and profile.referral_count == SINGLE_ROW_REFERRALS + 20
 
 
@@ -160,7 +163,7 @@ async def test_find_by_phone_code_and_telegram_id(
     phone = new_phone()
     inviter = await join(service)
     member = await join(service, phone, telegram_id=7_100_000_001)
-    await service.activate_invite(member.id, inviter.invite_code)
+    await service.invitations.activate_invite(member.id, inviter.invite_code)
     spaced = f"8 {phone[2:5]} {phone[5:8]}-{phone[8:10]}-{phone[10:]}"
     for query in (phone, spaced, member.invite_code.lower(), " 7100000001 "):
         found = await operators.find_members(query, operator=OPERATOR)
@@ -190,7 +193,7 @@ async def test_find_answers_none_bad_input_and_several(
 
 async def test_erased_members_are_not_found(service: ReferralService, operators: Operators) -> None:
     member = await join(service, telegram_id=7_100_000_002)
-    await service.erase_member(member.id)
+    await service.privacy.erase_member(member.id)
     assert (await operators.find_members("7100000002", operator=OPERATOR)).members == []
     assert await operators.member_card(member.id, operator=OPERATOR) is None
     assert (await operators.block(member.id, operator=OPERATOR)).outcome is BlockOutcome.NOT_FOUND
@@ -201,8 +204,8 @@ async def test_blocking_refuses_both_ways_keeps_relations_and_unblocking_restore
 ) -> None:
     top, blocked = await join(service), await join(service)
     referral, newcomer = await join(service), await join(service)
-    await service.activate_invite(blocked.id, top.invite_code)
-    await service.activate_invite(referral.id, blocked.invite_code)
+    await service.invitations.activate_invite(blocked.id, top.invite_code)
+    await service.invitations.activate_invite(referral.id, blocked.invite_code)
 
     with caplog.at_level(logging.INFO):
         change = await operators.block(blocked.id, operator=OPERATOR, reason='spam, "bots"')
@@ -212,16 +215,18 @@ async def test_blocking_refuses_both_ways_keeps_relations_and_unblocking_restore
     assert f"operator {OPERATOR} blocked member {blocked.id}" in caplog.text
     assert blocked.phone[1:] not in caplog.text
 
-    suspended = await service.activate_invite(newcomer.id, blocked.invite_code)
+    suspended = await service.invitations.activate_invite(newcomer.id, blocked.invite_code)
     assert suspended.outcome is InviteOutcome.CODE_SUSPENDED
-    assert (await service.activate_invite(blocked.id, newcomer.invite_code)).outcome is (
-        InviteOutcome.MEMBER_BLOCKED
-    )
+    assert (
+        await service.invitations.activate_invite(blocked.id, newcomer.invite_code)
+    ).outcome is (InviteOutcome.MEMBER_BLOCKED)
     again = await operators.block(blocked.id, operator=OPERATOR)
     assert again.outcome is BlockOutcome.UNCHANGED
-    profile = await service.profile(blocked.id)  # who they invited and who invited them stay
+    profile = await service.members.profile(
+        blocked.id
+    )  # who they invited and who invited them stay
     assert profile is not None and profile.referral_count == 1 and profile.inviter_code
-    found = await service.member_by_invite_code(blocked.invite_code)
+    found = await service.members.member_by_invite_code(blocked.invite_code)
     assert found is not None and found.blocked
 
     unblocked = await operators.unblock(blocked.id, operator=OPERATOR + 1)
@@ -230,7 +235,7 @@ async def test_blocking_refuses_both_ways_keeps_relations_and_unblocking_restore
     assert (await operators.unblock(blocked.id, operator=OPERATOR)).outcome is (
         BlockOutcome.UNCHANGED
     )
-    activation = await service.activate_invite(newcomer.id, blocked.invite_code)
+    activation = await service.invitations.activate_invite(newcomer.id, blocked.invite_code)
     assert activation.outcome is InviteOutcome.ACTIVATED
 
     async with service.connections.acquire() as connection:
@@ -257,9 +262,9 @@ async def test_a_block_holding_its_lock_makes_an_activation_of_the_code_wait_the
         try:
             transaction = blocker.transaction()
             await transaction.start()
-            await blocker.fetchrow(BLOCK, owner.id, OPERATOR, service._clock(), None)
+            await blocker.fetchrow(BLOCK, owner.id, OPERATOR, service.now(), None)
             activation = asyncio.create_task(
-                service.activate_invite(newcomer.id, owner.invite_code)
+                service.invitations.activate_invite(newcomer.id, owner.invite_code)
             )
             await asyncio.sleep(0.3)
             assert not activation.done(), "the activation did not wait for the block"
@@ -278,9 +283,9 @@ async def test_a_block_racing_activations_of_the_members_code(
     owner = await join(service)
     newcomers = [await join(service) for _ in range(4)]
     results = await asyncio.gather(
-        *(service.activate_invite(n.id, owner.invite_code) for n in newcomers[:2]),
+        *(service.invitations.activate_invite(n.id, owner.invite_code) for n in newcomers[:2]),
         operators.block(owner.id, operator=OPERATOR),
-        *(service.activate_invite(n.id, owner.invite_code) for n in newcomers[2:]),
+        *(service.invitations.activate_invite(n.id, owner.invite_code) for n in newcomers[2:]),
     )
     activations = [results[0], results[1], results[3], results[4]]
     async with service.connections.acquire() as connection:
@@ -300,7 +305,7 @@ async def test_a_block_racing_activations_of_the_members_code(
         else:
             assert activation.outcome is InviteOutcome.CODE_SUSPENDED
             assert newcomer.id not in recorded  # refused, and nothing of it kept
-    profile = await service.profile(owner.id)
+    profile = await service.members.profile(owner.id)
     assert profile is not None and profile.referral_count == len(recorded)
     await counters_match_the_members(service)
 
@@ -311,11 +316,11 @@ async def test_a_block_racing_the_members_own_activation(
 ) -> None:
     inviter, member = await join(service), await join(service)
     activation, change = await asyncio.gather(
-        service.activate_invite(member.id, inviter.invite_code),
+        service.invitations.activate_invite(member.id, inviter.invite_code),
         operators.block(member.id, operator=OPERATOR),
     )
     assert change.outcome is BlockOutcome.DONE
-    profile = await service.profile(member.id)
+    profile = await service.members.profile(member.id)
     assert profile is not None
     if activation.outcome is InviteOutcome.ACTIVATED:
         assert profile.member.inviter_id == inviter.id
@@ -336,9 +341,9 @@ async def test_export_writes_every_member_with_a_header_and_quotes(
     inviter = await join(service)
     members = [await join(service) for _ in range(5)]
     for member in members[:3]:
-        await service.activate_invite(member.id, inviter.invite_code)
+        await service.invitations.activate_invite(member.id, inviter.invite_code)
     await operators.block(members[0].id, operator=OPERATOR)
-    await service.erase_member(members[4].id)
+    await service.privacy.erase_member(members[4].id)
     async with service.connections.acquire() as connection:  # a value that needs quoting
         await connection.execute(
             "UPDATE members SET language = $2 WHERE id = $1", members[1].id, 'x,"y'
@@ -382,13 +387,13 @@ async def test_operator_accounts(service: ReferralService) -> None:
     operator_member = await join(service, telegram_id=OPERATOR)
     other = await join(service, telegram_id=OPERATOR + 7)
     operators = Operators(
-        service._connection, admin_ids=[OPERATOR], default_region="RU", clock=service._clock
+        service.database, admin_ids=[OPERATOR], default_region="RU", clock=service.now
     )
     assert operators.is_operator(OPERATOR) and not operators.is_operator(OPERATOR + 7)
     assert not operators.is_operator(None)
     assert await operators.operator_account(operator_member.id) == OPERATOR
     assert await operators.operator_account(other.id) is None
-    await service.unlink_telegram(OPERATOR)  # the account unlinked: no longer an operator
+    await service.members.unlink_telegram(OPERATOR)  # the account unlinked: no longer an operator
     assert await operators.operator_account(operator_member.id) is None
 
 
@@ -400,7 +405,10 @@ async def test_simultaneous_activations_of_one_code_across_the_threshold(
     inviter = await join(service)
     newcomers = [await join(service) for _ in range(SINGLE_ROW_REFERRALS + 36)]
     outcomes = await asyncio.gather(
-        *(service.activate_invite(member.id, inviter.invite_code) for member in newcomers)
+        *(
+            service.invitations.activate_invite(member.id, inviter.invite_code)
+            for member in newcomers
+        )
     )
     assert {activation.outcome for activation in outcomes} == {InviteOutcome.ACTIVATED}
     async with service.connections.acquire() as connection:

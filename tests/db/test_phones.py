@@ -1,7 +1,7 @@
 import phonenumbers
 import pytest
 
-from db.phones import _stored, mask_phone, normalise_phone
+from db.phones import PhoneDisplay, _stored, mask_phone, normalise_phone
 from db.service import ReferralService
 from tests.conftest import join
 
@@ -35,9 +35,17 @@ def test_masked_phone_shows_country_first_group_and_last_two_digits() -> None:
     assert mask_phone("+79123456789") == "+7 912 ***-**-89"
 
 
+def test_referrals_phones_are_shown_as_configured_every_other_phone_masked() -> None:
+    masked, full = PhoneDisplay(), PhoneDisplay(full_referrals=True)
+    assert masked.referral("+79123456789") == "+7 912 ***-**-89"
+    assert full.referral("+79123456789") == "+79123456789"
+    assert masked.referral(None) is None and full.referral(None) is None  # an erased member
+    assert masked.masked("+79123456789") == full.masked("+79123456789") == "+7 912 ***-**-89"
+
+
 async def test_spellings_of_one_number_are_one_member(service: ReferralService) -> None:
     first = await join(service, "89123456789")
-    service.resend_cooldown = 0
+    service.members.resend_cooldown = 0
     again = await join(service, "+7 912 345-67-89")
     once_more = await join(service, "79123456789")
     assert first.id == again.id == once_more.id

@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from db.engine import asyncpg_dsn
+from db.connections import asyncpg_dsn
 
 SQL = Path(__file__).resolve().parents[2] / "db" / "sql"
 

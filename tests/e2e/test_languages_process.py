@@ -43,7 +43,7 @@ async def test_a_russian_member_in_russian_and_an_english_inviter_in_english(
     await double.send_text(friend, "0000" if code.group(1) != "0000" else "1111")
     await double.wait_for_message(friend.id, has("Неверный код. Осталось 4 попытки."))
     assert double.reply_keyboard(friend.id) is None  # the code step removed the contact button
-    owner = await service.member_by_invite_code(inviter_code)
+    owner = await service.members.member_by_invite_code(inviter_code)
     assert owner is not None and owner.phone is not None
     await double.send_text(friend, code.group(1))
     welcome = await double.wait_for_message(friend.id, has("Добро пожаловать"))
@@ -90,6 +90,6 @@ async def test_a_russian_member_in_russian_and_an_english_inviter_in_english(
     erase = ErasureAnswer(confirm=True).pack()
     await double.press_button(friend, question["message_id"], erase)
     await double.wait_for_message(friend.id, has(en("delete-done")[:30]))
-    assert await service.member_by_telegram(friend.id) is None
+    assert await service.members.member_by_telegram(friend.id) is None
     await double.send_text(inviter, "/refs")
     await double.wait_for_message(inviter.id, has("1. deleted member,"))

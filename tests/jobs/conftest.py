@@ -15,10 +15,10 @@ import pytest
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from db.delivery import ChatDelivery
-from db.engine import create_pool
+from db.connections import create_pool
 from db.events import event_session_settings
 from db.service import ReferralService
+from delivery import ChatDelivery
 from jobs.events import EventDelivery
 from tests.conftest import Clock, free_port
 

@@ -24,10 +24,10 @@ async def test_each_cause_emits_its_event_signed_as_documented(
 ) -> None:
     inviter = await join(emitting)
     friend = await join(emitting)
-    await emitting.activate_invite(friend.id, inviter.invite_code)
+    await emitting.invitations.activate_invite(friend.id, inviter.invite_code)
     await emitting.operators.block(friend.id, operator=42, reason="spam")
     await emitting.operators.unblock(friend.id, operator=42)
-    await emitting.erase_member(friend.id)
+    await emitting.privacy.erase_member(friend.id)
     async with delivery(emitting, receiver.url).running():
         events = await receiver.wait_for(6)
     assert receiver.bad_signatures == 0
@@ -68,7 +68,7 @@ async def test_nothing_is_written_without_events_url(
 ) -> None:
     inviter = await join(service)
     friend = await join(service)
-    await service.activate_invite(friend.id, inviter.invite_code)
+    await service.invitations.activate_invite(friend.id, inviter.invite_code)
     assert await outbox_size(service) == 0
 
 
@@ -91,7 +91,7 @@ async def test_a_rolled_back_activation_emits_nothing(emitting: ReferralService)
             assert written == before + 1  # the event was there, in the transaction
             raise Interrupted
     assert await outbox_size(emitting) == before
-    assert (await emitting.profile(friend.id)).member.inviter_id is None  # type: ignore[union-attr]
+    assert (await emitting.members.profile(friend.id)).member.inviter_id is None  # type: ignore[union-attr]
 
 
 async def test_refusals_and_slow_answers_delay_but_lose_nothing_and_keep_each_members_order(
@@ -103,7 +103,7 @@ async def test_refusals_and_slow_answers_delay_but_lose_nothing_and_keep_each_me
     inviter = await join(emitting)
     friends = [await join(emitting) for _ in range(8)]
     for friend in friends:
-        await emitting.activate_invite(friend.id, inviter.invite_code)
+        await emitting.invitations.activate_invite(friend.id, inviter.invite_code)
         await emitting.operators.block(friend.id, operator=1)
         await emitting.operators.unblock(friend.id, operator=1)
     expected = 1 + len(friends) * 4 + 1  # and the inviter's first milestone, at 5
@@ -155,7 +155,7 @@ async def test_given_up_after_the_retry_period_then_requeued_by_an_operator(
         await until(given_up)
     assert await emitting.events.counts() == (0, 1)
     await receiver.start()
-    assert await emitting.events.requeue_failed() == 1
+    assert await emitting.events.requeue_failed(operator=42) == 1
     async with delivery(emitting, receiver.url).running():
         await receiver.wait_for(1)
     assert await emitting.events.counts() == (0, 0)
@@ -178,7 +178,7 @@ async def test_two_instances_deliver_each_event_once(
     inviter = await join(emitting)
     for _ in range(60):
         friend = await join(emitting)
-        await emitting.activate_invite(friend.id, inviter.invite_code)
+        await emitting.invitations.activate_invite(friend.id, inviter.invite_code)
     first = delivery(emitting, receiver.url, batch=7)
     second = delivery(emitting, receiver.url, batch=7)
     async with first.running(), second.running():
@@ -226,7 +226,7 @@ async def test_a_milestone_reached_is_an_event_once(
     inviter = await join(emitting)
     for _ in range(6):  # the fifth friend reaches the first milestone, the sixth none
         friend = await join(emitting)
-        await emitting.activate_invite(friend.id, inviter.invite_code)
+        await emitting.invitations.activate_invite(friend.id, inviter.invite_code)
     async with delivery(emitting, receiver.url).running():
         events = await receiver.wait_for(1 + 6 * 2 + 1)
     [reached] = [event for event in events if event["type"] == "milestone.reached"]

@@ -8,10 +8,10 @@ import asyncpg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from db.delivery import ChatDelivery
 from db.operators import EXPORT_COLUMNS
 from db.results import InviteOutcome
 from db.service import ReferralService
+from delivery import ChatDelivery
 from tests.conftest import Clock, join
 from tests.web.conftest import OpenTab, Tab, log_in, wait_until
 
@@ -53,7 +53,7 @@ async def test_another_member_sees_no_way_in(open_tab: OpenTab, service: Referra
 async def test_figures_chart_and_top_inviters(open_tab: OpenTab, service: ReferralService) -> None:
     inviter = await join(service)
     for _ in range(3):
-        await service.activate_invite((await join(service)).id, inviter.invite_code)
+        await service.invitations.activate_invite((await join(service)).id, inviter.invite_code)
     tab = await operator_tab(open_tab, service)
     page = tab.page
     await page.click("#admin-open")
@@ -68,7 +68,7 @@ async def test_figures_chart_and_top_inviters(open_tab: OpenTab, service: Referr
     assert summary == "In 30 days: 5 joined, 3 codes activated."
     rows = page.locator("#admin-top tbody tr")
     assert await rows.count() == 1
-    assert await rows.first.inner_text() == f"1\t{service.shown_phone(inviter.phone)}\t3"
+    assert await rows.first.inner_text() == f"1\t{service.phones.referral(inviter.phone)}\t3"
     await page.click("#admin-back")
     await tab.screen("member")
 
@@ -97,12 +97,12 @@ async def test_search_block_and_unblock(open_tab: OpenTab, service: ReferralServ
     text = await blocked.inner_text()
     assert "blocked" in text and "sells codes" in text
     newcomer = await join(service)
-    refused = await service.activate_invite(newcomer.id, member.invite_code)
+    refused = await service.invitations.activate_invite(newcomer.id, member.invite_code)
     assert refused.outcome is InviteOutcome.CODE_SUSPENDED
 
     await blocked.get_by_role("button", name="Unblock").click()
     await page.wait_for_selector(".member-status-active")
-    assert (await service.activate_invite(newcomer.id, member.invite_code)).outcome is (
+    assert (await service.invitations.activate_invite(newcomer.id, member.invite_code)).outcome is (
         InviteOutcome.ACTIVATED
     )
 

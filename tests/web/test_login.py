@@ -57,7 +57,7 @@ async def test_login_with_a_wrong_then_the_right_code(
     await member_page_loaded(tab)
 
     own_code = await tab.text("#own-code")
-    member = await service.member_by_invite_code(own_code)
+    member = await service.members.member_by_invite_code(own_code)
     assert member is not None and member.phone == phone
     assert await page.is_visible("#logout")
 
@@ -126,15 +126,15 @@ async def test_a_ref_link_is_carried_through_login_and_applied(
     )
     assert await tab.text("#joined-with") == f"You joined with the code {inviter.invite_code}."
     assert await tab.page.is_hidden("#invite-form")
-    page = await service.referrals_page(inviter.id)
-    assert [referral.phone for referral in page.referrals] == [service.shown_phone(phone)]
+    page = await service.invitations.referrals_page(inviter.id)
+    assert [referral.phone for referral in page.referrals] == [service.phones.referral(phone)]
 
 
 async def test_a_returning_member_is_asked_before_a_ref_link_is_applied(
     open_tab: OpenTab, service: ReferralService, clock: Clock
 ) -> None:
     inviter, member = await join(service), await join(service)
-    clock.advance(service.resend_cooldown)  # their last code was sent when they joined
+    clock.advance(service.members.resend_cooldown)  # their last code was sent when they joined
     tab = await open_tab()
     await tab.open(f"/?ref={inviter.invite_code}")
     await log_in(tab, member.phone)
@@ -144,7 +144,7 @@ async def test_a_returning_member_is_asked_before_a_ref_link_is_applied(
     assert await tab.page.is_hidden("#invite-form")
     await tab.page.click("#join-confirm-yes")
     await tab.page.wait_for_selector("#joined-with:not([hidden])")
-    profile = await service.profile(member.id)
+    profile = await service.members.profile(member.id)
     assert profile is not None and profile.inviter_code == inviter.invite_code
 
 
@@ -152,7 +152,7 @@ async def test_a_returning_member_may_decline_a_ref_link(
     open_tab: OpenTab, service: ReferralService, clock: Clock
 ) -> None:
     inviter, member = await join(service), await join(service)
-    clock.advance(service.resend_cooldown)  # their last code was sent when they joined
+    clock.advance(service.members.resend_cooldown)  # their last code was sent when they joined
     tab = await open_tab()
     await tab.open(f"/?ref={inviter.invite_code}")
     await log_in(tab, member.phone)
@@ -162,7 +162,7 @@ async def test_a_returning_member_may_decline_a_ref_link(
     await tab.page.reload()
     await member_page_loaded(tab)
     assert await tab.page.is_hidden("#join-confirm"), "declined once, not asked again"
-    profile = await service.profile(member.id)
+    profile = await service.members.profile(member.id)
     assert profile is not None and profile.inviter_code is None
 
 

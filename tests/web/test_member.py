@@ -15,7 +15,7 @@ async def open_member_page(
     open_tab: OpenTab, service: ReferralService, clock: Clock, member: Member, **options: object
 ) -> Tab:
     """A tab logged in as an existing member."""
-    clock.advance(service.resend_cooldown)  # their last code was sent when they joined
+    clock.advance(service.members.resend_cooldown)  # their last code was sent when they joined
     tab = await open_tab(**options)
     await tab.open()
     await log_in(tab, member.phone)
@@ -30,7 +30,7 @@ async def invite(
     for _ in range(count):
         member = await join(service)
         clock.advance(60)
-        await service.activate_invite(member.id, inviter.invite_code)
+        await service.invitations.activate_invite(member.id, inviter.invite_code)
         joined.append(member)
     return joined
 
@@ -52,7 +52,7 @@ async def test_the_member_page_shows_code_link_qr_and_referrals(
     items = page.locator("#refs-list li")
     assert await items.count() == 3
     phones = [await items.nth(i).locator(".ref-phone").inner_text() for i in range(3)]
-    assert phones == [service.shown_phone(friend.phone) for friend in friends]
+    assert phones == [service.phones.referral(friend.phone) for friend in friends]
     dates = [await items.nth(i).locator("time").get_attribute("datetime") for i in range(3)]
     assert all(dates) and dates == sorted(dates)
     assert await page.is_hidden("#refs-more")
@@ -125,7 +125,9 @@ async def test_a_code_registered_meanwhile_is_told_with_which_code(
 ) -> None:
     member, first, second = await join(service), await join(service), await join(service)
     tab = await open_member_page(open_tab, service, clock, member)
-    await service.activate_invite(member.id, first.invite_code)  # elsewhere: the bot, say
+    await service.invitations.activate_invite(
+        member.id, first.invite_code
+    )  # elsewhere: the bot, say
     await tab.page.fill("#invite-code", second.invite_code)
     await tab.page.click("#invite-form [type=submit]")
     await tab.page.wait_for_selector("#joined-with:not([hidden])")
@@ -153,7 +155,7 @@ async def test_the_list_comes_in_pages(
     await wait_until(page, "document.querySelectorAll('#refs-list li').length === 45")
     assert await page.is_hidden("#refs-more")
     shown = await page.locator("#refs-list .ref-phone").all_inner_texts()
-    assert shown == [service.shown_phone(friend.phone) for friend in friends]
+    assert shown == [service.phones.referral(friend.phone) for friend in friends]
     assert await page.evaluate("document.activeElement.closest('li') !== null"), (
         "the keyboard goes on from the first new entry"
     )
@@ -215,7 +217,7 @@ async def test_the_language_switch_redraws_the_page_and_is_remembered(
     assert await page.title() == "Реферальный клуб"
     assert await page.get_attribute("[data-lang=ru]", "aria-pressed") == "true"
     for _ in range(100):  # the choice is kept on the member too: the bot speaks it to them
-        profile = await service.profile(member.id)
+        profile = await service.members.profile(member.id)
         if profile is not None and profile.member.language == "ru":
             break
         await asyncio.sleep(0.05)
@@ -310,7 +312,7 @@ async def test_delete_asks_for_confirmation_and_cancel_keeps_everything(
     await tab.page.click("#delete-open")
     await tab.page.click("#delete-dialog [value=cancel]")
     assert await tab.page.is_hidden("#delete-dialog")
-    assert await service.member_by_invite_code(code) is not None
+    assert await service.members.member_by_invite_code(code) is not None
 
 
 async def test_delete_my_data_erases_the_member_and_ends_the_session(
@@ -336,7 +338,7 @@ async def test_delete_my_data_erases_the_member_and_ends_the_session(
         token,
     )
     assert answer in (401, 404), "the token is dead"
-    assert await service.member_by_invite_code(code) is None
+    assert await service.members.member_by_invite_code(code) is None
 
 
 async def test_a_failed_delete_is_told_in_the_dialog(open_tab: OpenTab) -> None:
@@ -391,7 +393,7 @@ async def test_a_360_px_phone_needs_no_horizontal_scroll(
     app = await serve_app(bot_username="a_rather_long_referral_club_bot")
     member = await join(service)
     await invite(service, clock, member, 25)
-    clock.advance(service.resend_cooldown)
+    clock.advance(service.members.resend_cooldown)
     tab = await open_tab(
         app=app,
         viewport={"width": 360, "height": 740},
@@ -426,10 +428,10 @@ async def test_the_member_page_shows_the_next_milestone_and_the_leaders(
     await wait_until(page, "document.querySelectorAll('#leaders-all-time li').length === 2")
     assert await tab.text("#milestone") == "Next goal: 10 (3 to go)."
     month, all_time = page.locator("#leaders li"), page.locator("#leaders-all-time li")
-    assert await month.all_inner_texts() == [f"{service.shown_phone(member.phone)}: 7"]
+    assert await month.all_inner_texts() == [f"{service.phones.referral(member.phone)}: 7"]
     assert await all_time.all_inner_texts() == [
-        f"{service.shown_phone(leader.phone)}: 8",
-        f"{service.shown_phone(member.phone)}: 7",
+        f"{service.phones.referral(leader.phone)}: 8",
+        f"{service.phones.referral(member.phone)}: 7",
     ]
     assert await tab.text("#place") == "You: #1, 7 friends."
     assert await tab.text("#place-all-time") == "You: #2, 7 friends."

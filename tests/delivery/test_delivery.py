@@ -7,9 +7,10 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from db.delivery import DeliveryError, LogDelivery, TelegramGatewayDelivery
 from db.results import CodeRequestOutcome
 from db.service import ReferralService
+from delivery import DeliveryError, LogDelivery
+from delivery.gateway import TelegramGatewayDelivery
 from tests.conftest import new_phone
 
 TOKEN = "gateway-token"
@@ -56,16 +57,16 @@ async def test_gateway_receives_our_code_with_its_ttl(
     service: ReferralService, gateway: tuple[FakeGateway, str]
 ) -> None:
     fake, url = gateway
-    service.delivery = delivery = TelegramGatewayDelivery(TOKEN, url)
+    service.members.delivery = delivery = TelegramGatewayDelivery(TOKEN, url)
     phone = new_phone()
-    request = await service.request_code(phone)
+    request = await service.members.request_code(phone)
     await delivery.close()
     assert request.outcome is CodeRequestOutcome.SENT
     assert request.code is None  # never shown to the caller outside `chat` mode
     [sent] = fake.requests
-    assert sent["phone_number"] == phone and sent["ttl"] == service.code_ttl
-    assert len(sent["code"]) == service.code_length
-    assert (await service.verify_code(phone, sent["code"])).member is not None
+    assert sent["phone_number"] == phone and sent["ttl"] == service.members.code_ttl
+    assert len(sent["code"]) == service.members.code_length
+    assert (await service.members.verify_code(phone, sent["code"])).member is not None
 
 
 async def test_gateway_refusal_is_a_delivery_failure(
@@ -73,8 +74,8 @@ async def test_gateway_refusal_is_a_delivery_failure(
 ) -> None:
     fake, url = gateway
     fake.refuse_with = "PHONE_NUMBER_INVALID"
-    service.delivery = delivery = TelegramGatewayDelivery(TOKEN, url)
-    request = await service.request_code(new_phone())
+    service.members.delivery = delivery = TelegramGatewayDelivery(TOKEN, url)
+    request = await service.members.request_code(new_phone())
     await delivery.close()
     assert request.outcome is CodeRequestOutcome.DELIVERY_FAILED
 
@@ -95,9 +96,9 @@ async def test_wrong_token_and_unreachable_gateway_raise(
 async def test_log_delivery_writes_the_code_only_to_the_log(
     service: ReferralService, caplog: pytest.LogCaptureFixture
 ) -> None:
-    service.delivery = LogDelivery()
+    service.members.delivery = LogDelivery()
     with caplog.at_level(logging.INFO):
-        request = await service.request_code(new_phone())
+        request = await service.members.request_code(new_phone())
     assert request.code is None
     assert any("verification code for" in record.getMessage() for record in caplog.records)
 
@@ -106,10 +107,10 @@ async def test_gateway_send_is_logged_with_the_phone_masked(
     service: ReferralService, gateway: tuple[FakeGateway, str], caplog: pytest.LogCaptureFixture
 ) -> None:
     _, url = gateway
-    service.delivery = delivery = TelegramGatewayDelivery(TOKEN, url)
+    service.members.delivery = delivery = TelegramGatewayDelivery(TOKEN, url)
     phone = new_phone()
     with caplog.at_level(logging.DEBUG):
-        await service.request_code(phone)
+        await service.members.request_code(phone)
     await delivery.close()
     assert any("Telegram Gateway" in record.getMessage() for record in caplog.records)
     assert not any(phone[1:] in record.getMessage() for record in caplog.records)
@@ -121,21 +122,21 @@ async def test_a_failed_delivery_is_not_a_send(
     """No cooldown and no hourly quota spent for a code that never came; an earlier code that
     did come still works."""
     fake, url = gateway
-    service.delivery = delivery = TelegramGatewayDelivery(TOKEN, url)
+    service.members.delivery = delivery = TelegramGatewayDelivery(TOKEN, url)
     try:
         phone = new_phone()
-        assert (await service.request_code(phone)).outcome is CodeRequestOutcome.SENT
+        assert (await service.members.request_code(phone)).outcome is CodeRequestOutcome.SENT
         delivered = fake.requests[-1]["code"]
-        service.resend_cooldown = 0
+        service.members.resend_cooldown = 0
         fake.refuse_with = "FLOOD_WAIT"
-        for _ in range(service.hourly_limit + 2):
-            refused = await service.request_code(phone)
+        for _ in range(service.members.hourly_limit + 2):
+            refused = await service.members.request_code(phone)
             assert refused.outcome is CodeRequestOutcome.DELIVERY_FAILED
         fake.refuse_with = None
-        assert (await service.verify_code(phone, delivered)).member is not None
-        for _ in range(service.hourly_limit - 1):
-            assert (await service.request_code(phone)).outcome is CodeRequestOutcome.SENT
-        over = await service.request_code(phone)
+        assert (await service.members.verify_code(phone, delivered)).member is not None
+        for _ in range(service.members.hourly_limit - 1):
+            assert (await service.members.request_code(phone)).outcome is CodeRequestOutcome.SENT
+        over = await service.members.request_code(phone)
     finally:
         await delivery.close()
     assert over.outcome is CodeRequestOutcome.HOURLY_LIMIT

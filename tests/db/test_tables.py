@@ -1,4 +1,4 @@
-"""The models (db/models.py) describe the schema the migrations build: autogenerate against a
+"""The models (db/tables.py) describe the schema the migrations build: autogenerate against a
 freshly migrated database finds nothing to change."""
 
 from typing import Any
@@ -8,7 +8,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import CheckConstraint, Connection, inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from db.models import Base
+from db.tables import Base
 
 
 def _differences(connection: Connection) -> list[Any]:

@@ -1,11 +1,10 @@
 """How a verification code reaches the person: shown in the chat, written to the log, or sent
-through the Telegram Gateway API."""
+through the Telegram Gateway API (delivery/gateway.py). The referral service (db/members.py)
+issues the code and hands it to one of these."""
 
 import asyncio
 import logging
-from typing import Any, Protocol
-
-import aiohttp
+from typing import Protocol
 
 from db.phones import mask_phone
 
@@ -52,35 +51,6 @@ class LogDelivery:
         pass
 
 
-class TelegramGatewayDelivery:
-    """Telegram Gateway API: `sendVerificationMessage` with our own code and its lifetime."""
-
-    shows_code = False
-
-    def __init__(self, token: str, base_url: str, timeout: float = 10.0) -> None:
-        self.url = base_url.rstrip("/") + "/sendVerificationMessage"
-        self.headers = {"Authorization": f"Bearer {token}"}
-        self.timeout = aiohttp.ClientTimeout(total=timeout)
-        self._session: aiohttp.ClientSession | None = None
-
-    async def deliver(self, phone: str, code: str, ttl: int) -> None:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self.timeout, headers=self.headers)
-        payload = {"phone_number": phone, "code": code, "ttl": ttl}
-        try:
-            async with self._session.post(self.url, json=payload) as response:
-                body: dict[str, Any] = await response.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as error:
-            raise DeliveryError(f"Telegram Gateway unreachable: {error!r}") from error
-        if not body.get("ok"):
-            raise DeliveryError(f"Telegram Gateway refused: {body.get('error', 'no reason')}")
-        log.info("verification code sent through Telegram Gateway to %s", mask_phone(phone))
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-
-
 def create_delivery(
     mode: str, *, chat_delay: float = 1.0, gateway_token: str = "", gateway_url: str = ""
 ) -> CodeDelivery:
@@ -89,4 +59,6 @@ def create_delivery(
         return ChatDelivery(chat_delay)
     if mode == "log":
         return LogDelivery()
+    from delivery.gateway import TelegramGatewayDelivery  # it imports DeliveryError from here
+
     return TelegramGatewayDelivery(gateway_token, gateway_url)

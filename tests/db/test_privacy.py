@@ -34,35 +34,35 @@ async def text_columns_holding(connection: asyncpg.Connection, needle: str) -> l
 async def test_no_row_holds_the_phone_after_erasure(service: ReferralService) -> None:
     phone = new_phone()
     inviter, member = await join(service), await join(service, phone, telegram_id=7_000_000_001)
-    await service.activate_invite(member.id, inviter.invite_code)
+    await service.invitations.activate_invite(member.id, inviter.invite_code)
     async with service.connections.acquire() as connection:
         assert await text_columns_holding(connection, phone[1:])  # the search finds it before
-        assert await service.erase_member(member.id)
+        assert await service.privacy.erase_member(member.id)
         assert await text_columns_holding(connection, phone[1:]) == []
         row = await connection.fetchrow("SELECT * FROM members WHERE id = $1", member.id)
     assert row["telegram_id"] is None and row["invite_code"] is None and row["language"] is None
     assert row["inviter_id"] == inviter.id and row["erased_at"] is not None
-    assert not await service.erase_member(member.id)  # nothing left to erase
+    assert not await service.privacy.erase_member(member.id)  # nothing left to erase
 
 
 async def test_counts_stay_and_nobody_activates_through_the_erased_row(
     service: ReferralService,
 ) -> None:
     top, middle, bottom = await join(service), await join(service), await join(service)
-    await service.activate_invite(middle.id, top.invite_code)
-    await service.activate_invite(bottom.id, middle.invite_code)
-    await service.erase_member(middle.id)
+    await service.invitations.activate_invite(middle.id, top.invite_code)
+    await service.invitations.activate_invite(bottom.id, middle.invite_code)
+    await service.privacy.erase_member(middle.id)
 
-    top_profile = await service.profile(top.id)
+    top_profile = await service.members.profile(top.id)
     assert top_profile is not None and top_profile.referral_count == 1
-    assert await service.profile(middle.id) is None
-    page = await service.referrals_page(top.id)
+    assert await service.members.profile(middle.id) is None
+    page = await service.invitations.referrals_page(top.id)
     assert [referral.phone for referral in page.referrals] == [None]  # "deleted member"
-    assert (await service.activate_invite(middle.id, top.invite_code)).outcome is (
+    assert (await service.invitations.activate_invite(middle.id, top.invite_code)).outcome is (
         InviteOutcome.MEMBER_NOT_FOUND
     )
     # The chain still runs through the anonymised row: top cannot join with bottom's code.
-    cycle = await service.activate_invite(top.id, bottom.invite_code)
+    cycle = await service.invitations.activate_invite(top.id, bottom.invite_code)
     assert cycle.outcome is InviteOutcome.CYCLE
 
 
@@ -72,10 +72,11 @@ async def test_erasure_racing_an_activation_of_the_members_code(
 ) -> None:
     owner, newcomer = await join(service), await join(service)
     activation, erased = await asyncio.gather(
-        service.activate_invite(newcomer.id, owner.invite_code), service.erase_member(owner.id)
+        service.invitations.activate_invite(newcomer.id, owner.invite_code),
+        service.privacy.erase_member(owner.id),
     )
     assert erased
-    profile = await service.profile(newcomer.id)
+    profile = await service.members.profile(newcomer.id)
     assert profile is not None
     if activation.outcome is InviteOutcome.ACTIVATED:
         assert profile.member.inviter_id == owner.id  # recorded before the erasure
@@ -96,7 +97,8 @@ async def test_erasure_racing_the_members_own_activation(
 ) -> None:
     inviter, member = await join(service), await join(service)
     activation, erased = await asyncio.gather(
-        service.activate_invite(member.id, inviter.invite_code), service.erase_member(member.id)
+        service.invitations.activate_invite(member.id, inviter.invite_code),
+        service.privacy.erase_member(member.id),
     )
     assert erased
     async with service.connections.acquire() as connection:
@@ -118,7 +120,7 @@ async def test_erasure_racing_the_members_own_activation(
 async def test_the_phone_coming_back_is_a_new_member(service: ReferralService) -> None:
     phone = new_phone()
     first = await join(service, phone)
-    await service.erase_member(first.id)
+    await service.privacy.erase_member(first.id)
     again = await join(service, phone)
     assert again.id != first.id and again.invite_code != first.invite_code
     assert again.inviter_id is None

@@ -1,5 +1,8 @@
-"""The schema: members, the verification codes of phones, the counters that the figures of
-operators read, the audit of blocking, and the API's requests per client address."""
+"""The schema as SQLAlchemy tables (each class named for its row: `MemberRow` of `members`, ...),
+which alembic compares with the database: members, the verification codes of phones, the
+counters that the figures of operators read, the audit of blocking, the outbox, broadcasts and
+the API's requests per client address. The service's results keep the domain's names
+(db/results.py)."""
 
 import uuid
 from datetime import date, datetime
@@ -39,7 +42,7 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
-class Member(Base):
+class MemberRow(Base):
     __tablename__ = "members"
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -83,7 +86,7 @@ class Member(Base):
     )
 
 
-class VerificationCode(Base):
+class VerificationCodeRow(Base):
     """The current code of a phone (if any) and the phone's recent sends, for the rate limits."""
 
     __tablename__ = "verification_codes"
@@ -97,7 +100,7 @@ class VerificationCode(Base):
     )
 
 
-class AddressRequest(Base):
+class AddressRequestRow(Base):
     """The API's login and verify requests of one client address within the last window of its
     limit (api/deps.py), so that every process of the program counts them in one place."""
 
@@ -111,7 +114,7 @@ class AddressRequest(Base):
     __table_args__ = (Index("ix_address_requests_last_at", "last_at"),)
 
 
-class ReferralCount(Base):
+class ReferralCountRow(Base):
     """How many people joined with a member's code, kept by the activation that adds one.
 
     Counting 100,000 index entries takes ~20 ms; summing these rows takes a fraction of one. They
@@ -147,8 +150,8 @@ class ReferralCount(Base):
     )
 
 
-class ReferralMonthCount(Base):
-    """`ReferralCount` per calendar month (UTC), kept by the same activation in the same way:
+class ReferralMonthCountRow(Base):
+    """`ReferralCountRow` per calendar month (UTC), kept by the same activation in the same way:
     the monthly leaderboard."""
 
     __tablename__ = "referral_month_counts"
@@ -173,7 +176,7 @@ class ReferralMonthCount(Base):
     )
 
 
-class ReferralRankBucket(Base):
+class ReferralRankBucketRow(Base):
     """How many members (below SINGLE_ROW_REFERRALS, ranked) have each count on a board (the
     all-time one, `ALL_TIME_BOARD`, or a month's first day), over all days (`day` infinity) and
     per day (UTC) they reached it; kept by the activation in `COUNT_SHARDS` rows per key. A
@@ -188,7 +191,7 @@ class ReferralRankBucket(Base):
     members: Mapped[int] = mapped_column(Integer)
 
 
-class Milestone(Base):
+class MilestoneRow(Base):
     """A milestone (a count of referrals, from MILESTONES) a member reached, recorded once by the
     activation that brought them to it, in its transaction."""
 
@@ -201,7 +204,7 @@ class Milestone(Base):
     reached_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
-class MemberQrCode(Base):
+class MemberQrCodeRow(Base):
     """Telegram's file_id of the QR code the bot uploaded for a member, and the link it draws:
     later sends of the same link upload nothing."""
 
@@ -214,7 +217,7 @@ class MemberQrCode(Base):
     file_id: Mapped[str] = mapped_column(Text)
 
 
-class DailyCount(Base):
+class DailyCountRow(Base):
     """Joins and activations per day (UTC), kept by the statements that make them, in
     `COUNT_SHARDS` rows per day so that simultaneous joins do not queue on one row lock."""
 
@@ -226,7 +229,7 @@ class DailyCount(Base):
     activated: Mapped[int] = mapped_column(Integer, server_default="0")
 
 
-class MemberTotal(Base):
+class MemberTotalRow(Base):
     """Members (not erased) and how many of them joined with a code, in `COUNT_SHARDS` rows:
     kept by joining, activation and erasure, read by /stats without counting the members."""
 
@@ -237,7 +240,7 @@ class MemberTotal(Base):
     invited: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
 
-class MemberBlock(Base):
+class MemberBlockRow(Base):
     """The audit of blocking: who (an operator's Telegram id) blocked or unblocked whom, when and
     why; written in the same statement as the change."""
 
@@ -256,7 +259,7 @@ class MemberBlock(Base):
     )
 
 
-class OutboxEvent(Base):
+class OutboxEventRow(Base):
     """An outbound event for one receiver (`target`, its place in EVENTS_URL), written by a
     trigger in the transaction of its cause (db/sql/events.sql), deleted once
     delivered. `body` is the JSON document as it is sent and signed."""
@@ -292,7 +295,7 @@ class OutboxEvent(Base):
     )
 
 
-class BroadcastJob(Base):
+class BroadcastRow(Base):
     """An operator's broadcast (db/broadcasts.py): its message, progress, cursor and lease."""
 
     __tablename__ = "broadcasts"
