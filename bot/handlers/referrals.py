@@ -6,7 +6,7 @@ from aiogram.types import CallbackQuery, Message
 
 from bot import keyboards, texts
 from bot.callbacks import MenuChoice, MenuItem, ReferralsPageTurn
-from bot.deep_links import member_link, share_url
+from bot.deep_links import member_link
 from bot.handlers.replies import edit_pressed_message
 from bot.middlewares import MEMBER_REQUIRED
 from bot.texts import _
@@ -14,6 +14,7 @@ from db.phones import mask_phone
 from db.results import Member, ReferralPage
 from db.service import ReferralService
 from settings import Settings
+from sharing.links import share_url
 
 PAGE_SIZE = 10
 

@@ -14,7 +14,7 @@ from aiogram.utils.i18n import get_i18n
 
 from bot import keyboards, texts
 from bot.callbacks import NewCodeRequest
-from bot.deep_links import StartPayload, member_link, read_start_payload, share_url
+from bot.deep_links import StartPayload, member_link, read_start_payload
 from bot.filters import shared_contact, typed_text
 from bot.handlers.invitations import describe, offer_invite
 from bot.middlewares import MEMBER_OPTIONAL
@@ -25,6 +25,7 @@ from bot.texts import _
 from db.results import CodeRequestOutcome, Member, VerifyOutcome
 from db.results import Verification as Verified
 from db.service import ReferralService
+from sharing.links import share_url
 
 DEAD_CODE = {VerifyOutcome.EXPIRED, VerifyOutcome.TOO_MANY_ATTEMPTS, VerifyOutcome.NO_CODE}
 CONTACT_KEYBOARD = "contact_keyboard"  # whether the code step still shows the contact button
