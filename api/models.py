@@ -316,7 +316,7 @@ class WebAppTexts(BaseModel):
     )
 
 
-# Operators (api/admin.py)
+# Operators (api/routes/admin.py)
 
 
 class AdminInviter(BaseModel):
@@ -427,8 +427,13 @@ class LeaderboardData(BaseModel):
     referrals: int = Field(description="The asking member's referrals in the period.")
 
 
-class Leaderboards(BaseModel):
+class TopBoards(BaseModel):
+    # The body of GET /api/top/ (no docstring: it would become the schema's description). The
+    # OpenAPI document names a schema after its class's qualified name and has published this one
+    # as `Leaderboards`, a name the service's result (db.results.Leaderboards) has in the code.
+    __qualname__ = "Leaderboards"
     model_config = ConfigDict(
+        title="Leaderboards",
         json_schema_extra={
             "examples": [
                 {
@@ -445,7 +450,7 @@ class Leaderboards(BaseModel):
                     },
                 }
             ]
-        }
+        },
     )
 
     month: date = Field(description="The first day of the month (UTC) `this_month` counts.")

@@ -1,6 +1,7 @@
 """The rules of operators: who is one, the figures of the program, member lookup, blocking (with
-its audit) and the CSV export of all members. The front ends (bot/handlers/admin.py, api/admin.py)
-only translate; every action is logged here with the operator's Telegram id, never a phone.
+its audit) and the CSV export of all members. The front ends (bot/handlers/admin.py,
+api/routes/admin.py) only translate; every action is logged here with the operator's Telegram id,
+never a phone.
 
 The figures are read from counters that the statements changing them keep (`member_totals`,
 `daily_counts`, `referral_counts`) and from indexes, so /stats costs the same at any size.
