@@ -1,4 +1,5 @@
-"""The program's Prometheus series, in one registry, read by `GET /metrics` (api/metrics.py).
+"""The program's Prometheus series, in one registry, read by `GET /metrics`
+(api/routes/metrics.py).
 
 Counters are kept where things happen: updates by the bot's middleware, requests by the API's,
 codes and activations by the service. The outbox and the pool are read at scrape time. No series

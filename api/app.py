@@ -7,15 +7,13 @@ from fastapi import APIRouter, FastAPI
 from fastapi.telemetry import TelemetryConfig
 from starlette.types import Lifespan
 
-from api import admin, health, login, metrics, referrals, sharing, telegram_login, web_app
-from api.docs import OPENAPI_URL, create_docs_router
 from api.errors import install_error_handlers
 from api.limits import RequestBodyLimit
-from api.sharing import InviteLinks
-from api.texts import RequestLanguage
-from api.tokens import AccessTokens
-from api.web import WebAssets, create_web_router
-from api.web_texts import load_web_texts
+from api.messages import RequestLanguage
+from api.openapi import OPENAPI_URL
+from api.routes import admin, health, login, metrics, referrals, sharing, telegram_login, web
+from api.routes.docs import create_docs_router
+from api.state import AppState, keep_state
 from db.service import ReferralService
 from metrics import RequestMetrics
 from settings import Settings
@@ -66,20 +64,7 @@ def create_app(
         redirect_slashes=False,
         lifespan=lifespan,
     )
-    app.state.service = service
-    app.state.tokens = AccessTokens(settings.signing_key(), settings.jwt_ttl)
-    app.state.address_hourly_limit = settings.api_address_hourly_limit
-    token = settings.bot_token
-    app.state.bot_token = token.get_secret_value() if token else None
-    app.state.default_language = settings.default_language
-    metrics_token = settings.metrics_token
-    app.state.metrics_token = metrics_token.get_secret_value() if metrics_token else None
-    app.state.code_delivery = settings.code_delivery
-    app.state.invite_links = InviteLinks(bot_username, settings.web_app_url)
-    app.state.web_texts = load_web_texts()
-    app.state.web_assets = WebAssets.load(
-        also_versioned=[texts.body for texts in app.state.web_texts.values()]
-    )
+    keep_state(app, AppState.create(settings, service, bot_username=bot_username))
     app.add_middleware(RequestBodyLimit)
     install_error_handlers(app)
     app.add_middleware(RequestLanguage)  # every message, even a 500, in its language
@@ -92,10 +77,10 @@ def create_app(
     app.include_router(referrals.router)
     app.include_router(login.router)
     app.include_router(sharing.router)
-    app.include_router(web_app.router)
+    app.include_router(web.router)
     app.include_router(admin.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(create_docs_router(title=TITLE))
-    app.include_router(create_web_router())
+    app.include_router(web.files_router)
     return app

@@ -1,5 +1,6 @@
-"""What routes receive by type: the service, the token issuer, the authenticated member, and the
-per-address limit of login and verify requests.
+"""What routes receive by type: the application's state or its parts (the service, the token
+issuer, the web app), the authenticated member, and the per-address limit of login and verify
+requests.
 
 All are coroutines: FastAPI runs plain functions in a thread pool."""
 
@@ -9,8 +10,10 @@ from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security.http import HTTPBase
 from fastapi.security.utils import get_authorization_scheme_param
 
-from api.texts import say
+from api.messages import say
+from api.state import AppState, app_state
 from api.tokens import AccessTokens, InvalidToken
+from api.webapp import WebApp
 from db.service import ReferralService
 
 NO_CREDENTIALS = "api-no-credentials"  # catalog ids (locales/)
@@ -28,18 +31,26 @@ access_token = HTTPBase(
 )
 
 
+async def get_state(request: Request) -> AppState:
+    return app_state(request)
+
+
 async def get_service(request: Request) -> ReferralService:
-    service: ReferralService = request.app.state.service
-    return service
+    return app_state(request).service
 
 
 async def get_tokens(request: Request) -> AccessTokens:
-    tokens: AccessTokens = request.app.state.tokens
-    return tokens
+    return app_state(request).tokens
 
 
+async def get_web_app(request: Request) -> WebApp:
+    return app_state(request).web_app
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
 ServiceDep = Annotated[ReferralService, Depends(get_service)]
 TokensDep = Annotated[AccessTokens, Depends(get_tokens)]
+WebAppDep = Annotated[WebApp, Depends(get_web_app)]
 
 
 class MemberToken(HTTPBase):
@@ -52,9 +63,8 @@ class MemberToken(HTTPBase):
         scheme, token = get_authorization_scheme_param(request.headers.get("Authorization"))
         if not token or scheme.lower() not in TOKEN_SCHEMES:
             raise HTTPException(401, say(NO_CREDENTIALS), headers=CHALLENGE)
-        tokens: AccessTokens = request.app.state.tokens
         try:
-            return tokens.member_id(token)
+            return app_state(request).tokens.member_id(token)
         except InvalidToken as error:
             raise HTTPException(401, say(error.message_id), headers=CHALLENGE) from None
 
@@ -66,10 +76,11 @@ member_token = MemberToken(
 
 async def count_address_request(request: Request) -> None:
     """Count a login or verify request of the client address; 429 over the hourly limit."""
-    service: ReferralService = request.app.state.service
-    limit: int = request.app.state.address_hourly_limit
+    state = app_state(request)
     address = request.client.host if request.client else "unknown"
-    retry_after = await service.addresses.count(address, limit=limit, window=HOUR)
+    retry_after = await state.service.addresses.count(
+        address, limit=state.address_hourly_limit, window=HOUR
+    )
     if retry_after:
         raise HTTPException(
             429,

@@ -15,9 +15,9 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.messages import say
 from api.replies import refusal
 from api.routing import allowed_methods, is_admin_path
-from api.texts import say
 from db.connections import DatabaseUnavailable
 
 log = logging.getLogger(__name__)

@@ -7,8 +7,8 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.messages import say
 from api.replies import refusal
-from api.texts import say
 
 MAX_BODY_BYTES = 1024 * 1024
 BODY_TOO_LARGE = "api-body-too-large"  # catalog id (locales/)

@@ -316,7 +316,7 @@ class WebAppTexts(BaseModel):
     )
 
 
-# Operators (api/admin.py)
+# Operators (api/routes/admin.py)
 
 
 class AdminInviter(BaseModel):
@@ -445,7 +445,7 @@ class Leaderboards(BaseModel):
                     },
                 }
             ]
-        }
+        },
     )
 
     month: date = Field(description="The first day of the month (UTC) `this_month` counts.")

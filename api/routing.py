@@ -10,7 +10,8 @@ from starlette.types import Scope
 
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-ADMIN_PREFIX = "/api/admin"  # operators' paths: to anybody else they do not exist (api/admin.py)
+# Operators' paths (api/routes/admin.py): to anybody else they do not exist.
+ADMIN_PREFIX = "/api/admin"
 
 
 def is_admin_path(path: str) -> bool:

@@ -1,11 +1,12 @@
-"""Deep links: what a `/start` payload carries, and the links a member hands to friends."""
+"""Deep links: what a `/start` payload carries, and the member's own deep link with this bot's
+username (sharing.links makes it)."""
 
 from dataclasses import dataclass
-from urllib.parse import quote, urlencode
 
 from aiogram import Bot
 
 from db.codes import clean_invite_code, is_invite_code
+from sharing.links import deep_link
 
 AFFILIATE_PREFIX = "_tgr_"  # Telegram's own affiliate program links, not ours
 FROM_INLINE_MODE = "inline"  # "Open the bot" under an inline answer to a stranger: a plain start
@@ -27,17 +28,7 @@ def read_start_payload(args: str | None) -> StartPayload:
     return StartPayload(malformed=True)
 
 
-def invite_link(bot_username: str, invite_code: str) -> str:
-    """The deep link that opens the bot with a member's invite code."""
-    return f"https://t.me/{bot_username}?start={invite_code}"
-
-
-def share_url(link: str, text: str) -> str:
-    """Telegram's share dialog, prefilled with the link and a line of text."""
-    return "https://t.me/share/url?" + urlencode({"url": link, "text": text}, quote_via=quote)
-
-
 async def member_link(bot: Bot, invite_code: str) -> str:
     """The member's deep link, with this bot's username (`getMe`, cached by aiogram)."""
     me = await bot.me()
-    return invite_link(me.username or "", invite_code)
+    return deep_link(me.username or "", invite_code)

@@ -1,11 +1,16 @@
-"""The steps of the conversation that wait for the person's next message."""
+"""The steps of the conversation that wait for the person's next message.
+
+The FSM storage (Redis with REDIS_URL) keeps a step as "<group>:<state>" across restarts and
+releases, so each group's stored name is fixed here, apart from its class name."""
 
 from aiogram.fsm.state import State, StatesGroup
 
+JOINING = "Verification"  # the stored name of Joining's steps, from before its rename
 
-class Verification(StatesGroup):
-    phone = State()  # waiting for the shared contact
-    code = State()  # waiting for the verification code; data: phone, invite_code
+
+class Joining(StatesGroup):
+    phone = State(group_name=JOINING)  # waiting for the shared contact
+    code = State(group_name=JOINING)  # waiting for the verification code; data: phone, invite_code
 
 
 class Invitation(StatesGroup):

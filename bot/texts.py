@@ -22,11 +22,11 @@ from db.results import (
     Day,
     InviteOutcome,
     Leaderboard,
-    Leaderboards,
     MemberCard,
     MilestoneProgress,
     ProgramStats,
     Referral,
+    TopBoards,
     VerifyOutcome,
 )
 
@@ -329,7 +329,7 @@ def place(value: int) -> str:
     return _(message_id, place=number(value))
 
 
-def leaderboards(boards: Leaderboards) -> str:
+def leaderboards(boards: TopBoards) -> str:
     """`/top`: the leaders of this month and of all time, and the asker's place on each."""
     month = format_date(boards.month, format="LLLL yyyy", locale=get_i18n().current_locale)
     parts = [

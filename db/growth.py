@@ -19,7 +19,7 @@ import asyncpg
 
 from db.connections import Database
 from db.phones import PhoneDisplay
-from db.results import Leader, Leaderboard, Leaderboards, MilestoneProgress
+from db.results import Leader, Leaderboard, MilestoneProgress, TopBoards
 from db.tables import ALL_TIME_BOARD, SINGLE_ROW_REFERRALS
 
 TOP_PLACES = 10
@@ -132,7 +132,7 @@ class Growth:
         """The milestone after `reached`, if any."""
         return self.progress(reached).next
 
-    async def leaderboards(self, member_id: int, *, limit: int = TOP_PLACES) -> Leaderboards:
+    async def leaderboards(self, member_id: int, *, limit: int = TOP_PLACES) -> TopBoards:
         """The `limit` members with most referrals this month and of all time (ties: who
         reached the count first), and the member's own place on each."""
         month = month_of(self._clock())
@@ -145,7 +145,7 @@ class Growth:
             month_place = await connection.fetchrow(PLACE_IN_MONTH, single, member_id, month)
             all_leaders = await connection.fetch(LEADERS_ALL_TIME, single, limit)
             all_place = await connection.fetchrow(PLACE_ALL_TIME, single, member_id)
-        return Leaderboards(
+        return TopBoards(
             month=month,
             this_month=self._board(month_leaders, month_place),
             all_time=self._board(all_leaders, all_place),

@@ -1,8 +1,8 @@
 """The rules of operators: who is one, the figures of the program, member lookup, blocking (with
-its audit) and the CSV export of all members. The front ends (bot/handlers/admin.py, api/admin.py)
-only translate. Every operator action is logged by the service method that does it, with the
-operator's Telegram id, never a phone: these here, starting and cancelling a broadcast in
-db/broadcasts.py, requeueing failed events in db/events.py.
+its audit) and the CSV export of all members. The front ends (bot/handlers/admin.py,
+api/routes/admin.py) only translate. Every operator action is logged by the service method that
+does it, with the operator's Telegram id, never a phone: these here, starting and cancelling a
+broadcast in db/broadcasts.py, requeueing failed events in db/events.py.
 
 The figures are read from counters that the statements changing them keep (`member_totals`,
 `daily_counts`, `referral_counts`) and from indexes, so /stats costs the same at any size.

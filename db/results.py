@@ -257,7 +257,9 @@ class Leaderboard:
 
 
 @dataclass(frozen=True, slots=True)
-class Leaderboards:
+class TopBoards:
+    """The two boards of /top: this month's and all time's, each with the asker's place."""
+
     month: date  # the first day of the month (UTC) the monthly board counts
     this_month: Leaderboard
     all_time: Leaderboard

@@ -7,7 +7,7 @@ from aiogram.types import CallbackQuery, Message
 
 from bot import keyboards
 from bot.middlewares import FOR_LANGUAGE
-from bot.states import Verification
+from bot.states import Joining
 from bot.texts import _
 
 
@@ -28,7 +28,7 @@ async def button_expired(callback: CallbackQuery) -> None:
 
 def create_router() -> Router:
     router = Router(name=__name__)
-    router.message.register(remind_to_use_button, StateFilter(Verification.phone))
+    router.message.register(remind_to_use_button, StateFilter(Joining.phone))
     router.message.register(not_understood, flags=FOR_LANGUAGE)
     router.callback_query.register(button_expired, flags=FOR_LANGUAGE)
     return router

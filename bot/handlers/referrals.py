@@ -6,13 +6,14 @@ from aiogram.types import CallbackQuery, Message
 
 from bot import keyboards, texts
 from bot.callbacks import MenuChoice, MenuItem, ReferralsPageTurn
-from bot.deep_links import member_link, share_url
+from bot.deep_links import member_link
 from bot.handlers.replies import edit_pressed_message
 from bot.middlewares import MEMBER_REQUIRED
 from bot.texts import _
 from db.results import Member, ReferralPage
 from db.service import ReferralService
 from settings import Settings
+from sharing.links import share_url
 
 PAGE_SIZE = 10
 

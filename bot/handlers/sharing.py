@@ -23,9 +23,9 @@ from bot.callbacks import QrRequest
 from bot.deep_links import FROM_INLINE_MODE, member_link
 from bot.middlewares import MEMBER_OPTIONAL, MEMBER_REQUIRED
 from bot.texts import _
-from db.qr import qr_png
 from db.results import Member
 from db.service import ReferralService
+from sharing.qr import qr_png
 
 log = logging.getLogger(__name__)
 

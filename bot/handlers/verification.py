@@ -14,17 +14,17 @@ from aiogram.utils.i18n import get_i18n
 
 from bot import keyboards, texts
 from bot.callbacks import NewCodeRequest
-from bot.deep_links import StartPayload, member_link, read_start_payload, share_url
+from bot.deep_links import StartPayload, member_link, read_start_payload
 from bot.filters import shared_contact, typed_text
 from bot.handlers.invitations import describe, offer_invite
 from bot.middlewares import MEMBER_OPTIONAL
 from bot.middlewares.language import CHOSEN_LANGUAGE
 from bot.notifications import notify_inviter
-from bot.states import Verification
+from bot.states import Joining
 from bot.texts import _
-from db.results import CodeRequestOutcome, Member, VerifyOutcome
-from db.results import Verification as Verified
+from db.results import CodeRequestOutcome, Member, Verification, VerifyOutcome
 from db.service import ReferralService
+from sharing.links import share_url
 
 DEAD_CODE = {VerifyOutcome.EXPIRED, VerifyOutcome.TOO_MANY_ATTEMPTS, VerifyOutcome.NO_CODE}
 CONTACT_KEYBOARD = "contact_keyboard"  # whether the code step still shows the contact button
@@ -63,7 +63,7 @@ async def greet_newcomer(message: Message, state: FSMContext, payload: StartPayl
     """Ask for the contact, remembering the link's invite code (and a language the newcomer
     chose) until the phone is verified."""
     language = (await state.get_data()).get(CHOSEN_LANGUAGE)
-    await state.set_state(Verification.phone)
+    await state.set_state(Joining.phone)
     data = {"invite_code": payload.invite_code, CHOSEN_LANGUAGE: language}
     await state.set_data({key: value for key, value in data.items() if value})
     lines = [_("greeting")]
@@ -89,7 +89,7 @@ async def accept_contact(
     if request.phone is None:
         await message.answer(texts.code_not_sent(request), reply_markup=keyboards.contact_request())
         return
-    await state.set_state(Verification.code)
+    await state.set_state(Joining.code)
     sent = request.outcome is CodeRequestOutcome.SENT
     # The contact keyboard goes with the code (the digits need the whole screen) unless the
     # message carries "Send a new code" instead: then it goes with the welcome.
@@ -127,11 +127,11 @@ async def check_code(
 
 
 async def reject_code(
-    message: Message, state: FSMContext, verification: Verified, code_length: int
+    message: Message, state: FSMContext, verification: Verification, code_length: int
 ) -> None:
     text = texts.code_rejected(verification.outcome, verification.attempts_left, code_length)
     if verification.outcome is VerifyOutcome.INVALID_PHONE:  # the step lost its phone
-        await state.set_state(Verification.phone)
+        await state.set_state(Joining.phone)
         await message.answer(text, reply_markup=keyboards.contact_request())
         return
     markup = keyboards.new_code() if verification.outcome in DEAD_CODE else None
@@ -142,7 +142,7 @@ async def welcome(
     message: Message,
     bot: Bot,
     service: ReferralService,
-    verification: Verified,
+    verification: Verification,
     invite_code: str | None,
     *,
     keyboard_shown: bool,
@@ -187,8 +187,8 @@ def create_router() -> Router:
     router = Router(name=__name__)
     router.message.register(start, CommandStart(), flags=MEMBER_OPTIONAL)
     router.message.register(accept_contact, shared_contact)
-    router.message.register(check_code, StateFilter(Verification.code), typed_text)
+    router.message.register(check_code, StateFilter(Joining.code), typed_text)
     router.callback_query.register(
-        send_new_code, StateFilter(Verification.code), NewCodeRequest.filter()
+        send_new_code, StateFilter(Joining.code), NewCodeRequest.filter()
     )
     return router

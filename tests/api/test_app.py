@@ -8,7 +8,8 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from api import create_app, health
+from api import create_app
+from api.routes import health
 from db.connections import create_pool
 from db.service import ReferralService
 from delivery import ChatDelivery

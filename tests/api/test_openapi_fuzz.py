@@ -30,6 +30,7 @@ from schemathesis.specs.openapi.schemas import OpenApiSchema
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api import create_app
+from api.state import state_of
 from api.tokens import AccessTokens
 from db.connections import asyncpg_dsn
 from db.service import ReferralService
@@ -82,7 +83,7 @@ async def fuzzed_app(
 
 @pytest.fixture
 async def member_token(fuzzed_app: FastAPI) -> str:
-    service: ReferralService = fuzzed_app.state.service
+    service = state_of(fuzzed_app).service
     member, referral = await join(service), await join(service)
     await service.invitations.activate_invite(referral.id, member.invite_code)
     return AccessTokens(SECRET.encode(), TTL).issue(member.id)

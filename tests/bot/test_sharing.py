@@ -4,9 +4,9 @@ from aiogram.methods import AnswerInlineQuery, SendMessage, SendPhoto
 from aiogram.types import BufferedInputFile, InlineQueryResultArticle
 
 from db.phones import mask_phone
-from db.qr import qr_png
 from db.results import Member
 from db.service import ReferralService
+from sharing.qr import qr_png
 from tests.bot.conftest import BOT_USERNAME, People, inline_buttons, texts_of
 from tests.conftest import Clock, join
 

@@ -3,8 +3,8 @@ inline mode for a member and a stranger, `/top`, and a milestone's congratulatio
 
 from typing import Any
 
-from db.qr import qr_png
 from db.service import ReferralService
+from sharing.qr import qr_png
 from tests.e2e.telegram_double import TelegramDouble
 from tests.e2e.test_bot_process import StartBot, has, join
 

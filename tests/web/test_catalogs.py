@@ -9,7 +9,7 @@ import pytest
 from babel import Locale
 from babel.messages.catalog import Catalog, Message
 
-from api.web_texts import LANGUAGES, catalog_path, load_web_texts, plural_categories, read_catalog
+from api.webapp import LANGUAGES, catalog_path, load_web_texts, plural_categories, read_catalog
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 PLACEHOLDER = re.compile(r"\{(\w+)\}")

@@ -6,7 +6,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import pytest
 
-from api.telegram_login import MAX_AGE
+from api.routes.telegram_login import MAX_AGE
 from db.service import ReferralService
 from tests.conftest import join, signed_init_data
 from tests.web.conftest import (

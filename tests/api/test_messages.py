@@ -3,7 +3,7 @@
 import httpx
 import pytest
 
-from api.texts import preferred_language
+from api.messages import preferred_language
 from api.tokens import AccessTokens
 from db.service import ReferralService
 from tests.api.conftest import SECRET, TTL, bearer

@@ -14,9 +14,9 @@ from fastapi.responses import Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import ValidationError
 
-from api.deps import TOKEN_SCHEMES, ServiceDep, access_token
-from api.docs import COMMON_ERRORS, documented_error
+from api.deps import TOKEN_SCHEMES, ServiceDep, TokensDep, access_token
 from api.errors import describe_invalid_request
+from api.messages import english, say
 from api.models import (
     AdminDay,
     AdminEvents,
@@ -27,12 +27,11 @@ from api.models import (
     BlockRequest,
     EventsRequeued,
 )
+from api.openapi import COMMON_ERRORS, documented_error
 from api.replies import answer, refusal
 from api.routing import ADMIN_PREFIX, slash_optional
-from api.texts import english, say
-from api.tokens import AccessTokens, InvalidToken
+from api.tokens import InvalidToken
 from db.results import BlockChange, BlockOutcome, MemberCard
-from db.service import ReferralService
 
 router = APIRouter(prefix=ADMIN_PREFIX, tags=["admin"])
 
@@ -55,12 +54,11 @@ NO_SUCH_MEMBER = documented_error(
 
 
 async def operator_account(
-    request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(access_token)],
+    tokens: TokensDep,
+    service: ServiceDep,
 ) -> int:
     """The operator's Telegram id; 404 (as for an unknown path) for anybody else."""
-    tokens: AccessTokens = request.app.state.tokens
-    service: ReferralService = request.app.state.service
     if credentials is not None and credentials.scheme.lower() in TOKEN_SCHEMES:
         try:
             member_id = tokens.member_id(credentials.credentials)

@@ -7,9 +7,9 @@ import logging
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from api.deps import ServiceDep
+from api.deps import StateDep
+from api.messages import say
 from api.replies import refusal
-from api.texts import say
 from metrics import CONTENT_TYPE, DATABASE_CONNECTIONS, EVENTS_FAILED, EVENTS_PENDING, exposition
 
 log = logging.getLogger(__name__)
@@ -20,8 +20,8 @@ UNAUTHORIZED = "api-metrics-unauthorized"  # catalog id (locales/)
 
 
 @router.get("/metrics", include_in_schema=False)
-async def read_metrics(request: Request, service: ServiceDep) -> Response:
-    token: str | None = request.app.state.metrics_token
+async def read_metrics(request: Request, state: StateDep) -> Response:
+    service, token = state.service, state.metrics_token
     if token is not None:
         given = request.headers.get("authorization", "")
         if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):

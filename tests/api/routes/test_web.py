@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from api import create_app
-from api.web import WEB_DIR, WebAssets
+from api.webapp import WEB_DIR, WebAssets
 from db.service import ReferralService
 from tests.api.conftest import api_settings, http_client
 

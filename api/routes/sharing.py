@@ -1,51 +1,21 @@
-"""A member's invite link as the web app shows it, and its QR code: `GET /api/data/qr.svg`;
-and the leaderboard: `GET /api/top/`.
-
-The link is the bot's deep link when the bot is running (its username is known), else the web
-app's own `/?ref=CODE` at `WEB_APP_URL` or, without it, at the address the request came to.
-"""
-
-from dataclasses import dataclass
+"""The QR code of a member's invite link, `GET /api/data/qr.svg` (where the link points:
+sharing.links), and the leaderboards, `GET /api/top/`."""
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from api.deps import MemberId, ServiceDep
-from api.docs import COMMON_ERRORS
+from api.deps import MemberId, ServiceDep, StateDep
 from api.models import LeaderboardData, Leaderboards, LeaderEntry
-from api.referrals import UNAUTHORIZED, member_gone
+from api.openapi import COMMON_ERRORS
 from api.replies import answer
+from api.routes.referrals import UNAUTHORIZED, member_gone
 from api.routing import slash_optional
-from db.qr import qr_svg
 from db.results import Leaderboard
+from sharing.qr import qr_svg
 
 router = APIRouter(prefix="/api", tags=["referrals"])
 
-CODE_PLACEHOLDER = "{code}"
 QR_TITLE = "Invite link"
-
-
-@dataclass(frozen=True, slots=True)
-class InviteLinks:
-    """Where invite links point: the bot (by its username) or the web app."""
-
-    bot_username: str | None
-    web_app_url: str | None
-
-    def template(self, request: Request) -> str:
-        """The invite link with `{code}` in place of the code."""
-        if self.bot_username:
-            return f"https://t.me/{self.bot_username}?start={CODE_PLACEHOLDER}"
-        base = self.web_app_url or str(request.base_url)
-        return f"{base.split('?')[0].split('#')[0]}?ref={CODE_PLACEHOLDER}"
-
-    def link(self, request: Request, invite_code: str) -> str:
-        return self.template(request).replace(CODE_PLACEHOLDER, invite_code)
-
-
-def invite_links(request: Request) -> InviteLinks:
-    links: InviteLinks = request.app.state.invite_links
-    return links
 
 
 @router.get(
@@ -62,14 +32,13 @@ def invite_links(request: Request) -> InviteLinks:
         **COMMON_ERRORS,
     },
 )
-async def read_invite_qr_code(
-    request: Request, member_id: MemberId, service: ServiceDep
-) -> Response:
+async def read_invite_qr_code(request: Request, member_id: MemberId, state: StateDep) -> Response:
     """The code a friend scans to open the invite link (the bot's deep link, or the web app's)."""
-    profile = await service.members.profile(member_id)
+    profile = await state.service.members.profile(member_id)
     if profile is None:
         return member_gone()
-    link = invite_links(request).link(request, profile.member.invite_code)
+    base_url = str(request.base_url)
+    link = state.invite_links.link(profile.member.invite_code, base_url=base_url)
     # Members share one URL: nothing of one may be kept for the next one in the same browser.
     headers = {"Cache-Control": "no-store"}
     return Response(qr_svg(link, title=QR_TITLE), headers=headers, media_type="image/svg+xml")

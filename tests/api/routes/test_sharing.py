@@ -7,8 +7,8 @@ import segno
 
 from api import create_app
 from api.tokens import AccessTokens
-from db.qr import qr_svg
 from db.service import ReferralService
+from sharing.qr import qr_svg
 from tests.api.conftest import SECRET, TTL, api_settings, bearer, http_client
 from tests.conftest import join
 

@@ -1,23 +1,42 @@
-"""What the web app reads before it shows anything: this server's description
+"""The web app: the page at `/` and its assets at `/web/<version>/<file>` (api/webapp.py holds
+them), and what the page reads before it shows anything: this server's description
 (`GET /api/web-app/`) and the texts of a language (`GET /api/texts/{language}/`)."""
 
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
+from starlette.exceptions import HTTPException
 
-from api.docs import COMMON_ERRORS, documented_error
+from api.deps import StateDep, WebAppDep
+from api.messages import english, say
 from api.models import WebAppDescription, WebAppTexts
+from api.openapi import COMMON_ERRORS, documented_error
 from api.replies import answer, refusal
 from api.routing import slash_optional
-from api.sharing import invite_links
-from api.texts import english, say
-from api.web import FOREVER, WebAssets
-from api.web_texts import LANGUAGES, WebTexts
+from api.webapp import LANGUAGES, PAGE_HEADERS, serve
 
 router = APIRouter(prefix="/api", tags=["web app"])
+# The page and its assets, outside the API's document; served after every other route.
+files_router = APIRouter(include_in_schema=False)
 
 UNKNOWN_LANGUAGE = "api-unknown-language"  # catalog id (locales/)
+
+
+@files_router.api_route("/", methods=["GET", "HEAD"])
+async def page(request: Request, web_app: WebAppDep) -> Response:
+    """The web app: one page, whatever its query (`?ref=CODE`) or fragment (Telegram's)."""
+    return serve(request, web_app.assets.page, PAGE_HEADERS)
+
+
+@files_router.api_route("/web/{version}/{name}", methods=["GET", "HEAD"])
+async def asset(request: Request, web_app: WebAppDep, version: str, name: str) -> Response:
+    """An asset, kept for good under the current version."""
+    found = web_app.assets.assets.get(name)
+    if found is None:
+        raise HTTPException(404)
+    headers = {"Cache-Control": web_app.cache_control(version), "X-Content-Type-Options": "nosniff"}
+    return serve(request, found, headers)
 
 
 @slash_optional(
@@ -29,14 +48,12 @@ UNKNOWN_LANGUAGE = "api-unknown-language"  # catalog id (locales/)
     response_model=WebAppDescription,
     responses=COMMON_ERRORS,
 )
-async def describe_web_app(request: Request) -> Response:
+async def describe_web_app(request: Request, state: StateDep) -> Response:
     """How codes are delivered and how long they are, where invite links point, which languages
     the texts come in."""
-    state = request.app.state
-    links = invite_links(request)
     description = WebAppDescription(
-        bot_username=links.bot_username,
-        invite_link=links.template(request),
+        bot_username=state.invite_links.bot_username,
+        invite_link=state.invite_links.template(base_url=str(request.base_url)),
         code_delivery=state.code_delivery,
         code_length=state.service.members.code_length,
         languages=list(LANGUAGES),
@@ -72,15 +89,12 @@ TextsVersion = Annotated[
     },
 )
 async def read_web_app_texts(
-    request: Request, language: Language, version: TextsVersion = None
+    web_app: WebAppDep, language: Language, version: TextsVersion = None
 ) -> Response:
     """Every text of the page by its msgid (from `locales/<language>/LC_MESSAGES/web.po`); a text
     with plural forms is an object keyed by CLDR plural category (`one`, `few`, `many`, `other`)."""
-    texts: dict[str, WebTexts] = request.app.state.web_texts
-    found = texts.get(language)
+    found = web_app.texts.get(language)
     if found is None:
         return refusal(404, say(UNKNOWN_LANGUAGE, languages=", ".join(LANGUAGES)))
-    assets: WebAssets = request.app.state.web_assets
-    cache = FOREVER if version == assets.version else "no-cache"
-    headers = {"Cache-Control": cache, "Content-Language": language}
+    headers = {"Cache-Control": web_app.cache_control(version), "Content-Language": language}
     return Response(found.body, headers=headers, media_type="application/json")

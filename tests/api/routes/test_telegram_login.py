@@ -8,7 +8,7 @@ import pytest
 from fastapi import FastAPI
 
 from api import create_app
-from api.telegram_login import MAX_AGE
+from api.routes.telegram_login import MAX_AGE
 from db.service import ReferralService
 from settings import Settings
 from tests.api.conftest import api_settings, bearer, http_client

@@ -1,19 +1,15 @@
-"""The API's documentation: error responses with examples for OpenAPI, and ReDoc."""
+"""What the OpenAPI document says of error answers: their bodies with examples, the headers they
+carry, and the statuses any operation may answer (ReDoc over the document: api/routes/docs.py)."""
 
 from collections.abc import Mapping
 from typing import Any
 
-from fastapi import APIRouter
-from fastapi.openapi.docs import get_redoc_html
-from fastapi.responses import HTMLResponse
-
 from api.errors import DATABASE_UNAVAILABLE, OUTAGE_RETRY_AFTER
 from api.limits import BODY_TOO_LARGE, MAX_BODY_BYTES
+from api.messages import english
 from api.models import ErrorMessage
-from api.texts import english
 
 OPENAPI_URL = "/api/openapi.json"
-REDOC_PATHS = ("/api/redoc/", "/api/redoc")
 
 
 def documented_error(
@@ -67,15 +63,3 @@ COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
         database_unavailable=english(DATABASE_UNAVAILABLE, seconds=OUTAGE_RETRY_AFTER),
     ),
 }
-
-
-def create_docs_router(*, title: str) -> APIRouter:
-    """ReDoc over the OpenAPI document, with and without the trailing slash."""
-    router = APIRouter()
-
-    async def redoc() -> HTMLResponse:
-        return get_redoc_html(openapi_url=OPENAPI_URL, title=f"{title} - ReDoc")
-
-    for path in REDOC_PATHS:
-        router.add_api_route(path, redoc, methods=["GET"], include_in_schema=False)
-    return router

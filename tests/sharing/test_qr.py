@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ElementTree
 
 import segno
 
-from db.qr import QUIET_ZONE, qr_png, qr_svg
+from sharing.qr import QUIET_ZONE, qr_png, qr_svg
 
 LINK = "https://t.me/referral_club_bot?start=K7M2QX"
 SVG = "{http://www.w3.org/2000/svg}"

@@ -14,13 +14,12 @@ from aiogram.utils.web_app import check_webapp_signature
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from api.docs import COMMON_ERRORS, documented_error
+from api.messages import english, say
 from api.models import AccessGranted, TelegramLoginRequest
+from api.openapi import COMMON_ERRORS, documented_error
 from api.replies import answer, refusal
 from api.routing import slash_optional
-from api.texts import english, say
-from api.tokens import AccessTokens
-from db.service import ReferralService
+from api.state import app_state
 
 router = APIRouter(prefix="/api/telegram", tags=["login"])
 
@@ -96,10 +95,8 @@ def telegram_user_id(bot_token: str, init_data: str, *, now: float) -> int:
 async def telegram_login(body: TelegramLoginRequest, request: Request) -> Response:
     """Checks Telegram's signature (HMAC with the bot's token) and the age of `auth_date`."""
     # Read from the application's state rather than as dependencies: each costs ~25 µs.
-    state = request.app.state
-    service: ReferralService = state.service
-    tokens: AccessTokens = state.tokens
-    bot_token: str | None = state.bot_token
+    state = app_state(request)
+    service, tokens, bot_token = state.service, state.tokens, state.bot_token
     if bot_token is None:
         return refusal(503, say(TELEGRAM_OFF))
     try:

@@ -6,9 +6,9 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from api.deps import ServiceDep
+from api.messages import say
 from api.models import HealthStatus
 from api.replies import answer, refusal
-from api.texts import say
 from db.connections import DatabaseUnavailable
 
 log = logging.getLogger(__name__)

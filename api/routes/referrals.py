@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic_core import to_json
 
 from api.deps import CHALLENGE, NO_CREDENTIALS, MemberId, ServiceDep
-from api.docs import BEARER_CHALLENGE, COMMON_ERRORS, documented_error
+from api.messages import english, say
 from api.models import (
     InviteCodeRegistered,
     InviteCodeRequest,
@@ -15,11 +15,11 @@ from api.models import (
     LanguageChoice,
     ReferralData,
 )
+from api.openapi import BEARER_CHALLENGE, COMMON_ERRORS, documented_error
 from api.replies import answer, refusal
 from api.routing import slash_optional
-from api.texts import english, say
+from api.state import app_state
 from db.results import Activation, InviteOutcome
-from db.service import ReferralService
 
 router = APIRouter(prefix="/api", tags=["referrals"])
 
@@ -115,7 +115,7 @@ async def read_referral_data(
     `?cursor=`) for the rest."""
     # The busiest route takes the service from the application, not as a dependency (`ServiceDep`
     # elsewhere): a dependency costs ~30 µs, a tenth of the request.
-    service: ReferralService = request.app.state.service
+    service = app_state(request).service
     try:
         found = await service.invitations.profile_and_referrals(
             member_id, after=cursor, limit=limit
@@ -128,7 +128,8 @@ async def read_referral_data(
     deleted = say("api-deleted-member")
     progress = service.growth.progress(page.total)
     # `ReferralData` field by field, as plain values: validating a model per referral cost 7 µs
-    # each, two thirds of a page of 1,000 (tests/api/test_referrals.py holds the two together).
+    # each, two thirds of a page of 1,000 (tests/api/routes/test_referrals.py holds the two
+    # together).
     data = {
         "ref": profile.member.invite_code,
         "invited": profile.inviter_code or "",

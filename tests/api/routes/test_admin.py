@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api import create_app
+from api.state import state_of
 from db.operators import EXPORT_COLUMNS, EXPORT_LOCK
 from db.results import Member
 from db.service import ReferralService
@@ -52,7 +53,7 @@ def service(clean_engine: AsyncEngine, pool: asyncpg.Pool, clock: Clock) -> Refe
 @pytest.fixture
 async def operator_token(app: FastAPI, service: ReferralService) -> str:
     member = await join(service, telegram_id=OPERATOR_ID)
-    token: str = app.state.tokens.issue(member.id)
+    token: str = state_of(app).tokens.issue(member.id)
     return token
 
 
@@ -185,7 +186,7 @@ async def test_block_and_unblock(
 
 def client_token(client: httpx.AsyncClient, member: Member) -> dict[str, str]:
     app = client._transport.app  # type: ignore[attr-defined]
-    return bearer(app.state.tokens.issue(member.id))
+    return bearer(state_of(app).tokens.issue(member.id))
 
 
 async def test_operators_are_checked_on_every_request(

@@ -6,12 +6,12 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from api.deps import ADDRESS_LIMIT, AddressCounted, ServiceDep, TokensDep
-from api.docs import COMMON_ERRORS, RETRY_AFTER, documented_error
 from api.errors import DATABASE_UNAVAILABLE, OUTAGE_RETRY_AFTER
+from api.messages import english, say
 from api.models import AccessGranted, CodeSent, LoginRequest, VerifyRequest, WrongCode
+from api.openapi import COMMON_ERRORS, RETRY_AFTER, documented_error
 from api.replies import answer, refusal
 from api.routing import slash_optional
-from api.texts import english, say
 from api.tokens import AccessTokens
 from db.results import CodeRequest, CodeRequestOutcome, Verification, VerifyOutcome
 

@@ -1,0 +1,2 @@
+"""What a member hands to friends, made once for every front end: the invite links and their QR
+codes."""
