@@ -16,8 +16,10 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from playground.bot_api import BotApi
+from playground.http import BotApiServer
+from playground.webhook import WebhookDelivery
 from tests.conftest import free_port
-from tests.e2e.telegram_double import TelegramDouble
 
 ROOT = Path(__file__).resolve().parents[2]
 WEBHOOK_PATH = "/telegram/webhook"
@@ -157,22 +159,36 @@ def no_bot_token_in_logs() -> Iterator[None]:
 
 
 @pytest.fixture
-async def double() -> AsyncIterator[TelegramDouble]:
-    """The Bot API of a bot with a token shaped like Telegram's, so that a leak is found."""
-    async with TelegramDouble(token=f"123456:{secrets.token_urlsafe(26)}") as double:
-        yield double
+async def double_server() -> AsyncIterator[BotApiServer]:
+    """The Bot API of a bot with a token shaped like Telegram's (so that a leak is found), over
+    HTTP on a free loopback port."""
+    api = BotApi(token=f"123456:{secrets.token_urlsafe(26)}")
+    async with BotApiServer(api) as server:
+        yield server
+
+
+@pytest.fixture
+def double(double_server: BotApiServer) -> BotApi:
+    """The Bot API stand-in the bot talks to, and the people who talk to the bot."""
+    return double_server.api
+
+
+@pytest.fixture
+def webhook(double_server: BotApiServer) -> WebhookDelivery:
+    """Telegram's deliveries of the updates to the bot's webhook, as they went."""
+    return double_server.webhook
 
 
 @pytest.fixture
 def bot_env(
-    double: TelegramDouble, database_url: str, clean_engine: AsyncEngine, tmp_path: Path
+    double_server: BotApiServer, database_url: str, clean_engine: AsyncEngine, tmp_path: Path
 ) -> dict[str, str]:
     """Settings of a bot process in polling mode against the double, on this run's database."""
     keep = {name: value for name, value in os.environ.items() if name in ("PATH", "HOME", "LANG")}
     return {
         **keep,
-        "BOT_TOKEN": double.token,
-        "TELEGRAM_API_URL": double.url,
+        "BOT_TOKEN": double_server.api.token,
+        "TELEGRAM_API_URL": double_server.url,
         "DATABASE_URL": database_url,
         "DATA_DIR": str(tmp_path / "data"),
         "SECRET_KEY": "e2e-secret-key-of-at-least-32-characters",

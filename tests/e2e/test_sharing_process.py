@@ -5,7 +5,7 @@ from typing import Any
 
 from db.qr import qr_png
 from db.service import ReferralService
-from tests.e2e.telegram_double import TelegramDouble
+from playground.bot_api import BotApi
 from tests.e2e.test_bot_process import StartBot, has, join
 
 
@@ -15,7 +15,7 @@ def buttons_of(message: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 async def test_sharing_in_four_ways_and_the_leaderboard(
-    double: TelegramDouble,
+    double: BotApi,
     bot_env: dict[str, str],
     start_bot: StartBot,
     service: ReferralService,
@@ -43,8 +43,8 @@ async def test_sharing_in_four_ways_and_the_leaderboard(
         member.id, lambda m: "photo" in m and m["message_id"] != first["message_id"]
     )
     assert second["photo"][-1]["file_id"] == first["photo"][-1]["file_id"]
-    uploads = [call for call in double.bot_calls("sendPhoto") if call["params"].get("photo")]
-    uploaded = [call["params"]["photo"].startswith("attach://") for call in uploads]
+    uploads = [call for call in double.bot_calls("sendPhoto") if call.params.get("photo")]
+    uploaded = [call.params["photo"].startswith("attach://") for call in uploads]
     assert uploaded == [True, False]  # the second one is the file_id of the first
     assert double.uploads(member.id)[-1][1] == qr_png(link)
 

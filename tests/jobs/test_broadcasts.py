@@ -18,23 +18,31 @@ from db.broadcasts import BroadcastStatus
 from db.service import ReferralService
 from jobs.broadcasts import BroadcastSender
 from locales import create_i18n
-from tests.e2e.telegram_double import TelegramDouble, User
+from playground.bot_api import BotApi, User
+from playground.http import BotApiServer
 from tests.jobs.conftest import until
 
 OPERATOR_CHAT = 10
 
 
 @pytest.fixture
-async def double() -> AsyncIterator[TelegramDouble]:
-    async with TelegramDouble(token=f"123456:{secrets.token_urlsafe(26)}") as double:
-        yield double
+async def double_server() -> AsyncIterator[BotApiServer]:
+    async with BotApiServer(BotApi(token=f"123456:{secrets.token_urlsafe(26)}")) as server:
+        yield server
 
 
 @pytest.fixture
-async def bot(double: TelegramDouble) -> AsyncIterator[Bot]:
-    session = AiohttpSession(api=TelegramAPIServer.from_base(double.url))
+def double(double_server: BotApiServer) -> BotApi:
+    return double_server.api
+
+
+@pytest.fixture
+async def bot(double_server: BotApiServer) -> AsyncIterator[Bot]:
+    session = AiohttpSession(api=TelegramAPIServer.from_base(double_server.url))
     bot = Bot(
-        double.token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML)
+        double_server.api.token,
+        session=session,
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML),
     )
     try:
         yield bot
@@ -58,12 +66,12 @@ def sender(service: ReferralService, bot: Bot, **options: float) -> BroadcastSen
     return BroadcastSender(service.broadcasts, bot, create_i18n("en"), **options)  # type: ignore[arg-type]
 
 
-def received(double: TelegramDouble, users: list[User]) -> dict[int, int]:
+def received(double: BotApi, users: list[User]) -> dict[int, int]:
     return {user.id: len(double.messages(user.id)) for user in users}
 
 
 async def test_two_thousand_members_at_the_limit_through_429s_403s_and_a_restart(
-    clean_engine: AsyncEngine, service: ReferralService, double: TelegramDouble, bot: Bot
+    clean_engine: AsyncEngine, service: ReferralService, double: BotApi, bot: Bot
 ) -> None:
     users = double.known_users(2000)
     await audience(clean_engine, users)
@@ -116,7 +124,7 @@ async def test_two_thousand_members_at_the_limit_through_429s_403s_and_a_restart
 
 
 async def test_a_batch_in_flight_when_the_sender_died_is_not_sent_again(
-    clean_engine: AsyncEngine, service: ReferralService, double: TelegramDouble, bot: Bot
+    clean_engine: AsyncEngine, service: ReferralService, double: BotApi, bot: Bot
 ) -> None:
     users = double.known_users(30)
     await audience(clean_engine, users)
@@ -142,7 +150,7 @@ async def test_a_batch_in_flight_when_the_sender_died_is_not_sent_again(
 
 
 async def test_cancelled_while_sending_it_stops_and_reports(
-    clean_engine: AsyncEngine, service: ReferralService, double: TelegramDouble, bot: Bot
+    clean_engine: AsyncEngine, service: ReferralService, double: BotApi, bot: Bot
 ) -> None:
     users = double.known_users(200)
     await audience(clean_engine, users)
