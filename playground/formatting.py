@@ -11,17 +11,19 @@ JSON = dict[str, Any]
 
 TEXT_LIMIT = 4096  # characters of a message's text, after entities are parsed
 CAPTION_LIMIT = 1024  # characters of a photo's or document's caption
-INLINE_ACTIONS = (
-    "url",
-    "callback_data",
-    "web_app",
-    "login_url",
-    "switch_inline_query",
-    "switch_inline_query_current_chat",
-    "switch_inline_query_chosen_chat",
-    "copy_text",
-    "callback_game",
-    "pay",
+INLINE_ACTIONS = frozenset(
+    [
+        "url",
+        "callback_data",
+        "web_app",
+        "login_url",
+        "switch_inline_query",
+        "switch_inline_query_current_chat",
+        "switch_inline_query_chosen_chat",
+        "copy_text",
+        "callback_game",
+        "pay",
+    ]
 )
 
 
@@ -299,7 +301,7 @@ def check_markup(markup: Any) -> JSON | None:
                 raise bad_request(
                     'can\'t parse inline keyboard button: Field "text" must be of type String'
                 )
-            if not any(action in button for action in INLINE_ACTIONS):
+            if INLINE_ACTIONS.isdisjoint(button):
                 raise bad_request(
                     "can't parse inline keyboard button: Text buttons are unallowed in the "
                     "inline keyboard"
