@@ -234,7 +234,7 @@ class BotApi:
         self._queries: dict[str, _Query] = {}
         self._query_prefix = str(secrets.randbelow(9_000) + 1_000)
         self._commands: dict[tuple[str, str], list[JSON]] = {}
-        self._menu_button: JSON = {"type": "default"}
+        self.menu_button: JSON = {"type": "default"}  # beside the message field of every chat
         self._files: dict[str, tuple[str, bytes]] = {}  # file_id -> name and bytes uploaded
         self._methods: dict[str, tuple[str, Method]] = {
             name.lower(): (name, method) for name, method in self._api().items()
@@ -278,18 +278,20 @@ class BotApi:
             chat = self._chats.get(chat_id) if isinstance(chat_id, int) else None
             if chat is not None:
                 chat.errors = [*chat.errors[-19:], f"{method} -> {error.code} {error.description}"]
-            self._record(BotCall(method, params, started, error.code, None, error.description))
+            if self.retention.calls:
+                self._calls.append(
+                    BotCall(method, params, started, error.code, None, error.description)
+                )
             raise
         except Exception:  # a bug of the stand-in: answered like Telegram's internal errors
             log.exception("%s failed in the Bot API stand-in", method)
-            self._record(BotCall(method, params, started, 500, None, "Internal Server Error"))
-            raise ApiError(500, "Internal Server Error") from None
-        self._record(BotCall(method, params, started, 200, result))
-        return result
-
-    def _record(self, call: BotCall) -> None:
+            failure = ApiError.of(500)
+            if self.retention.calls:
+                self._calls.append(BotCall(method, params, started, 500, None, failure.description))
+            raise failure from None
         if self.retention.calls:
-            self._calls.append(call)
+            self._calls.append(BotCall(method, params, started, 200, result))
+        return result
 
     async def _get_me(self, params: JSON) -> JSON:
         return {
@@ -567,7 +569,7 @@ class BotApi:
         button = params.get("menu_button") or {"type": "default"}
         if not isinstance(button, dict) or "type" not in button:
             raise bad_request("can't parse menu button JSON object")
-        self._menu_button = button
+        self.menu_button = button
         return True
 
     # --- injected trouble -----------------------------------------------------------------------

@@ -20,6 +20,7 @@ from playground.webhook import WebhookDelivery
 
 JSON = dict[str, Any]
 UPLOAD_LIMIT = 64 * 2**20  # bytes of one request; Telegram takes documents up to 50 MB
+WEBHOOK_TIMEOUT = 30.0  # seconds Telegram waits for the webhook's answer
 
 # Form values that stay strings even when they look like numbers, booleans or JSON.
 STRING_PARAMS = frozenset(
@@ -82,13 +83,11 @@ def _respond(status: int, payload: JSON) -> web.Response:
 
 
 class BotApiServer:
-    """`api` served on 127.0.0.1 (a free port unless given), delivering to its webhook."""
+    """`api` served on a free loopback port, delivering to its webhook."""
 
-    def __init__(self, api: BotApi, *, port: int = 0, webhook_timeout: float = 30.0) -> None:
+    def __init__(self, api: BotApi) -> None:
         self.api = api
-        self.port = port
         self.url = ""
-        self.webhook_timeout = webhook_timeout
         self._runner: web.AppRunner | None = None
         self._http: aiohttp.ClientSession | None = None
         self._webhook: WebhookDelivery | None = None
@@ -108,12 +107,11 @@ class BotApiServer:
         )
         await self._runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", self.port))
+        sock.bind(("127.0.0.1", 0))
         await web.SockSite(self._runner, sock).start()
-        self.port = sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
         self._http = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=self.webhook_timeout),
+            timeout=aiohttp.ClientTimeout(total=WEBHOOK_TIMEOUT),
             connector=aiohttp.TCPConnector(limit=0),
         )
         self._webhook = WebhookDelivery(self.api.updates, self._http)
