@@ -790,23 +790,14 @@ class BotApi:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(waiter, remaining)
 
-    async def wait_for_callback_answer(
+    async def wait_for_answer(
         self,
         update_id: int,
-        timeout: float = 10.0,  # noqa: ASYNC109
+        timeout: float = 10.0,  # noqa: ASYNC109 - the tests' own deadline
     ) -> JSON:
-        """The bot's answerCallbackQuery (text, show_alert, url, cache_time) to a button press."""
-        return await self._answer_to(update_id, timeout)
-
-    async def wait_for_inline_answer(
-        self,
-        update_id: int,
-        timeout: float = 10.0,  # noqa: ASYNC109
-    ) -> JSON:
-        """The bot's answerInlineQuery (results, button, cache_time, is_personal)."""
-        return await self._answer_to(update_id, timeout)
-
-    async def _answer_to(self, update_id: int, timeout: float) -> JSON:  # noqa: ASYNC109
+        """The bot's answer to a button press (answerCallbackQuery: text, show_alert, url,
+        cache_time) or to an inline query (answerInlineQuery: results, button, cache_time,
+        is_personal), by the update that asked."""
         query = self._queries.get(f"{self._query_prefix}{update_id}")
         if query is None:
             raise AssertionError(f"no query of update {update_id}")

@@ -284,6 +284,14 @@ def trim_text(text: str, entities: list[JSON]) -> tuple[str, list[JSON]]:
 # --- Reply markup -----------------------------------------------------------------------------
 
 
+def _buttons(markup: JSON, field: str, kind: str) -> list[Any]:
+    """The buttons of a keyboard's rows, which must be an array of arrays."""
+    rows = markup[field]
+    if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
+        raise bad_request(f'field "{field}" of the {kind} should be an Array of Arrays')
+    return list(itertools.chain.from_iterable(rows))
+
+
 def check_markup(markup: Any) -> JSON | None:
     """The reply_markup parameter validated like Telegram does; None when absent or empty."""
     if markup is None or markup == {}:
@@ -291,12 +299,7 @@ def check_markup(markup: Any) -> JSON | None:
     if not isinstance(markup, dict):
         raise bad_request("can't parse reply keyboard markup JSON object")
     if "inline_keyboard" in markup:
-        rows = markup["inline_keyboard"]
-        if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
-            raise bad_request(
-                'field "inline_keyboard" of the InlineKeyboardMarkup should be an Array of Arrays'
-            )
-        for button in itertools.chain.from_iterable(rows):
+        for button in _buttons(markup, "inline_keyboard", "InlineKeyboardMarkup"):
             if not isinstance(button, dict) or not isinstance(button.get("text"), str):
                 raise bad_request(
                     'can\'t parse inline keyboard button: Field "text" must be of type String'
@@ -311,12 +314,7 @@ def check_markup(markup: Any) -> JSON | None:
                 raise bad_request("BUTTON_DATA_INVALID")
         return markup
     if "keyboard" in markup:
-        rows = markup["keyboard"]
-        if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
-            raise bad_request(
-                'field "keyboard" of the ReplyKeyboardMarkup should be an Array of Arrays'
-            )
-        for button in itertools.chain.from_iterable(rows):
+        for button in _buttons(markup, "keyboard", "ReplyKeyboardMarkup"):
             if not isinstance(button, str) and not (
                 isinstance(button, dict) and isinstance(button.get("text"), str)
             ):

@@ -3,7 +3,6 @@
 import asyncio
 import contextlib
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -16,9 +15,7 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from playground.bot_api import BotApi
 from playground.http import BotApiServer
-from playground.webhook import WebhookDelivery
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -156,27 +153,6 @@ def no_bot_token_in_logs() -> Iterator[None]:
         if token.partition(":")[2] in line
     ]
     assert not leaks, f"{len(leaks)} log lines show the bot token:\n" + "\n".join(leaks[:20])
-
-
-@pytest.fixture
-async def double_server() -> AsyncIterator[BotApiServer]:
-    """The Bot API of a bot with a token shaped like Telegram's (so that a leak is found), over
-    HTTP on a free loopback port."""
-    api = BotApi(token=f"123456:{secrets.token_urlsafe(26)}")
-    async with BotApiServer(api) as server:
-        yield server
-
-
-@pytest.fixture
-def double(double_server: BotApiServer) -> BotApi:
-    """The Bot API stand-in the bot talks to, and the people who talk to the bot."""
-    return double_server.api
-
-
-@pytest.fixture
-def webhook(double_server: BotApiServer) -> WebhookDelivery:
-    """Telegram's deliveries of the updates to the bot's webhook, as they went."""
-    return double_server.webhook
 
 
 @pytest.fixture

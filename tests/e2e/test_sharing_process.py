@@ -48,13 +48,13 @@ async def test_sharing_in_four_ways_and_the_leaderboard(
     assert uploaded == [True, False]  # the second one is the file_id of the first
     assert double.uploads(member.id)[-1][1] == qr_png(link)
 
-    answer = await double.wait_for_inline_answer(double.inline_query(member))
+    answer = await double.wait_for_answer(double.inline_query(member))
     assert answer["is_personal"] is True and answer["cache_time"] == 60
     [result] = answer["results"]
     assert code in result["input_message_content"]["message_text"]
     assert result["reply_markup"]["inline_keyboard"][0][0]["url"] == link
     stranger = double.new_user("Stranger", language_code="ru")
-    answer = await double.wait_for_inline_answer(double.inline_query(stranger, "hi"))
+    answer = await double.wait_for_answer(double.inline_query(stranger, "hi"))
     assert answer["results"] == []
     assert answer["button"] == {
         "text": "Откройте бота, чтобы получить свою ссылку",

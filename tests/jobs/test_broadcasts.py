@@ -3,15 +3,8 @@ it, 429s waited out, members who blocked the bot marked unreachable, everybody r
 once, through a restart and the death of the instance sending."""
 
 import asyncio
-import secrets
-from collections.abc import AsyncIterator
 
-import pytest
 from aiogram import Bot
-from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
-from aiogram.enums import ParseMode
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.broadcasts import BroadcastStatus
@@ -19,35 +12,9 @@ from db.service import ReferralService
 from jobs.broadcasts import BroadcastSender
 from locales import create_i18n
 from playground.bot_api import BotApi, User
-from playground.http import BotApiServer
 from tests.jobs.conftest import until
 
 OPERATOR_CHAT = 10
-
-
-@pytest.fixture
-async def double_server() -> AsyncIterator[BotApiServer]:
-    async with BotApiServer(BotApi(token=f"123456:{secrets.token_urlsafe(26)}")) as server:
-        yield server
-
-
-@pytest.fixture
-def double(double_server: BotApiServer) -> BotApi:
-    return double_server.api
-
-
-@pytest.fixture
-async def bot(double_server: BotApiServer) -> AsyncIterator[Bot]:
-    session = AiohttpSession(api=TelegramAPIServer.from_base(double_server.url))
-    bot = Bot(
-        double_server.api.token,
-        session=session,
-        default=DefaultBotProperties(parse_mode=ParseMode.HTML),
-    )
-    try:
-        yield bot
-    finally:
-        await bot.session.close()
 
 
 async def audience(engine: AsyncEngine, users: list[User]) -> None:

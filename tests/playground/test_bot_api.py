@@ -146,7 +146,7 @@ async def test_buttons_and_callback_answers(bot: Bot, double: BotApi) -> None:
     with pytest.raises(TelegramBadRequest, match="MESSAGE_TOO_LONG"):
         await bot.answer_callback_query(query.id, text="x" * 201)
     assert await bot.answer_callback_query(query.id, text="Done", show_alert=True)
-    answer = await double.wait_for_callback_answer(pressed, timeout=1)
+    answer = await double.wait_for_answer(pressed, timeout=1)
     assert (answer["text"], answer["show_alert"]) == ("Done", True)
     with pytest.raises(TelegramBadRequest, match="query is too old"):
         await bot.answer_callback_query(query.id)
@@ -170,7 +170,7 @@ async def test_inline_answers(bot: Bot, double: BotApi) -> None:
     assert await bot.answer_inline_query(
         update.inline_query.id, [card], cache_time=60, is_personal=True
     )
-    answer = await double.wait_for_inline_answer(asked, timeout=1)
+    answer = await double.wait_for_answer(asked, timeout=1)
     assert answer["is_personal"] is True and answer["cache_time"] == 60
     assert answer["results"][0]["input_message_content"]["message_text"] == "Join <b>me</b>"
     with pytest.raises(TelegramBadRequest, match="query is too old"):

@@ -15,8 +15,7 @@ from aiogram.exceptions import TelegramConflictError
 from aiohttp import web
 
 from playground.bot_api import BotApi
-from playground.http import BotApiServer
-from playground.webhook import SECRET_HEADER
+from playground.webhook import SECRET_HEADER, WebhookDelivery
 
 
 class Receiver:
@@ -59,10 +58,10 @@ class Receiver:
 
 
 async def test_the_secret_and_a_failed_delivery_repeated(
-    bot: Bot, double: BotApi, double_server: BotApiServer
+    bot: Bot, double: BotApi, webhook: WebhookDelivery
 ) -> None:
     judy = double.new_user("Judy")
-    deliveries = double_server.webhook.deliveries
+    deliveries = webhook.deliveries
     async with Receiver(500) as receiver:
         assert await bot.set_webhook(receiver.url, secret_token="s3cret-token")
         with pytest.raises(TelegramConflictError, match="webhook is active"):
@@ -73,15 +72,15 @@ async def test_the_secret_and_a_failed_delivery_repeated(
     assert receiver.update_ids() == [update_id, update_id]
     assert receiver.received[1][1]["message"]["text"] == "/start"
     assert [(d.update_id, d.status) for d in deliveries] == [(update_id, 500), (update_id, 200)]
-    delay = double_server.webhook.redelivery_delay
+    delay = webhook.redelivery_delay
     assert deliveries[1].time - deliveries[0].time >= delay * 0.9
 
 
 async def test_one_chat_in_order_and_chats_side_by_side(
-    double: BotApi, double_server: BotApiServer
+    double: BotApi, webhook: WebhookDelivery
 ) -> None:
     users = [double.new_user(f"User{i}") for i in range(2)]
-    deliveries = double_server.webhook.deliveries
+    deliveries = webhook.deliveries
     async with Receiver(delay=0.05) as first, Receiver(delay=0.05) as second:
         double.updates.webhook_targets = [first.url, second.url]
         double.updates.webhook_secret = "rr"
@@ -99,7 +98,7 @@ async def test_one_chat_in_order_and_chats_side_by_side(
 
 
 async def test_an_unreachable_webhook_then_back_to_polling(
-    bot: Bot, double: BotApi, double_server: BotApiServer
+    bot: Bot, double: BotApi, webhook: WebhookDelivery
 ) -> None:
     kate = double.new_user("Kate")
     with socket.socket() as probe:
@@ -108,7 +107,7 @@ async def test_an_unreachable_webhook_then_back_to_polling(
     double.updates.webhook_targets = [closed]
     update_id = await double.send_text(kate, "anyone?")
     await asyncio.sleep(0.1)
-    deliveries = double_server.webhook.deliveries
+    deliveries = webhook.deliveries
     assert deliveries and deliveries[0].error is not None
     assert not double.updates.is_acknowledged(update_id)
     assert await bot.delete_webhook()
