@@ -6,7 +6,8 @@
 - `/stats` end to end through the program (webhook): from the POST of the update to the arrival
   of the chart photo at the double, the first time and `REPEATS` times after;
 - `/export` end to end: from the POST to the arrival of the whole document at the double, with
-  the program's RSS sampled every 0.1 s meanwhile (growth = peak minus the RSS before).
+  the program's RSS sampled every 0.1 s meanwhile (growth = peak minus the RSS before); its
+  lines are counted afterwards (decompressed, when gzip).
 """
 
 import asyncio
@@ -14,6 +15,7 @@ import json
 import logging
 import statistics
 import time
+import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -24,11 +26,11 @@ import asyncpg
 from bench.client import BotClient
 from bench.processes import ServerProcess
 from bench.seed import MEMBERS, TELEGRAM_BASE, invite_code_of, phone_of
-from bench.telegram_double import BotApiDouble, BotMessage
-from bench.updates import text_update
+from bench.updates import person
 from db.connections import create_pool
 from db.service import ReferralService
 from delivery import ChatDelivery
+from playground.bot_api import BotApi, BotMessage
 
 log = logging.getLogger("bench")
 
@@ -127,12 +129,33 @@ async def database_times(url: str, result: AdminResult) -> None:
         await pool.close()
 
 
-async def stats_answers(client: BotClient, double: BotApiDouble, result: AdminResult) -> None:
+def file_size(message: BotMessage) -> int:
+    """The bytes of the document or the (largest) photo a message carries."""
+    document = message.content.get("document")
+    photo = message.content.get("photo")
+    media = document or (photo[-1] if photo else {})
+    return int(media.get("file_size", 0))
+
+
+def lines_of(name: str, content: bytes) -> int:
+    """The lines of a file the bot sent; a gzip one decompressed a part at a time."""
+    if not name.endswith(".gz"):
+        return content.count(b"\n")
+    unpack = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    view = memoryview(content)
+    lines = sum(
+        unpack.decompress(view[start : start + 2**20]).count(b"\n")
+        for start in range(0, len(content), 2**20)
+    )
+    return lines + unpack.flush().count(b"\n")
+
+
+async def stats_answers(client: BotClient, result: AdminResult) -> None:
     """/stats from the operator: the time until the chart arrives."""
     for turn in range(REPEATS + 1):
-        exchange = await client.send(OPERATOR, text_update(OPERATOR, "/stats"))
+        exchange = await client.text(OPERATOR, "/stats")
         photos = [m for m in exchange.replies if m.method == "sendPhoto"]
-        if exchange.status != 200 or not photos or not photos[0].file_bytes:
+        if exchange.status != 200 or not photos or not file_size(photos[0]):
             texts = [m.text[:60] for m in exchange.replies]
             result.problems.append(f"/stats: HTTP {exchange.status}, replies {texts}")
             return
@@ -144,16 +167,17 @@ async def stats_answers(client: BotClient, double: BotApiDouble, result: AdminRe
 
 
 async def export(
-    client: BotClient, double: BotApiDouble, program: ServerProcess, result: AdminResult
+    client: BotClient, double: BotApi, program: ServerProcess, result: AdminResult
 ) -> None:
     """/export from the operator: until the whole document has arrived, RSS sampled meanwhile."""
     await asyncio.sleep(1)
     result.export_rss_before_mb = result.export_rss_peak_mb = program.rss_mb()
+    update = json.dumps(double.text_update(person(OPERATOR), "/export")).encode()
     inbox: list[BotMessage] = double.watch(OPERATOR)
     started = time.perf_counter()
     try:
         async with client.http.post(
-            client.webhook_url, data=text_update(OPERATOR, "/export"), headers=client.headers
+            client.webhook_url, data=update, headers=client.headers
         ) as answer:
             await answer.read()
         while time.perf_counter() - started < EXPORT_WITHIN:
@@ -161,8 +185,9 @@ async def export(
             documents = [m for m in inbox if m.method == "sendDocument"]
             if documents:
                 result.export_seconds = documents[0].received - started
-                result.export_rows = documents[0].file_lines
-                result.export_bytes = documents[0].file_bytes
+                result.export_bytes = file_size(documents[0])
+                document = double.file(documents[0].content["document"]["file_id"])
+                result.export_rows = lines_of(*document)
                 return
             await asyncio.sleep(0.1)
         texts = [m.text[:60] for m in inbox]
@@ -172,14 +197,14 @@ async def export(
 
 
 async def measure_admin(
-    url: str, client: BotClient, double: BotApiDouble, program: ServerProcess
+    url: str, client: BotClient, double: BotApi, program: ServerProcess
 ) -> AdminResult:
     result = AdminResult()
     log.info("admin: database time of /stats and /find")
     await database_times(url, result)
     await asyncio.sleep(5)  # the program warms its charts up in a worker thread after start
     log.info("admin: /stats end to end")
-    await stats_answers(client, double, result)
+    await stats_answers(client, result)
     log.info("admin: /export end to end")
     await export(client, double, program, result)
     return result

@@ -1,14 +1,18 @@
-"""What a simulated user does: POST an update to the webhook and collect the bot's replies from the
-double, or GET the API; each exchange becomes one `Sample`."""
+"""What a simulated user does: write to the bot (the update made by the Bot API stand-in, POSTed
+to the webhook by the bench itself) and collect what the bot showed them at the stand-in, or GET
+the API; each exchange becomes one `Sample`."""
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 
-from bench.telegram_double import BotApiDouble, BotMessage
+from bench.updates import person
 from locales import create_i18n
+from playground.bot_api import BotApi, BotMessage
 from runtime.webhook import SECRET_HEADER
 
 # The bench's simulated users speak English (the program's default language).
@@ -63,7 +67,7 @@ class BotClient:
     echoes)."""
 
     http: aiohttp.ClientSession
-    double: BotApiDouble
+    double: BotApi
     webhook_url: str
     secret: str
     judge: bool
@@ -72,13 +76,25 @@ class BotClient:
     def __post_init__(self) -> None:
         self.headers = {SECRET_HEADER: self.secret, "Content-Type": "application/json"}
 
-    async def send(self, chat_id: int, update: bytes) -> Exchange:
+    async def text(self, user_id: int, text: str) -> Exchange:
+        return await self.send(user_id, self.double.text_update(person(user_id), text))
+
+    async def contact(self, user_id: int, phone_number: str) -> Exchange:
+        """The user's own contact, shared with the request_contact button."""
+        return await self.send(user_id, self.double.contact_update(person(user_id), phone_number))
+
+    async def inline_query(self, user_id: int, query: str = "") -> Exchange:
+        """`@bot <query>` typed in some chat."""
+        return await self.send(user_id, self.double.inline_query_update(person(user_id), query))
+
+    async def send(self, chat_id: int, update: dict[str, Any]) -> Exchange:
+        """POST the update as Telegram would; the replies are what the bot showed meanwhile (the
+        webhook answers after handling the update)."""
+        body = json.dumps(update).encode()
         inbox = self.double.watch(chat_id)
         started = time.perf_counter()
         try:
-            async with self.http.post(
-                self.webhook_url, data=update, headers=self.headers
-            ) as answer:
+            async with self.http.post(self.webhook_url, data=body, headers=self.headers) as answer:
                 await answer.read()
                 status = answer.status
         except (aiohttp.ClientError, TimeoutError):

@@ -26,7 +26,8 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
 from bench.database import BENCH_DIR, bench_database, create_database_if_missing, exclusive_run
-from bench.telegram_double import BotApiDouble, free_port
+from bench.processes import free_port
+from bench.updates import bench_bot_api
 from db.broadcasts import BroadcastStatus
 from db.connections import create_pool
 from db.events import event_session_settings
@@ -36,6 +37,7 @@ from delivery import ChatDelivery
 from jobs.broadcasts import RATE, BroadcastSender
 from jobs.events import EventDelivery
 from locales import create_i18n
+from playground.http import BotApiServer
 
 DATABASE = "referral_bench_events"
 SECRET = "bench-events-secret"
@@ -158,10 +160,10 @@ async def broadcast_figures(service: ReferralService) -> dict[str, object]:
                 "SELECT telegram_id FROM members WHERE telegram_id IS NOT NULL"
             )
         ]
-    async with BotApiDouble() as double:
-        inboxes = [double.watch(chat) for chat in chats]
+    async with BotApiServer(bench_bot_api()) as double:
+        inboxes = [double.api.watch(chat) for chat in chats]
         session = AiohttpSession(api=TelegramAPIServer.from_base(double.url))
-        bot = Bot(double.token, session=session)
+        bot = Bot(double.api.token, session=session)
         try:
             broadcast = await service.broadcasts.create(
                 operator=1, chat_id=1, language="en", text="News", photo=None

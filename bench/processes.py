@@ -4,6 +4,7 @@ watched through /proc, and always stopped: SIGTERM, then SIGKILL."""
 import asyncio
 import logging
 import os
+import socket
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -14,12 +15,17 @@ from pathlib import Path
 import aiohttp
 
 from bench.database import BENCH_DIR, ROOT
-from bench.telegram_double import free_port
 
 log = logging.getLogger("bench")
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PROBLEMS = ("ERROR", "CRITICAL", "Traceback", "Exception")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def base_environment() -> dict[str, str]:

@@ -56,10 +56,10 @@ from bench.servers import (
     ceiling_process,
     program_process,
 )
-from bench.telegram_double import BotApiDouble
-from bench.updates import mini_app_login
+from bench.updates import bench_bot_api, mini_app_login
 from bench.web import first_load
 from db.schema import create_engine, migrate
+from playground.http import BotApiServer
 
 log = logging.getLogger("bench")
 
@@ -80,7 +80,7 @@ class Bench:
         self,
         plan: Plan,
         http: aiohttp.ClientSession,
-        double: BotApiDouble,
+        double: BotApiServer,
         result: BenchResult,
         *,
         database_url: str,
@@ -132,13 +132,13 @@ class Bench:
             name=name,
             judge=judge,
             bot=BotClient(
-                self.http, self.double, bot_process.url + WEBHOOK_PATH, WEBHOOK_SECRET, judge
+                self.http, self.double.api, bot_process.url + WEBHOOK_PATH, WEBHOOK_SECRET, judge
             ),
             api=ApiClient(self.http, api_process.url, judge),
             api_data_path=api_path,
             api_list_path=list_path,
             api_login_path=login_path,
-            bot_token=self.double.token,
+            bot_token=self.double.api.token,
             bot_process=bot_process,
             api_process=api_process,
         )
@@ -195,7 +195,7 @@ class Bench:
     async def measure(self, name: str, program: Target, ceiling: Target) -> ScenarioResult:
         log.info("%s: the program and the ceiling in turns", name)
         scenario = self.scenario(name, program)
-        unwatched = self.double.unwatched
+        unwatched = self.double.api.unwatched
         closed, bare = await self.rates(scenario, self.scenario(name, ceiling))
         log.info("%s: the program paced at %.0f updates/s", name, closed.rate / 2)
         steady = await paced(
@@ -204,7 +204,7 @@ class Bench:
             duration=self.plan.paced_duration,
             cpu_seconds=scenario.process.cpu_seconds,
         )
-        arrived = self.double.unwatched - unwatched
+        arrived = self.double.api.unwatched - unwatched
         notifications = (arrived, scenario.notifications) if scenario.notifications else None
         return ScenarioResult(
             name, closed, steady, bare, scenario.note, notifications, scenario.profile
@@ -266,7 +266,7 @@ async def run_bench(
     async with AsyncExitStack() as stack:
         stack.enter_context(exclusive_run())
         database_url = await stack.enter_async_context(bench_database())
-        double = await stack.enter_async_context(BotApiDouble())
+        double = await stack.enter_async_context(BotApiServer(bench_bot_api()))
         http = await stack.enter_async_context(
             aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=0),
@@ -306,8 +306,8 @@ async def run_bench(
                 database_url,
                 bench.tokens.issue(FIRST_REFERRAL + 1),
                 bench.tokens.issue(1),
-                double.token,
-                mini_app_login(double.token, telegram_id(FIRST_REFERRAL + 1)),
+                double.api.token,
+                mini_app_login(double.api.token, telegram_id(FIRST_REFERRAL + 1)),
             )
             api_ceiling = await servers.spawn(
                 api_ceiling_process("api-ceiling-1w", database_url, sizes, 1)
@@ -333,7 +333,7 @@ async def run_bench(
         if program_admin is not None:
             log.info("admin: /stats, /find and /export over the seeded members")
             client = bench.target("program", program_admin, program_admin, judge=True).bot
-            result.admin = await measure_admin(database_url, client, double, program_admin)
+            result.admin = await measure_admin(database_url, client, double.api, program_admin)
             await program_admin.stop()
         order = {name: index for index, name in enumerate(SCENARIOS)}
         result.scenarios.sort(key=lambda scenario: order[scenario.name])

@@ -29,9 +29,9 @@ from bench.seed import (
     invite_code_of,
     phone_of,
 )
-from bench.telegram_double import BotMessage
-from bench.updates import contact_update, inline_query_update, mini_app_login, text_update
+from bench.updates import mini_app_login
 from db.phones import mask_phone
+from playground.bot_api import BotMessage
 
 SESSIONS = 64  # clients of the API that log in once (the closed loop's users)
 NEWCOMER_BASE = 5_000_000_000  # Telegram ids of newcomers (journey), linked to no member yet
@@ -64,7 +64,7 @@ def asks_for_contact(replies: list[BotMessage]) -> bool:
     return any(
         button.get("request_contact")
         for reply in replies
-        for row in reply.markup().get("keyboard", [])
+        for row in (reply.markup or {}).get("keyboard", [])
         for button in row
     )
 
@@ -106,9 +106,7 @@ class Code(Scenario):
 
     async def __call__(self) -> list[Sample]:
         member = self.members.take()
-        exchange = await self.target.bot.send(
-            telegram_id(member), text_update(telegram_id(member), "/code")
-        )
+        exchange = await self.target.bot.text(telegram_id(member), "/code")
         code = invite_code_of(member)
         return [exchange.sample(lambda replies: code in replies[0].text, judge=self.target.judge)]
 
@@ -125,11 +123,15 @@ class Inline(Scenario):
     async def __call__(self) -> list[Sample]:
         member = self.members.take()
         user = telegram_id(member)
-        exchange = await self.target.bot.send(user, inline_query_update(user))
+        exchange = await self.target.bot.inline_query(user)
         code = invite_code_of(member)
 
         def shows_card(replies: list[BotMessage]) -> bool:
-            return replies[0].method == "answerInlineQuery" and code in replies[0].text
+            answer = replies[0]
+            return answer.method == "answerInlineQuery" and any(
+                code in result["input_message_content"]["message_text"]
+                for result in answer.content["results"]
+            )
 
         return [exchange.sample(shows_card, judge=self.target.judge)]
 
@@ -152,7 +154,7 @@ class Refs(Scenario):
     async def __call__(self) -> list[Sample]:
         user = await self.inviters.take()
         try:
-            exchange = await self.target.bot.send(user, text_update(user, "/refs"))
+            exchange = await self.target.bot.text(user, "/refs")
         finally:
             self.inviters.give_back(user)
 
@@ -176,7 +178,7 @@ class Activation(Scenario):
         member, owner = ACTIVATING + pair, ACTIVATED + pair
         code = invite_code_of(owner)
         user = telegram_id(member)
-        exchange = await self.target.bot.send(user, text_update(user, f"/invite {code}"))
+        exchange = await self.target.bot.text(user, f"/invite {code}")
         joined = ENGLISH.gettext("activation-done").format(phone=mask_phone(phone_of(owner)))
         sample = exchange.sample(lambda replies: replies[0].text == joined, judge=self.target.judge)
         if self.target.judge and sample.error is None:
@@ -203,23 +205,23 @@ class Journey(Scenario):
         )
 
     def lands_in_menu(self, replies: list[BotMessage]) -> bool:
-        return any(reply.text == self.welcome and reply.markup() for reply in replies)
+        return any(reply.text == self.welcome and reply.markup for reply in replies)
 
     async def __call__(self) -> list[Sample]:
         number = self.newcomers.take()
         user = NEWCOMER_BASE + number
         bot, judge = self.target.bot, self.target.judge
-        opened = await bot.send(user, text_update(user, f"/start {self.code}"))
+        opened = await bot.text(user, f"/start {self.code}")
         samples = [opened.sample(asks_for_contact, judge=judge)]
         if samples[-1].error is not None:
             return samples
-        shared = await bot.send(user, contact_update(user, f"7901{number:07d}"))
+        shared = await bot.contact(user, f"7901{number:07d}")
         found = [VERIFICATION_CODE.search(reply.text) for reply in shared.replies]
         code = next((match.group(1) for match in found if match), None)
         samples.append(shared.sample(lambda _: code is not None, judge=judge))
         if samples[-1].error is not None:
             return samples
-        typed = await bot.send(user, text_update(user, code or "0000"))
+        typed = await bot.text(user, code or "0000")
         samples.append(typed.sample(self.lands_in_menu, judge=judge))
         if judge and samples[-1].error is None:
             self.notifications += 1
@@ -379,5 +381,5 @@ class NewcomerStart(Scenario):
 
     async def __call__(self) -> list[Sample]:
         user = MEMORY_BASE + self.users.take()
-        exchange = await self.target.bot.send(user, text_update(user, "/start"))
+        exchange = await self.target.bot.text(user, "/start")
         return [exchange.sample(asks_for_contact, judge=self.target.judge)]

@@ -12,9 +12,9 @@ from api import create_app
 from bench.database import BENCH_DIR, ROOT
 from bench.figures import BenchResult
 from bench.processes import ServerProcess, base_environment, running
-from bench.telegram_double import BotApiDouble
 from db.connections import create_pool
 from db.service import create_service
+from playground.http import BotApiServer
 from settings import load_settings
 
 WEBHOOK_PATH = "/telegram/webhook"
@@ -25,10 +25,10 @@ API_LIST_PATH = "/api/data/?limit=1000"
 API_LOGIN_PATH = "/api/telegram/login/"
 
 
-def bot_environment(double: BotApiDouble, port: int, database_url: str) -> dict[str, str]:
+def bot_environment(double: BotApiServer, port: int, database_url: str) -> dict[str, str]:
     return {
         **base_environment(),
-        "BOT_TOKEN": double.token,
+        "BOT_TOKEN": double.api.token,
         "TELEGRAM_API_URL": double.url,
         "WEBHOOK_URL": f"http://127.0.0.1:{port}{WEBHOOK_PATH}",
         "WEBHOOK_SECRET": WEBHOOK_SECRET,
@@ -42,7 +42,7 @@ def bot_environment(double: BotApiDouble, port: int, database_url: str) -> dict[
 
 
 def program_process(
-    name: str, double: BotApiDouble, database_url: str, settings: dict[str, str] | None = None
+    name: str, double: BotApiServer, database_url: str, settings: dict[str, str] | None = None
 ) -> ServerProcess:
     """`main.py` in webhook mode against the double."""
     process = ServerProcess(name, [str(ROOT / "main.py")], {})
@@ -67,7 +67,7 @@ def api_program_process(name: str, database_url: str, workers: int) -> ServerPro
     return ServerProcess(name, [str(ROOT / "main.py"), "api"], env)
 
 
-def ceiling_process(double: BotApiDouble, database_url: str) -> ServerProcess:
+def ceiling_process(double: BotApiServer, database_url: str) -> ServerProcess:
     process = ServerProcess("ceiling", ["-m", "bench.ceiling"], {}, ready_status=None)
     process.env = bot_environment(double, process.port, database_url)
     return process

@@ -1,5 +1,5 @@
-"""Fixtures shared by every test: a real PostgreSQL database of this run, migrated to head, and
-a redis-server."""
+"""Fixtures shared by every test: a real PostgreSQL database of this run, migrated to head, a
+redis-server, and the Bot API stand-in over HTTP."""
 
 import contextlib
 import hashlib
@@ -20,6 +20,11 @@ from urllib.parse import urlencode
 
 import asyncpg
 import pytest
+from aiogram import Bot
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -31,6 +36,9 @@ from db.schema import create_engine, migrate
 from db.service import ReferralService, utcnow
 from delivery import ChatDelivery
 from locales import create_i18n
+from playground.bot_api import BotApi
+from playground.http import BotApiServer
+from playground.webhook import WebhookDelivery
 from runtime.database import embedded_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -220,3 +228,38 @@ def signed_init_data(
     secret = hmac.new(b"WebAppData", bot_token.encode(), hashlib.sha256).digest()
     data["hash"] = hmac.new(secret, checked.encode(), hashlib.sha256).hexdigest()
     return urlencode(data)
+
+
+@pytest.fixture
+async def double_server() -> AsyncIterator[BotApiServer]:
+    """The Bot API stand-in over HTTP on a free loopback port, for a bot whose token is shaped
+    like Telegram's (so that a leak into a log is found)."""
+    async with BotApiServer(BotApi(token=f"123456:{secrets.token_urlsafe(26)}")) as server:
+        yield server
+
+
+@pytest.fixture
+def double(double_server: BotApiServer) -> BotApi:
+    """The Bot API the bot talks to, and the people who talk to the bot."""
+    return double_server.api
+
+
+@pytest.fixture
+def webhook(double_server: BotApiServer) -> WebhookDelivery:
+    """Telegram's deliveries of the updates to the bot's webhook, as they went."""
+    return double_server.webhook
+
+
+@pytest.fixture
+async def bot(double_server: BotApiServer) -> AsyncIterator[Bot]:
+    """aiogram's own Bot against the stand-in, as the program builds it (HTML by default)."""
+    session = AiohttpSession(api=TelegramAPIServer.from_base(double_server.url))
+    bot = Bot(
+        double_server.api.token,
+        session=session,
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML),
+    )
+    try:
+        yield bot
+    finally:
+        await bot.session.close()

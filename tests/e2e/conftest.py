@@ -3,7 +3,6 @@
 import asyncio
 import contextlib
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -16,8 +15,8 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from playground.http import BotApiServer
 from tests.conftest import free_port
-from tests.e2e.telegram_double import TelegramDouble
 
 ROOT = Path(__file__).resolve().parents[2]
 WEBHOOK_PATH = "/telegram/webhook"
@@ -157,22 +156,15 @@ def no_bot_token_in_logs() -> Iterator[None]:
 
 
 @pytest.fixture
-async def double() -> AsyncIterator[TelegramDouble]:
-    """The Bot API of a bot with a token shaped like Telegram's, so that a leak is found."""
-    async with TelegramDouble(token=f"123456:{secrets.token_urlsafe(26)}") as double:
-        yield double
-
-
-@pytest.fixture
 def bot_env(
-    double: TelegramDouble, database_url: str, clean_engine: AsyncEngine, tmp_path: Path
+    double_server: BotApiServer, database_url: str, clean_engine: AsyncEngine, tmp_path: Path
 ) -> dict[str, str]:
     """Settings of a bot process in polling mode against the double, on this run's database."""
     keep = {name: value for name, value in os.environ.items() if name in ("PATH", "HOME", "LANG")}
     return {
         **keep,
-        "BOT_TOKEN": double.token,
-        "TELEGRAM_API_URL": double.url,
+        "BOT_TOKEN": double_server.api.token,
+        "TELEGRAM_API_URL": double_server.url,
         "DATABASE_URL": database_url,
         "DATA_DIR": str(tmp_path / "data"),
         "SECRET_KEY": "e2e-secret-key-of-at-least-32-characters",

@@ -11,9 +11,9 @@ import aiohttp
 
 from bot.texts import COMMANDS, OPERATOR_COMMANDS
 from db.operators import EXPORT_COLUMNS
+from playground.bot_api import BotApi, User
 from tests.conftest import en, new_phone
 from tests.e2e.conftest import BotProcess
-from tests.e2e.telegram_double import TelegramDouble, User
 
 StartBot = Callable[..., Awaitable[BotProcess]]
 CODE = re.compile(r"Your code: (?:<code>)?(\d{4,8})")
@@ -28,7 +28,7 @@ def has(fragment: str) -> Callable[[dict[str, Any]], bool]:
     return lambda message: fragment in text_of(message)
 
 
-async def become_member(double: TelegramDouble, user: User, phone: str) -> str:
+async def become_member(double: BotApi, user: User, phone: str) -> str:
     """/start, the contact, the code: a member; returns their invite code."""
     await double.send_text(user, "/start")
     await double.wait_for_message(user.id, has(en("greeting")[:20]))
@@ -46,7 +46,7 @@ async def become_member(double: TelegramDouble, user: User, phone: str) -> str:
 
 
 async def test_operators_in_the_bot_and_the_api(
-    double: TelegramDouble, bot_env: dict[str, str], start_bot: StartBot
+    double: BotApi, bot_env: dict[str, str], start_bot: StartBot
 ) -> None:
     operator, member, other = (double.new_user(name) for name in ("Operator", "Member", "Other"))
     operator_phone, member_phone = new_phone(), new_phone()

@@ -16,10 +16,11 @@ from redis.asyncio import Redis
 from bot.state_storage import CLAIM_TTL
 from bot.texts import COMMANDS
 from db.service import ReferralService
+from playground.bot_api import BotApi, User
+from playground.webhook import WebhookDelivery
 from tests.conftest import en, new_phone
 from tests.conftest import join as verified_member
 from tests.e2e.conftest import ROOT, WEBHOOK_SECRET, BotProcess, DatabaseProxy
-from tests.e2e.telegram_double import TelegramDouble, User
 
 StartBot = Callable[..., Awaitable[BotProcess]]
 CODE = re.compile(r"Your code: (?:<code>)?(\d{4,8})")
@@ -34,7 +35,7 @@ def has(fragment: str) -> Callable[[dict[str, Any]], bool]:
     return lambda message: fragment in text_of(message)
 
 
-async def join(double: TelegramDouble, user: User, payload: str = "") -> str:
+async def join(double: BotApi, user: User, payload: str = "") -> str:
     """The whole journey of a newcomer in the chat; returns their invite code."""
     await double.send_text(user, f"/start {payload}".strip())
     await double.wait_for_message(user.id, has(en("greeting")[:20]))
@@ -58,7 +59,7 @@ async def join(double: TelegramDouble, user: User, payload: str = "") -> str:
     return invite.group(1)
 
 
-async def invite_journey(double: TelegramDouble) -> None:
+async def invite_journey(double: BotApi) -> None:
     """An inviter joins; a friend opens their link, joins and lands in the menu; both see it."""
     inviter, friend = double.new_user("Inviter"), double.new_user("Friend")
     inviter_code = await join(double, inviter)
@@ -73,7 +74,7 @@ async def invite_journey(double: TelegramDouble) -> None:
 
 
 async def test_polling_journey(
-    double: TelegramDouble, bot_env: dict[str, str], start_bot: StartBot
+    double: BotApi, bot_env: dict[str, str], start_bot: StartBot
 ) -> None:
     bot = await start_bot(bot_env)
     await invite_journey(double)
@@ -82,13 +83,13 @@ async def test_polling_journey(
     assert "Update id=" not in log, "no line per routine update at INFO"
     default, russian = double.bot_calls("setMyCommands")
     for menu in (default, russian):
-        assert [command["command"] for command in menu["params"]["commands"]] == list(COMMANDS)
-    assert "language_code" not in default["params"]
-    assert russian["params"]["language_code"] == "ru"
+        assert [command["command"] for command in menu.params["commands"]] == list(COMMANDS)
+    assert "language_code" not in default.params
+    assert russian.params["language_code"] == "ru"
 
 
 async def test_webhook_journey_registered_only_when_asked(
-    double: TelegramDouble, bot_env: dict[str, str], start_bot: StartBot
+    double: BotApi, bot_env: dict[str, str], start_bot: StartBot
 ) -> None:
     bot = await start_bot(bot_env, webhook=True)
     assert not double.bot_calls("setWebhook"), "a replica must not register the webhook"
@@ -103,8 +104,8 @@ async def test_webhook_journey_registered_only_when_asked(
     _, errors = await asyncio.wait_for(registration.communicate(), 60)
     assert registration.returncode == 0, errors.decode()
     [call] = double.bot_calls("setWebhook")
-    assert call["params"]["url"] == bot.webhook_url
-    assert call["params"]["secret_token"] == WEBHOOK_SECRET
+    assert call.params["url"] == bot.webhook_url
+    assert call.params["secret_token"] == WEBHOOK_SECRET
     await invite_journey(double)
     assert not double.bot_calls("getUpdates")
 
@@ -130,7 +131,7 @@ def help_update(update_id: int, user: User) -> dict[str, Any]:
 
 
 async def test_webhook_refuses_a_wrong_secret_and_handles_a_repeat_once(
-    double: TelegramDouble, bot_env: dict[str, str], start_bot: StartBot
+    double: BotApi, bot_env: dict[str, str], start_bot: StartBot
 ) -> None:
     bot = await start_bot(bot_env, webhook=True)
     user = double.new_user("Someone")
@@ -146,38 +147,42 @@ async def test_webhook_refuses_a_wrong_secret_and_handles_a_repeat_once(
 
 
 async def test_webhook_failed_update_is_redelivered_and_then_handled(
-    double: TelegramDouble, bot_env: dict[str, str], start_bot: StartBot
+    double: BotApi, webhook: WebhookDelivery, bot_env: dict[str, str], start_bot: StartBot
 ) -> None:
     bot = await start_bot(bot_env, webhook=True)
-    double.webhook_secret = WEBHOOK_SECRET
-    double.webhook_targets = [bot.webhook_url]
+    double.updates.webhook_secret = WEBHOOK_SECRET
+    double.updates.webhook_targets = [bot.webhook_url]
     user = double.new_user("Unlucky")
     # The answer and the apology both fail on Telegram's side: the update answers 500.
     double.fail_next("sendMessage", 500, "Internal Server Error", times=2, chat_id=user.id)
     update_id = await double.send_text(user, "/help")
     await double.wait_for_message(user.id, has(en("help")[:30]))
-    await double.wait_until_acknowledged([update_id])
-    statuses = [d["status"] for d in double.deliveries if d["update_id"] == update_id]
+    await double.updates.wait_until_acknowledged([update_id])
+    statuses = [d.status for d in webhook.deliveries if d.update_id == update_id]
     assert statuses[0] == 500 and statuses[-1] == 200, statuses
     await asyncio.sleep(0.3)
     assert len([m for m in double.messages(user.id) if en("help")[:30] in text_of(m)]) == 1
 
 
 async def test_two_instances_share_one_conversation(
-    double: TelegramDouble, bot_env: dict[str, str], start_bot: StartBot, redis_url: str
+    double: BotApi,
+    webhook: WebhookDelivery,
+    bot_env: dict[str, str],
+    start_bot: StartBot,
+    redis_url: str,
 ) -> None:
     env = {**bot_env, "REDIS_URL": redis_url}
     first = await start_bot(env, webhook=True)
     second = await start_bot(env, webhook=True)
-    double.webhook_secret = WEBHOOK_SECRET
-    double.webhook_targets = [first.webhook_url, second.webhook_url]  # alternate per update
+    double.updates.webhook_secret = WEBHOOK_SECRET
+    double.updates.webhook_targets = [first.webhook_url, second.webhook_url]  # alternate per update
     await invite_journey(double)
-    targets = {d["url"] for d in double.deliveries}
+    targets = {d.url for d in webhook.deliveries}
     assert targets == {first.webhook_url, second.webhook_url}
 
 
 async def test_a_delivery_while_the_update_is_being_handled_is_asked_to_come_again(
-    double: TelegramDouble, bot_env: dict[str, str], start_bot: StartBot
+    double: BotApi, bot_env: dict[str, str], start_bot: StartBot
 ) -> None:
     """Telegram gave up waiting and delivered the update again: it is not taken for handled."""
     bot = await start_bot(bot_env, webhook=True)
@@ -196,24 +201,28 @@ async def test_a_delivery_while_the_update_is_being_handled_is_asked_to_come_aga
 
 
 async def test_an_update_whose_instance_died_half_way_is_handled_by_another(
-    double: TelegramDouble, bot_env: dict[str, str], start_bot: StartBot, redis_url: str
+    double: BotApi,
+    webhook: WebhookDelivery,
+    bot_env: dict[str, str],
+    start_bot: StartBot,
+    redis_url: str,
 ) -> None:
     # One process per instance: the one killed is the one handling the update.
     env = {**bot_env, "REDIS_URL": redis_url, "WEB_WORKERS": "1"}
     first = await start_bot(env, webhook=True)
     second = await start_bot(env, webhook=True)
-    double.webhook_secret = WEBHOOK_SECRET
-    double.webhook_targets = [first.webhook_url]
-    double.max_redeliveries = 100
+    double.updates.webhook_secret = WEBHOOK_SECRET
+    double.updates.webhook_targets = [first.webhook_url]
+    webhook.max_redeliveries = 100
     user = double.new_user("Unlucky")
     hold = double.hold_next("sendMessage", chat_id=user.id)
     update_id = await double.send_text(user, "/help")
     await asyncio.wait_for(hold.reached.wait(), 10)  # the first instance is half-way through
-    double.webhook_targets = [second.webhook_url]
+    double.updates.webhook_targets = [second.webhook_url]
     await first.kill()
 
     def statuses() -> list[int | None]:
-        return [d["status"] for d in double.deliveries if d["update_id"] == update_id]
+        return [d.status for d in webhook.deliveries if d.update_id == update_id]
 
     for _ in range(100):  # Telegram delivers it again, to the second: still claimed, come later
         if 503 in statuses():
@@ -230,14 +239,14 @@ async def test_an_update_whose_instance_died_half_way_is_handled_by_another(
         await redis.pexpire(claim, 1)
         await redis.pexpire(lock, 1)
     await double.wait_for_message(user.id, has(en("help")[:30]))
-    await double.wait_until_acknowledged([update_id])
+    await double.updates.wait_until_acknowledged([update_id])
     assert statuses()[-1] == 200, statuses()
     await asyncio.sleep(0.3)
     assert len([m for m in double.messages(user.id) if en("help")[:30] in text_of(m)]) == 1
 
 
 async def test_rate_limit_is_waited_out_and_a_blocked_inviter_changes_nothing(
-    double: TelegramDouble, bot_env: dict[str, str], start_bot: StartBot
+    double: BotApi, bot_env: dict[str, str], start_bot: StartBot
 ) -> None:
     await start_bot(bot_env)
     inviter, friend = double.new_user("Inviter"), double.new_user("Friend")
@@ -247,7 +256,7 @@ async def test_rate_limit_is_waited_out_and_a_blocked_inviter_changes_nothing(
     )
     await double.send_text(friend, "/help")
     await double.wait_for_message(friend.id, has(en("help")[:30]))
-    refused = [c for c in double.bot_calls("sendMessage") if c.get("error_code") == 429]
+    refused = [c for c in double.bot_calls("sendMessage") if c.error_code == 429]
     assert refused, "the double refused the first attempt"
     double.block_bot(inviter.id)
     friend_code = await join(double, friend)
@@ -257,7 +266,7 @@ async def test_rate_limit_is_waited_out_and_a_blocked_inviter_changes_nothing(
 
 
 async def test_database_outage_gets_apologies_and_recovers(
-    double: TelegramDouble, bot_env: dict[str, str], start_bot: StartBot
+    double: BotApi, bot_env: dict[str, str], start_bot: StartBot
 ) -> None:
     proxy = DatabaseProxy(bot_env["DATABASE_URL"])
     await proxy.open()
@@ -284,7 +293,7 @@ async def test_database_outage_gets_apologies_and_recovers(
     ids=["3-each-flood-control", "10-each-no-flood-control"],
 )
 async def test_sigterm_during_a_burst_handles_every_acknowledged_update(
-    double: TelegramDouble,
+    double: BotApi,
     bot_env: dict[str, str],
     start_bot: StartBot,
     service: ReferralService,
@@ -305,7 +314,7 @@ async def test_sigterm_during_a_burst_handles_every_acknowledged_update(
             sent[await double.send_text(user, "/code")] = user
     await asyncio.sleep(0.05)
     assert await bot.stop() == 0
-    confirmed = Counter(sent[u].id for u in sent if double.is_acknowledged(u))
+    confirmed = Counter(sent[u].id for u in sent if double.updates.is_acknowledged(u))
     assert confirmed, "the bot took no update before SIGTERM"
 
     def cards(user: User) -> int:
@@ -321,7 +330,7 @@ async def test_sigterm_during_a_burst_handles_every_acknowledged_update(
     # What was not confirmed comes again. (An update taken just before the stop but not yet
     # confirmed may be answered twice: polling delivers at least once.)
     await start_bot(env)
-    await double.wait_until_acknowledged(sent, timeout=30)
+    await double.updates.wait_until_acknowledged(sent, timeout=30)
     for user in users:
         for _ in range(300):
             if cards(user) >= per_user:
@@ -332,7 +341,7 @@ async def test_sigterm_during_a_burst_handles_every_acknowledged_update(
 
 @pytest.mark.parametrize("payload", ["_tgr_abcdef", "not-a-code!"])
 async def test_ignored_payloads_still_greet(
-    double: TelegramDouble, bot_env: dict[str, str], start_bot: StartBot, payload: str
+    double: BotApi, bot_env: dict[str, str], start_bot: StartBot, payload: str
 ) -> None:
     await start_bot(bot_env)
     user = double.new_user("Curious")
@@ -341,7 +350,7 @@ async def test_ignored_payloads_still_greet(
 
 
 async def test_a_token_telegram_refuses_stops_start_up_with_one_line(
-    double: TelegramDouble, bot_env: dict[str, str]
+    double: BotApi, bot_env: dict[str, str]
 ) -> None:
     env = {**bot_env, "BOT_TOKEN": "42:REFUSED", "WEB_PORT": "0"}
     process = await asyncio.create_subprocess_exec(
@@ -355,7 +364,7 @@ async def test_a_token_telegram_refuses_stops_start_up_with_one_line(
 
 
 async def test_a_malformed_bot_api_url_stops_start_up_with_one_line_and_no_token(
-    double: TelegramDouble, bot_env: dict[str, str]
+    double: BotApi, bot_env: dict[str, str]
 ) -> None:
     env = {**bot_env, "TELEGRAM_API_URL": "http://127.0.0.1:99999", "WEB_PORT": "0"}
     process = await asyncio.create_subprocess_exec(

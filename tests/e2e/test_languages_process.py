@@ -8,8 +8,8 @@ from typing import Any
 from bot.callbacks import ErasureAnswer, LanguageChoice
 from db.phones import mask_phone
 from db.service import ReferralService
+from playground.bot_api import BotApi
 from tests.conftest import en, new_phone
-from tests.e2e.telegram_double import TelegramDouble
 from tests.e2e.test_bot_process import StartBot, has, join, text_of
 
 CODE = re.compile(r"Ваш код: (?:<code>)?(\d{4,8})")
@@ -22,7 +22,7 @@ def buttons_of(message: dict[str, Any]) -> list[str]:
 
 
 async def test_a_russian_member_in_russian_and_an_english_inviter_in_english(
-    double: TelegramDouble,
+    double: BotApi,
     bot_env: dict[str, str],
     start_bot: StartBot,
     service: ReferralService,

@@ -4,8 +4,8 @@ inline mode for a member and a stranger, `/top`, and a milestone's congratulatio
 from typing import Any
 
 from db.service import ReferralService
+from playground.bot_api import BotApi
 from sharing.qr import qr_png
-from tests.e2e.telegram_double import TelegramDouble
 from tests.e2e.test_bot_process import StartBot, has, join
 
 
@@ -15,7 +15,7 @@ def buttons_of(message: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 async def test_sharing_in_four_ways_and_the_leaderboard(
-    double: TelegramDouble,
+    double: BotApi,
     bot_env: dict[str, str],
     start_bot: StartBot,
     service: ReferralService,
@@ -43,18 +43,18 @@ async def test_sharing_in_four_ways_and_the_leaderboard(
         member.id, lambda m: "photo" in m and m["message_id"] != first["message_id"]
     )
     assert second["photo"][-1]["file_id"] == first["photo"][-1]["file_id"]
-    uploads = [call for call in double.bot_calls("sendPhoto") if call["params"].get("photo")]
-    uploaded = [call["params"]["photo"].startswith("attach://") for call in uploads]
+    uploads = [call for call in double.bot_calls("sendPhoto") if call.params.get("photo")]
+    uploaded = [call.params["photo"].startswith("attach://") for call in uploads]
     assert uploaded == [True, False]  # the second one is the file_id of the first
     assert double.uploads(member.id)[-1][1] == qr_png(link)
 
-    answer = await double.wait_for_inline_answer(double.inline_query(member))
+    answer = await double.wait_for_answer(double.inline_query(member))
     assert answer["is_personal"] is True and answer["cache_time"] == 60
     [result] = answer["results"]
     assert code in result["input_message_content"]["message_text"]
     assert result["reply_markup"]["inline_keyboard"][0][0]["url"] == link
     stranger = double.new_user("Stranger", language_code="ru")
-    answer = await double.wait_for_inline_answer(double.inline_query(stranger, "hi"))
+    answer = await double.wait_for_answer(double.inline_query(stranger, "hi"))
     assert answer["results"] == []
     assert answer["button"] == {
         "text": "Откройте бота, чтобы получить свою ссылку",

@@ -6,9 +6,9 @@ from typing import Any
 
 import aiohttp
 
+from playground.bot_api import BotApi
 from tests.conftest import en
 from tests.e2e.conftest import BotProcess
-from tests.e2e.telegram_double import TelegramDouble
 from tests.e2e.test_bot_process import has, join
 
 StartBot = Callable[..., Awaitable[BotProcess]]
@@ -38,11 +38,11 @@ async def test_without_a_token_the_program_serves_the_web_app_and_says_so(
 
 
 async def test_with_web_app_url_the_bot_opens_the_web_app(
-    double: TelegramDouble, bot_env: dict[str, str], start_bot: StartBot
+    double: BotApi, bot_env: dict[str, str], start_bot: StartBot
 ) -> None:
     program = await start_bot({**bot_env, "WEB_APP_URL": WEB_APP_URL})
     [call] = double.bot_calls("setChatMenuButton")
-    menu_button: dict[str, Any] = call["params"]["menu_button"]
+    menu_button: dict[str, Any] = call.params["menu_button"]
     assert menu_button == {
         "type": "web_app",
         "text": en("button-open-app"),

@@ -13,9 +13,10 @@ import aiohttp
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from playground.bot_api import BotApi
+from playground.webhook import WebhookDelivery
 from tests.conftest import free_port
 from tests.e2e.conftest import WEBHOOK_PATH, WEBHOOK_SECRET, BotProcess
-from tests.e2e.telegram_double import TelegramDouble
 from tests.e2e.test_api_process import api_env  # noqa: F401 (a fixture)
 from tests.e2e.test_bot_process import invite_journey
 from tests.runtime.test_entry import run_main
@@ -135,16 +136,22 @@ async def doors_to_each_worker(program: BotProcess) -> AsyncIterator[list[Worker
 
 
 async def test_one_conversation_alternating_between_two_workers(
-    double: TelegramDouble, bot_env: dict[str, str], start_bot: StartProcess, redis_url: str
+    double: BotApi,
+    webhook: WebhookDelivery,
+    bot_env: dict[str, str],
+    start_bot: StartProcess,
+    redis_url: str,
 ) -> None:
     env = {**bot_env, "REDIS_URL": redis_url, "WEB_WORKERS": "2"}
     program = await start_bot(env, webhook=True)
     async with doors_to_each_worker(program) as doors:
-        double.webhook_secret = WEBHOOK_SECRET
-        double.webhook_targets = [door.url + WEBHOOK_PATH for door in doors]  # alternate
+        double.updates.webhook_secret = WEBHOOK_SECRET
+        double.updates.webhook_targets = [door.url + WEBHOOK_PATH for door in doors]  # alternate
         await invite_journey(double)
-        assert {delivery["url"] for delivery in double.deliveries} == set(double.webhook_targets)
-        double.webhook_targets = []
+        assert {delivery.url for delivery in webhook.deliveries} == set(
+            double.updates.webhook_targets
+        )
+        double.updates.webhook_targets = []
 
 
 async def test_the_address_limit_is_counted_once_across_workers(

@@ -3,43 +3,18 @@ it, 429s waited out, members who blocked the bot marked unreachable, everybody r
 once, through a restart and the death of the instance sending."""
 
 import asyncio
-import secrets
-from collections.abc import AsyncIterator
 
-import pytest
 from aiogram import Bot
-from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
-from aiogram.enums import ParseMode
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.broadcasts import BroadcastStatus
 from db.service import ReferralService
 from jobs.broadcasts import BroadcastSender
 from locales import create_i18n
-from tests.e2e.telegram_double import TelegramDouble, User
+from playground.bot_api import BotApi, User
 from tests.jobs.conftest import until
 
 OPERATOR_CHAT = 10
-
-
-@pytest.fixture
-async def double() -> AsyncIterator[TelegramDouble]:
-    async with TelegramDouble(token=f"123456:{secrets.token_urlsafe(26)}") as double:
-        yield double
-
-
-@pytest.fixture
-async def bot(double: TelegramDouble) -> AsyncIterator[Bot]:
-    session = AiohttpSession(api=TelegramAPIServer.from_base(double.url))
-    bot = Bot(
-        double.token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML)
-    )
-    try:
-        yield bot
-    finally:
-        await bot.session.close()
 
 
 async def audience(engine: AsyncEngine, users: list[User]) -> None:
@@ -58,12 +33,12 @@ def sender(service: ReferralService, bot: Bot, **options: float) -> BroadcastSen
     return BroadcastSender(service.broadcasts, bot, create_i18n("en"), **options)  # type: ignore[arg-type]
 
 
-def received(double: TelegramDouble, users: list[User]) -> dict[int, int]:
+def received(double: BotApi, users: list[User]) -> dict[int, int]:
     return {user.id: len(double.messages(user.id)) for user in users}
 
 
 async def test_two_thousand_members_at_the_limit_through_429s_403s_and_a_restart(
-    clean_engine: AsyncEngine, service: ReferralService, double: TelegramDouble, bot: Bot
+    clean_engine: AsyncEngine, service: ReferralService, double: BotApi, bot: Bot
 ) -> None:
     users = double.known_users(2000)
     await audience(clean_engine, users)
@@ -116,7 +91,7 @@ async def test_two_thousand_members_at_the_limit_through_429s_403s_and_a_restart
 
 
 async def test_a_batch_in_flight_when_the_sender_died_is_not_sent_again(
-    clean_engine: AsyncEngine, service: ReferralService, double: TelegramDouble, bot: Bot
+    clean_engine: AsyncEngine, service: ReferralService, double: BotApi, bot: Bot
 ) -> None:
     users = double.known_users(30)
     await audience(clean_engine, users)
@@ -142,7 +117,7 @@ async def test_a_batch_in_flight_when_the_sender_died_is_not_sent_again(
 
 
 async def test_cancelled_while_sending_it_stops_and_reports(
-    clean_engine: AsyncEngine, service: ReferralService, double: TelegramDouble, bot: Bot
+    clean_engine: AsyncEngine, service: ReferralService, double: BotApi, bot: Bot
 ) -> None:
     users = double.known_users(200)
     await audience(clean_engine, users)
