@@ -245,7 +245,7 @@ class Members:
                     )
                 )
         try:
-            await self.delivery.deliver(phone, code, self.code_ttl)
+            await self.delivery.deliver(phone, code, self.code_ttl, shown_phone=mask_phone(phone))
         except DeliveryError as error:
             log.error("verification code for %s not delivered: %s", mask_phone(phone), error)
             previous = (

@@ -6,8 +6,6 @@ import asyncio
 import logging
 from typing import Protocol
 
-from db.phones import mask_phone
-
 log = logging.getLogger(__name__)
 
 
@@ -18,7 +16,8 @@ class DeliveryError(Exception):
 class CodeDelivery(Protocol):
     shows_code: bool  # the caller itself shows the code (development and demo mode)
 
-    async def deliver(self, phone: str, code: str, ttl: int) -> None: ...
+    async def deliver(self, phone: str, code: str, ttl: int, *, shown_phone: str) -> None:
+        """Send `code` to `phone`; `shown_phone` is the phone as a log line may show it."""
 
     async def close(self) -> None: ...
 
@@ -31,7 +30,7 @@ class ChatDelivery:
     def __init__(self, delay: float = 1.0) -> None:
         self.delay = delay
 
-    async def deliver(self, phone: str, code: str, ttl: int) -> None:
+    async def deliver(self, phone: str, code: str, ttl: int, *, shown_phone: str) -> None:
         if self.delay:
             await asyncio.sleep(self.delay)  # a gateway's latency, without blocking anyone else
 
@@ -44,8 +43,8 @@ class LogDelivery:
 
     shows_code = False
 
-    async def deliver(self, phone: str, code: str, ttl: int) -> None:
-        log.warning("verification code for %s: %s (valid %d s)", mask_phone(phone), code, ttl)
+    async def deliver(self, phone: str, code: str, ttl: int, *, shown_phone: str) -> None:
+        log.warning("verification code for %s: %s (valid %d s)", shown_phone, code, ttl)
 
     async def close(self) -> None:
         pass

@@ -6,7 +6,6 @@ from typing import Any
 
 import aiohttp
 
-from db.phones import mask_phone
 from delivery import DeliveryError
 
 log = logging.getLogger(__name__)
@@ -23,7 +22,7 @@ class TelegramGatewayDelivery:
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
 
-    async def deliver(self, phone: str, code: str, ttl: int) -> None:
+    async def deliver(self, phone: str, code: str, ttl: int, *, shown_phone: str) -> None:
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self.timeout, headers=self.headers)
         payload = {"phone_number": phone, "code": code, "ttl": ttl}
@@ -34,7 +33,7 @@ class TelegramGatewayDelivery:
             raise DeliveryError(f"Telegram Gateway unreachable: {error!r}") from error
         if not body.get("ok"):
             raise DeliveryError(f"Telegram Gateway refused: {body.get('error', 'no reason')}")
-        log.info("verification code sent through Telegram Gateway to %s", mask_phone(phone))
+        log.info("verification code sent through Telegram Gateway to %s", shown_phone)
 
     async def close(self) -> None:
         if self._session is not None:

@@ -89,7 +89,7 @@ async def test_wrong_token_and_unreachable_gateway_raise(
         TelegramGatewayDelivery(TOKEN, "http://127.0.0.1:9", timeout=2),
     ):
         with pytest.raises(DeliveryError):
-            await delivery.deliver("+79123456789", "1234", 300)
+            await delivery.deliver("+79123456789", "1234", 300, shown_phone="+7 912 ***-**-89")
         await delivery.close()
 
 

@@ -165,7 +165,7 @@ async def test_expired_code_is_refused(client: httpx.AsyncClient, clock: Clock) 
 
 
 class BrokenGateway(LogDelivery):
-    async def deliver(self, phone: str, code: str, ttl: int) -> None:
+    async def deliver(self, phone: str, code: str, ttl: int, *, shown_phone: str) -> None:
         raise DeliveryError("gateway down")
 
 
