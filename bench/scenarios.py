@@ -37,7 +37,6 @@ SESSIONS = 64  # clients of the API that log in once (the closed loop's users)
 NEWCOMER_BASE = 5_000_000_000  # Telegram ids of newcomers (journey), linked to no member yet
 MEMORY_BASE = 6_000_000_000  # Telegram ids of the newcomers of the memory run
 READERS = LAST_REFERRAL - FIRST_REFERRAL  # members who read their code or data (not the channel)
-VERIFICATION_CODE = re.compile(r"<code>(\d{4,8})</code>")
 # The total of referrals as a text may write it: 100000, 100,000, 100 000...
 REFERRAL_TOTAL = re.compile(
     rf"(?<!\d){REFERRALS // 1000}[\s,.\u00a0\u202f']?{REFERRALS % 1000:03d}(?!\d)"
@@ -186,6 +185,18 @@ class Activation(Scenario):
         return [sample]
 
 
+def shown_code(reply: BotMessage) -> str | None:
+    """The verification code a message shows (`CODE_DELIVERY=chat`): the digits that the bot set
+    as code (`<code>`), as Telegram keeps them, in an entity of the message's text."""
+    text = reply.text
+    for entity in reply.content.get("entities") or []:
+        if entity["type"] == "code":
+            shown = text[entity["offset"] : entity["offset"] + entity["length"]]
+            if shown.isdigit():
+                return shown
+    return None
+
+
 class Journey(Scenario):
     """A newcomer from the channel's link: `/start CODE`, their contact, the code, the menu."""
 
@@ -216,8 +227,7 @@ class Journey(Scenario):
         if samples[-1].error is not None:
             return samples
         shared = await bot.contact(user, f"7901{number:07d}")
-        found = [VERIFICATION_CODE.search(reply.text) for reply in shared.replies]
-        code = next((match.group(1) for match in found if match), None)
+        code = next(filter(None, map(shown_code, shared.replies)), None)
         samples.append(shared.sample(lambda _: code is not None, judge=judge))
         if samples[-1].error is not None:
             return samples
