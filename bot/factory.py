@@ -5,6 +5,7 @@ import asyncio
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.base import BaseSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
@@ -24,6 +25,8 @@ from bot.middlewares.metrics import UpdateMetrics
 from bot.retry import RetryAfterMiddleware
 from db.service import ReferralService
 from locales import create_i18n
+from playground.bot_api import BotApi
+from playground.session import PlaygroundSession
 from settings import Settings, SettingsError
 
 # aiogram reads every answer into `Response[T]`, a pydantic generic that pydantic keeps only
@@ -32,17 +35,23 @@ from settings import Settings, SettingsError
 RESPONSE_MODELS = (Response[Message], Response[bool])
 
 
-def create_bot(settings: Settings) -> Bot:
-    """A bot with HTML as its parse mode, talking to `TELEGRAM_API_URL` when that is set.
+def create_bot(settings: Settings, *, playground: BotApi | None = None) -> Bot:
+    """A bot with HTML as its parse mode, talking to `TELEGRAM_API_URL` when that is set, or,
+    with `playground`, to that Bot API stand-in in this process (no token needed).
 
     Requests refused with a short `retry_after` (429) are sent again after the wait."""
-    if settings.bot_token is None:
+    session: BaseSession | None = None
+    if playground is not None:
+        token = playground.token
+        session = PlaygroundSession(playground)
+    elif settings.bot_token is None:
         raise SettingsError("setting BOT_TOKEN: required to run the bot")
-    session = None
-    if settings.telegram_api_url:
-        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    else:
+        token = settings.bot_token.get_secret_value()
+        if settings.telegram_api_url:
+            session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
     bot = Bot(
-        settings.bot_token.get_secret_value(),
+        token,
         session=session,
         default=DefaultBotProperties(parse_mode=ParseMode.HTML),
     )
