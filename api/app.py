@@ -64,7 +64,8 @@ def create_app(
         redirect_slashes=False,
         lifespan=lifespan,
     )
-    keep_state(app, AppState.create(settings, service, bot_username=bot_username))
+    state = AppState.create(settings, service, bot_username=bot_username)
+    keep_state(app, state)
     app.add_middleware(RequestBodyLimit)
     install_error_handlers(app)
     app.add_middleware(RequestLanguage)  # every message, even a 500, in its language
@@ -81,6 +82,6 @@ def create_app(
     app.include_router(admin.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
-    app.include_router(create_docs_router(title=TITLE))
+    app.include_router(create_docs_router(title=TITLE, web_version=state.web_app.assets.version))
     app.include_router(web.files_router)
     return app

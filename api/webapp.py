@@ -73,7 +73,7 @@ class Asset:
     etag: str
 
 
-def _asset(body: bytes, media_type: str) -> Asset:
+def make_asset(body: bytes, media_type: str) -> Asset:
     return Asset(body, media_type, f'"{hashlib.sha256(body).hexdigest()[:20]}"')
 
 
@@ -103,9 +103,9 @@ class WebAssets:
         version = digest.hexdigest()[:12]
         page = files.pop(PAGE).replace(VERSION_MARK, f"/web/{version}/".encode())
         assets = {
-            name: _asset(body, MEDIA_TYPES[Path(name).suffix]) for name, body in files.items()
+            name: make_asset(body, MEDIA_TYPES[Path(name).suffix]) for name, body in files.items()
         }
-        return cls(_asset(page, MEDIA_TYPES[".html"]), assets, version)
+        return cls(make_asset(page, MEDIA_TYPES[".html"]), assets, version)
 
 
 # The page's texts.

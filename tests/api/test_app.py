@@ -1,5 +1,6 @@
 """The application itself: health, the OpenAPI document, ReDoc, and the caller's lifespan."""
 
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -102,6 +103,14 @@ async def test_redoc_is_html_over_the_openapi_document(client: httpx.AsyncClient
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     assert "/api/openapi.json" in response.text and "redoc" in response.text.lower()
+    assert "https://" not in response.text, "no CDN, no web font: the page works offline"
+    policy = response.headers["content-security-policy"]
+    assert "script-src 'self' https://telegram.org" in policy and "unsafe" not in policy
+    bundle = re.search(r'src="(/api/redoc/[0-9a-f]+/redoc\.standalone\.js)"', response.text)
+    assert bundle is not None
+    served = await client.get(bundle.group(1))
+    assert served.status_code == 200 and "immutable" in served.headers["cache-control"]
+    assert served.headers["content-type"].startswith("text/javascript")
 
 
 async def test_swagger_ui_is_not_served(client: httpx.AsyncClient) -> None:
