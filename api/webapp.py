@@ -73,6 +73,22 @@ class Asset:
     etag: str
 
 
+def version_of(files: dict[str, bytes], also_versioned: Iterable[bytes] = ()) -> str:
+    """A version covering `files` (names and bodies) and the other bodies, for their URLs."""
+    digest = hashlib.sha256()
+    for name, body in files.items():
+        digest.update(name.encode() + b"\0" + body + b"\0")
+    for body in also_versioned:
+        digest.update(body + b"\0")
+    return digest.hexdigest()[:12]
+
+
+def cache_control(asked: str | None, current: str) -> str:
+    """Kept for a year when asked under the current version; revalidated under any other (a
+    page of an earlier version still gets today's answer, and must not keep it)."""
+    return FOREVER if asked == current else "no-cache"
+
+
 def make_asset(body: bytes, media_type: str) -> Asset:
     return Asset(body, media_type, f'"{hashlib.sha256(body).hexdigest()[:20]}"')
 
@@ -95,12 +111,7 @@ class WebAssets:
             for path in sorted(directory.iterdir())
             if path.is_file() and path.suffix in MEDIA_TYPES
         }
-        digest = hashlib.sha256()
-        for name, body in files.items():
-            digest.update(name.encode() + b"\0" + body + b"\0")
-        for body in also_versioned:
-            digest.update(body + b"\0")
-        version = digest.hexdigest()[:12]
+        version = version_of(files, also_versioned)
         page = files.pop(PAGE).replace(VERSION_MARK, f"/web/{version}/".encode())
         assets = {
             name: make_asset(body, MEDIA_TYPES[Path(name).suffix]) for name, body in files.items()
@@ -204,9 +215,8 @@ class WebApp:
         return cls(WebAssets.load(directory, also_versioned=bodies), texts)
 
     def cache_control(self, version: str | None) -> str:
-        """Kept for a year when asked under the current version; revalidated under any other (a
-        page of an earlier version still gets today's answer, and must not keep it)."""
-        return FOREVER if version == self.assets.version else "no-cache"
+        """How long a browser keeps what it asked under `version` (see `cache_control`)."""
+        return cache_control(version, self.assets.version)
 
 
 def _not_modified(request: Request, asset: Asset) -> bool:

@@ -8,7 +8,6 @@ images; its search runs in a worker made from a `blob:`. Scripts are still this 
 only, and nothing may be asked of another origin (the bundle's Redocly logo, on a CDN, is refused
 and ReDoc then leaves it out)."""
 
-import hashlib
 import secrets
 from pathlib import Path
 
@@ -19,12 +18,13 @@ from starlette.exceptions import HTTPException
 from api.openapi import OPENAPI_URL
 from api.webapp import (
     CONTENT_SECURITY_POLICY,
-    FOREVER,
     MEDIA_TYPES,
     PAGE_HEADERS,
     Asset,
+    cache_control,
     make_asset,
     serve,
+    version_of,
 )
 
 REDOC_PATHS = ("/api/redoc/", "/api/redoc")
@@ -58,11 +58,8 @@ def load_redoc_assets() -> tuple[dict[str, Asset], str]:
     """The bundle and its starter, in memory, and a version covering both (their URLs carry it,
     so a browser keeps them for a year and never mixes two versions)."""
     bodies = {name: (REDOC_DIR / name).read_bytes() for name in REDOC_FILES}
-    digest = hashlib.sha256()
-    for name, body in bodies.items():
-        digest.update(name.encode() + b"\0" + body + b"\0")
     assets = {name: make_asset(body, MEDIA_TYPES[".js"]) for name, body in bodies.items()}
-    return assets, digest.hexdigest()[:12]
+    return assets, version_of(bodies)
 
 
 def create_docs_router(*, title: str, web_version: str) -> APIRouter:
@@ -94,7 +91,7 @@ def create_docs_router(*, title: str, web_version: str) -> APIRouter:
         found = assets.get(name)
         if found is None:
             raise HTTPException(404)
-        cache = FOREVER if version_asked == version else "no-cache"
+        cache = cache_control(version_asked, version)
         return serve(request, found, {"Cache-Control": cache, "X-Content-Type-Options": "nosniff"})
 
     for path in REDOC_PATHS:

@@ -8,8 +8,6 @@ from pathlib import Path
 
 import pytest
 from aiogram import Bot
-from aiogram.client.default import DefaultBotProperties
-from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramRetryAfter
 from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
@@ -28,9 +26,9 @@ async def api() -> BotApi:
 
 
 @pytest.fixture
-async def bot(api: BotApi) -> AsyncIterator[Bot]:
-    session = PlaygroundSession(api)
-    bot = Bot(api.token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+async def bot(api: BotApi, tmp_path: Path) -> AsyncIterator[Bot]:
+    bot = create_bot(api_settings(tmp_path), playground=api)  # no BOT_TOKEN: none is needed
+    assert isinstance(bot.session, PlaygroundSession)
     async with bot.context():
         yield bot
 
