@@ -85,9 +85,12 @@ class Playground:
         api.listener = self._shown
 
     @classmethod
-    def create(cls, *, admin_ids: frozenset[int] = frozenset()) -> "Playground":
-        """A playground with a stand-in of its own (a bot that exists only here)."""
-        api = BotApi("1:playground", "playground_referral_bot", "Referral Bot", retention=RETENTION)
+    def create(
+        cls, *, admin_ids: frozenset[int] = frozenset(), retention: Retention = RETENTION
+    ) -> "Playground":
+        """A playground with a stand-in of its own (a bot that exists only here); a test may
+        keep the bot's calls in `retention`."""
+        api = BotApi("1:playground", "playground_referral_bot", "Referral Bot", retention=retention)
         return cls(api, admin_ids=admin_ids)
 
     # --- the people -----------------------------------------------------------------------------
