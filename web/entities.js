@@ -28,7 +28,7 @@ function elementFor(entity, text) {
   const element = document.createElement(tag);
   element.className = `entity-${entity.type}`;
   if (entity.type === 'text_link' || entity.type === 'url') {
-    element.href = entity.type === 'url' ? text : entity.url;
+    element.href = entity.type === 'url' ? (/^https?:/i.test(text) ? text : `https://${text}`) : entity.url;
     element.rel = 'noopener noreferrer';
     element.target = '_blank';
   } else if (entity.type === 'bot_command') {
@@ -38,6 +38,26 @@ function elementFor(entity, text) {
     element.tabIndex = 0;
   }
   return element;
+}
+
+// Links Telegram's apps find in plain text (the server marks them too; the stand-in does not).
+const LINK = /\b(?:https?:\/\/|t\.me\/)[^\s<>"]*[^\s<>".,;:!?)]/g;
+const NOT_LINKED = new Set(['A', 'CODE', 'PRE', 'BUTTON']);
+
+function appendPlain(parent, text) {
+  if (NOT_LINKED.has(parent.nodeName) || text.search(LINK) < 0) {
+    parent.append(text);
+    return;
+  }
+  let cursor = 0;
+  for (const match of text.matchAll(LINK)) {
+    parent.append(text.slice(cursor, match.index));
+    const link = elementFor({ type: 'url' }, match[0]);
+    link.append(match[0]);
+    parent.append(link);
+    cursor = match.index + match[0].length;
+  }
+  parent.append(text.slice(cursor));
 }
 
 function render(parent, text, start, end, entities) {
@@ -50,7 +70,7 @@ function render(parent, text, start, end, entities) {
     let inner = index + 1;
     while (inner < entities.length && entities[inner].offset < entityEnd) inner += 1;
     if (entity.offset >= cursor) {
-      parent.append(text.slice(cursor, entity.offset));
+      appendPlain(parent, text.slice(cursor, entity.offset));
       const element = elementFor(entity, text.slice(entity.offset, entityEnd));
       const target = element ?? parent;
       render(target, text, entity.offset, entityEnd, entities.slice(index + 1, inner));
@@ -59,7 +79,7 @@ function render(parent, text, start, end, entities) {
     }
     index = inner;
   }
-  parent.append(text.slice(cursor, end));
+  appendPlain(parent, text.slice(cursor, end));
 }
 
 /** Append `text` with `entities` to `parent`, nested as Telegram nests them. */

@@ -126,17 +126,41 @@ async function play(personId) {
   current = found;
   tab = 'bot';
   inline = null;
+  chats = null;
   events?.close();
   document.body.classList.remove('pg-people-open');
   $('people-toggle').setAttribute('aria-expanded', 'false');
   drawPeople();
-  const loaded = await ask(playground.chats(personId));
-  if (!loaded || current?.id !== personId) return;
-  chats = loaded;
-  events = playground.events(personId);
-  events.addEventListener('message', (message) => arrived(personId, JSON.parse(message.data)));
-  drawChat();
+  // The stream first, then the chats as they stand: what arrives meanwhile is applied after
+  // them (applying a message twice changes nothing). A stream that reconnects loads again.
+  const source = playground.events(personId);
+  events = source;
+  let waiting = [];
+  source.addEventListener('message', (message) => {
+    const event = JSON.parse(message.data);
+    if (waiting) waiting.push(event);
+    else arrived(personId, event);
+  });
+  const opened = new Promise((resolve) => source.addEventListener('open', resolve, { once: true }));
+  source.addEventListener('open', async () => {
+    if (waiting) return;
+    waiting = [];
+    await load(personId, source);
+  });
+  await opened;
+  await load(personId, source);
   $('composer-text').focus();
+
+  async function load(id, stream) {
+    const loaded = await ask(playground.chats(id));
+    if (events !== stream) return;
+    if (loaded) chats = loaded;
+    const pending = waiting;
+    waiting = null;
+    if (!chats) return;
+    drawChat();
+    for (const event of pending) arrived(id, event);
+  }
 }
 
 function otherName(id) {
@@ -447,7 +471,8 @@ function toggleMenu(open) {
 async function send(text) {
   if (!current) return;
   if (tab === 'bot') {
-    await ask(playground.sendText(current.id, text));
+    const sent = await ask(playground.sendText(current.id, text));
+    if (sent) arrived(current.id, { type: 'message', message: sent });
     return;
   }
   const mention = `@${site.bot.username}`;
@@ -469,7 +494,7 @@ async function refresh() {
 /** An event of the person's chats: a message (new, or edited in place), a button's answer, the
  * results of an inline query. */
 function arrived(personId, event) {
-  if (current?.id !== personId) return;
+  if (current?.id !== personId || !chats) return;
   if (event.type === 'toast') {
     toast(event.text);
     return;
