@@ -585,6 +585,7 @@ async function start() {
   wire();
   drawPeople();
   document.body.dataset.screen = 'playground';
+  $('add-person').open = people.length === 0;
   if (people.length) await play(people[0].id);
   else $('person-name').focus();
 }
