@@ -94,10 +94,11 @@ def make_asset(body: bytes, media_type: str) -> Asset:
 
 
 class WebAssets:
-    """The page and its assets, in memory."""
+    """The pages and their assets, in memory."""
 
-    def __init__(self, page: Asset, assets: dict[str, Asset], version: str) -> None:
-        self.page = page
+    def __init__(self, pages: dict[str, Asset], assets: dict[str, Asset], version: str) -> None:
+        self.pages = pages  # by file name: index.html (the web app), playground.html
+        self.page = pages[PAGE]
         self.assets = assets
         self.version = version
 
@@ -112,11 +113,17 @@ class WebAssets:
             if path.is_file() and path.suffix in MEDIA_TYPES
         }
         version = version_of(files, also_versioned)
-        page = files.pop(PAGE).replace(VERSION_MARK, f"/web/{version}/".encode())
+        for name in files:  # pages (the web app's, the playground's) name versioned assets
+            if name.endswith(".html"):
+                files[name] = files[name].replace(VERSION_MARK, f"/web/{version}/".encode())
+        pages = {
+            name: make_asset(files.pop(name), MEDIA_TYPES[".html"])
+            for name in [name for name in files if name.endswith(".html")]
+        }
         assets = {
             name: make_asset(body, MEDIA_TYPES[Path(name).suffix]) for name, body in files.items()
         }
-        return cls(make_asset(page, MEDIA_TYPES[".html"]), assets, version)
+        return cls(pages, assets, version)
 
 
 # The page's texts.

@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
 Method = Callable[[JSON], Awaitable[Any]]
+Listener = Callable[[int, "BotMessage"], None]
 
 INLINE_RESULTS_LIMIT = 50
 CALLBACK_TEXT_LIMIT = 200
@@ -224,6 +225,9 @@ class BotApi:
         self.retention = retention
         self.updates = Updates()
         self.unwatched = 0  # bot messages to chats nobody watched
+        # Whoever shows the chats live (the playground's page): it gets what the bot shows, and
+        # the answers to button presses, instead of the chats' feeds.
+        self.listener: Listener | None = None
         self._calls: list[BotCall] = []
         self._failures: list[_Failure] = []
         self._holds: list[Hold] = []
@@ -381,6 +385,9 @@ class BotApi:
         if inbox is not None:
             inbox.append(event)
             return
+        if self.listener is not None:
+            self.listener(chat_id, event)
+            return
         chat = self._chats.get(chat_id)
         if event.method == "answerInlineQuery" or chat is None:
             return
@@ -505,6 +512,9 @@ class BotApi:
             "cache_time": _int_param(params, "cache_time", 0),
         }
         query.answered.set()
+        if self.listener is not None:
+            event = BotMessage("answerCallbackQuery", query.answer, None, time.perf_counter())
+            self.listener(query.chat_id, event)
         return True
 
     async def _answer_inline_query(self, params: JSON) -> bool:
@@ -638,6 +648,13 @@ class BotApi:
     def block_bot(self, user_id: int) -> None:
         """The person blocks the bot: sends to them answer 403 until they write again."""
         self._blocked.add(user_id)
+
+    def unblock_bot(self, user_id: int) -> None:
+        """The person unblocks the bot (writing to it does the same)."""
+        self._blocked.discard(user_id)
+
+    def has_blocked(self, user_id: int) -> bool:
+        return user_id in self._blocked
 
     def _private_chat(self, user: User) -> _Chat:
         """The person's chat with the bot; writing to the bot also unblocks it, as in Telegram."""
@@ -810,6 +827,11 @@ class BotApi:
         assert query.answer is not None
         return query.answer
 
+    def query_answer(self, update_id: int) -> JSON | None:
+        """The bot's answer to the query of this update, if it answered (see `wait_for_answer`)."""
+        query = self._queries.get(f"{self._query_prefix}{update_id}")
+        return None if query is None else query.answer
+
     def messages(self, chat_id: int) -> list[JSON]:
         """Every message of the chat, the person's and the bot's (as they stand), oldest first."""
         chat = self._chats.get(chat_id)
@@ -842,6 +864,22 @@ class BotApi:
         """The commands set by setMyCommands for a scope (type name or BotCommandScope)."""
         scope = {"type": scope} if isinstance(scope, str) else scope
         return list(self._commands.get((json.dumps(scope, sort_keys=True), language_code), []))
+
+    def menu(self, chat_id: int, language_code: str = "") -> list[JSON]:
+        """The command menu a person sees in a private chat, found as Telegram finds it: the
+        narrowest scope with commands (the chat's, all private chats', the default), each in the
+        person's language before the one without a language."""
+        scopes: list[JSON] = [
+            {"type": "chat", "chat_id": chat_id},
+            {"type": "all_private_chats"},
+            {"type": "default"},
+        ]
+        for scope in scopes:
+            for language in dict.fromkeys((language_code, "")):
+                commands = self._commands.get((json.dumps(scope, sort_keys=True), language))
+                if commands:
+                    return list(commands)
+        return []
 
     def bot_calls(self, method: str | None = None) -> list[BotCall]:
         """The bot's calls (all, or of one method, any case), in order of completion."""

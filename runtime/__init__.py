@@ -15,6 +15,7 @@ from bot import create_bot
 from db.service import ReferralService, create_service
 from jobs import background_work
 from logs import configure_logging
+from playground.people import Playground
 from runtime.database import embedded_postgres, open_database
 from runtime.http import Shutdown, http_server, serve, settle_gc, web_app_address
 from runtime.telegram import change_webhook, run_bot
@@ -36,7 +37,6 @@ NO_TOKEN = (
     "BOT_TOKEN is not set: create a bot with @BotFather in Telegram (/newbot) and put its token "
     "in BOT_TOKEN (environment or .env)."
 )
-BOT_OFF = "the bot is off (BOT_TOKEN is not set); the web app and the HTTP API are at %s"
 
 
 def start(command: str, settings: Settings) -> int:
@@ -62,7 +62,14 @@ def http_processes(command: str, settings: Settings) -> int:
     """How many processes serve HTTP for `command` (WEB_WORKERS and what allows it)."""
     if command not in ("bot", "api"):
         return 1
-    bot = command == "bot" and settings.bot_token is not None
+    if command == "bot" and settings.bot_token is None:
+        if settings.web_workers is not None and settings.web_workers > 1:
+            raise WorkersRefused(
+                "setting WEB_WORKERS: without BOT_TOKEN the bot runs in its playground, whose "
+                "people live in one process; set WEB_WORKERS=1, or BOT_TOKEN"
+            )
+        return 1
+    bot = command == "bot"
     webhook = bot and settings.webhook_url is not None
     return worker_count(settings, serves_webhook=webhook, polls=bot and not webhook)
 
@@ -96,12 +103,17 @@ async def run(command: str, settings: Settings, process: Process) -> None:
         if settings.code_delivery == "chat" and process.speaks_for_all:
             log.warning("CODE_DELIVERY=chat shows codes to whoever asks: not for production")
         try:
-            if command == "api" or (command == "bot" and settings.bot_token is None):
-                await run_api(settings, service, shutdown, process, bot_off=command == "bot")
+            if command == "api":
+                await run_api(settings, service, shutdown, process)
                 return
-            async with create_bot(settings) as bot:
+            # Without a token the bot talks to a Bot API of its own, in its playground.
+            playground = None
+            if settings.bot_token is None:
+                playground = Playground.create(admin_ids=frozenset(settings.admin_ids))
+            stand_in = playground.api if playground is not None else None
+            async with create_bot(settings, playground=stand_in) as bot:
                 if command == "bot":
-                    await run_bot(settings, service, bot, shutdown, process)
+                    await run_bot(settings, service, bot, shutdown, process, playground)
                 else:
                     await change_webhook(command, settings, bot)
         finally:
@@ -109,20 +121,11 @@ async def run(command: str, settings: Settings, process: Process) -> None:
 
 
 async def run_api(
-    settings: Settings,
-    service: ReferralService,
-    shutdown: Shutdown,
-    process: Process,
-    *,
-    bot_off: bool = False,
+    settings: Settings, service: ReferralService, shutdown: Shutdown, process: Process
 ) -> None:
-    """The HTTP server alone: the API and the web app; `bot_off` when the bot was asked for but
-    there is no token to run it with."""
+    """The HTTP server alone: the API and the web app."""
     server = http_server(settings, create_app(settings, service))
-    if bot_off:
-        process.announce(BOT_OFF, web_app_address(settings))
-    else:
-        process.announce("HTTP API and web app on %s", web_app_address(settings))
+    process.announce("HTTP API and web app on %s", web_app_address(settings))
     settle_gc()
     async with background_work(settings, service):
         await serve(server, shutdown, process)

@@ -5,7 +5,7 @@ import asyncio
 import gc
 import logging
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import uvicorn
@@ -33,6 +33,7 @@ class Shutdown:
         self.main_task = asyncio.current_task()
         self.server: uvicorn.Server | None = None
         self.requested = False
+        self.before_stop: list[Callable[[], None]] = []  # run when a stop is asked for
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.request)
@@ -41,6 +42,8 @@ class Shutdown:
         if not self.requested:  # with several workers their parent says it, once
             log.log(logging.DEBUG if self.process.is_worker else logging.INFO, "shutting down")
         self.requested = True
+        for callback in self.before_stop:
+            callback()
         if self.server is not None:
             self.server.should_exit = True
         elif self.main_task is not None:

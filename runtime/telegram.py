@@ -8,13 +8,16 @@ from urllib.parse import urlsplit
 
 from aiogram import Bot, Dispatcher
 from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
+from fastapi import FastAPI
 
 from api import create_app
+from api.routes.playground import create_playground_router
 from bot import create_dispatcher
 from bot.state_storage import UpdateState, create_update_state
 from db.service import ReferralService
 from jobs import background_work
 from logs import hide_bot_tokens
+from playground.people import Playground
 from runtime.http import Shutdown, http_server, serve, settle_gc, web_app_address
 from runtime.webhook import create_webhook_router
 from runtime.workers import Process
@@ -22,14 +25,24 @@ from settings import Settings
 
 log = logging.getLogger("referral")
 
+POLLING_ON = "long polling; HTTP API and web app on %s"
+PLAYGROUND_ON = (
+    "playground (the bot without Telegram) on %s; web app and HTTP API on %s (BOT_TOKEN is not set)"
+)
 # The updates the bot handles, asked for by polling and by the webhook's registration alike.
 ALLOWED_UPDATES = ("message", "callback_query", "inline_query")
 
 
 async def run_bot(
-    settings: Settings, service: ReferralService, bot: Bot, shutdown: Shutdown, process: Process
+    settings: Settings,
+    service: ReferralService,
+    bot: Bot,
+    shutdown: Shutdown,
+    process: Process,
+    playground: Playground | None = None,
 ) -> None:
-    """The bot until a signal: by webhook when WEBHOOK_URL is set, else by long polling."""
+    """The bot until a signal: by webhook when WEBHOOK_URL is set, else by long polling; with
+    `playground`, the bot's own stand-in, polled in process, beside the playground's page."""
     try:
         me = await bot.get_me()
     except TelegramUnauthorizedError:
@@ -49,13 +62,19 @@ async def run_bot(
         # Either way the dispatcher's shutdown waits for the updates in flight, then closes the
         # FSM storage and the locks.
         async with background_work(settings, service, bot):
-            if settings.webhook_url:
+            if playground is not None:
+                await run_playground(
+                    settings, service, bot, me.username, dispatcher, shutdown, process, playground
+                )
+            elif settings.webhook_url:
                 await run_webhook(
                     settings, service, bot, me.username, dispatcher, state, shutdown, process
                 )
             else:
+                app = create_app(settings, service, bot_username=me.username)
+                address = web_app_address(settings)
                 await run_polling(
-                    settings, service, bot, me.username, dispatcher, shutdown, process
+                    settings, app, bot, dispatcher, shutdown, process, (POLLING_ON, address)
                 )
     finally:
         await state.ledger.close()
@@ -92,7 +111,7 @@ async def run_webhook(
         await dispatcher.emit_shutdown(bot=bot)
 
 
-async def run_polling(
+async def run_playground(
     settings: Settings,
     service: ReferralService,
     bot: Bot,
@@ -100,11 +119,31 @@ async def run_polling(
     dispatcher: Dispatcher,
     shutdown: Shutdown,
     process: Process,
+    playground: Playground,
+) -> None:
+    """Long polling of the bot's own stand-in, with the playground's page and API beside the web
+    app; a shutdown first ends the page's streams, which the server would otherwise wait for."""
+    shutdown.before_stop.append(playground.close)
+    router = create_playground_router(playground)
+    app = create_app(settings, service, routers=[router], bot_username=bot_username)
+    address = web_app_address(settings)
+    announcement = PLAYGROUND_ON, f"{address}playground/", address
+    await run_polling(settings, app, bot, dispatcher, shutdown, process, announcement)
+
+
+async def run_polling(
+    settings: Settings,
+    app: FastAPI,
+    bot: Bot,
+    dispatcher: Dispatcher,
+    shutdown: Shutdown,
+    process: Process,
+    announcement: tuple[str, ...],
 ) -> None:
     """Long polling beside the HTTP server, always in one process (Telegram allows one consumer);
     either stopping stops the other."""
     await bot.delete_webhook()
-    server = http_server(settings, create_app(settings, service, bot_username=bot_username))
+    server = http_server(settings, app)
     polling = asyncio.create_task(
         dispatcher.start_polling(
             bot,
@@ -115,7 +154,7 @@ async def run_polling(
     )
     polling.add_done_callback(lambda _: shutdown.request())  # polling died: stop serving too
     settle_gc()
-    log.info("long polling; HTTP API and web app on %s", web_app_address(settings))
+    log.info(*announcement)
     try:
         await serve(server, shutdown, process)
     finally:

@@ -118,3 +118,24 @@ export const unblockMember = (id) =>
 
 export const exportMembers = () =>
   call('GET', '/api/admin/export.csv', { authorized: true, as: 'blob' });
+
+// The playground's people and their chats (only where the program runs its own stand-in bot).
+const person = (id) => `/api/playground/people/${id}`;
+export const playground = {
+  describe: () => call('GET', '/api/playground/'),
+  addPerson: (json) => call('POST', '/api/playground/people/', { json }),
+  chats: (id) => call('GET', `${person(id)}/`),
+  sendText: (id, text) => call('POST', `${person(id)}/messages/`, { json: { text } }),
+  sendContact: (id, phone = null) => call('POST', `${person(id)}/contact/`, { json: { phone } }),
+  press: (id, messageId, data) =>
+    call('POST', `${person(id)}/press/`, { json: { message_id: messageId, data } }),
+  inlineQuery: (id, query) => call('POST', `${person(id)}/inline/`, { json: { query } }),
+  sendInlineResult: (id, queryId, resultId, to) =>
+    call('POST', `${person(id)}/inline/result/`, {
+      json: { query_id: queryId, result_id: resultId, to },
+    }),
+  share: (id, to, text) => call('POST', `${person(id)}/share/`, { json: { to, text } }),
+  setBlocked: (id, blocked) => call('PUT', `${person(id)}/blocked/`, { json: { blocked } }),
+  events: (id) => new EventSource(`${person(id)}/events/`),
+  fileUrl: (fileId) => `/api/playground/files/${encodeURIComponent(fileId)}`,
+};

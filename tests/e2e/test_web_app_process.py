@@ -20,7 +20,7 @@ async def fetch(url: str) -> tuple[int, str, dict[str, str]]:
         return response.status, await response.text(), dict(response.headers)
 
 
-async def test_without_a_token_the_program_serves_the_web_app_and_says_so(
+async def test_without_a_token_the_program_runs_the_bot_in_its_playground_and_says_so(
     bot_env: dict[str, str], start_bot: StartBot
 ) -> None:
     env = {name: value for name, value in bot_env.items() if name != "BOT_TOKEN"}
@@ -28,13 +28,27 @@ async def test_without_a_token_the_program_serves_the_web_app_and_says_so(
     status, page, headers = await fetch(program.url + "/")
     assert status == 200 and "<title>Referral club</title>" in page
     assert "script-src 'self' https://telegram.org" in headers["Content-Security-Policy"]
+    status, page, headers = await fetch(program.url + "/playground/")
+    assert status == 200 and "<title>Playground</title>" in page
+    assert "default-src 'none'" in headers["Content-Security-Policy"]
+    # The bot runs: its deep links are the web app's invite links.
     status, body, _ = await fetch(program.url + "/api/web-app/")
-    assert status == 200 and '"bot_username":null' in body
-    said = [line for line in program.log().splitlines() if "bot is off" in line]
+    assert status == 200 and '"bot_username":"playground_referral_bot"' in body
+    said = [line for line in program.log().splitlines() if "playground" in line]
     assert len(said) == 1
     assert said[0].endswith(
-        f"the bot is off (BOT_TOKEN is not set); the web app and the HTTP API are at {program.url}/"
+        f"playground (the bot without Telegram) on {program.url}/playground/; web app and "
+        f"HTTP API on {program.url}/ (BOT_TOKEN is not set)"
     )
+
+
+async def test_with_a_token_there_is_no_playground(
+    bot_env: dict[str, str], start_bot: StartBot
+) -> None:
+    program = await start_bot(bot_env)
+    for path in ("/playground/", "/api/playground/"):
+        status, body, _ = await fetch(program.url + path)
+        assert status == 404, (path, body)
 
 
 async def test_with_web_app_url_the_bot_opens_the_web_app(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import runtime
 from runtime.workers import (
     ONE_PROCESS,
     Process,
@@ -104,3 +105,13 @@ def test_a_failed_worker_stops_the_others_and_gives_the_program_its_exit_code(
         time.sleep(60)
 
     assert run_workers(2, listening_socket("127.0.0.1", 0), work) == 3
+
+
+def test_the_playground_runs_in_one_process(capsys: pytest.CaptureFixture[str]) -> None:
+    """Without BOT_TOKEN its people live in the process: several are refused before anything
+    starts; with the API alone they are not its concern."""
+    assert runtime.start("bot", settings(web_workers=2)) == 2
+    said = capsys.readouterr().err.strip()
+    assert said.startswith("setting WEB_WORKERS: without BOT_TOKEN the bot runs in its playground")
+    assert runtime.http_processes("api", settings(web_workers=2)) == 2
+    assert runtime.http_processes("bot", settings()) == 1

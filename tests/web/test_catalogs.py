@@ -40,7 +40,9 @@ def forms(message: Message) -> list[str]:
 
 
 def used_keys() -> set[str]:
-    used = set(USED_IN_HTML.findall((WEB_DIR / "index.html").read_text()))
+    used = set()
+    for page in WEB_DIR.glob("*.html"):
+        used |= set(USED_IN_HTML.findall(page.read_text()))
     for module in WEB_DIR.glob("*.js"):
         used |= set(USED_IN_JS.findall(module.read_text()))
     return used
@@ -133,10 +135,10 @@ def test_a_text_missing_in_one_language_is_served_in_english(tmp_path: Path) -> 
 
 
 def test_the_pages_own_english_is_the_catalogs() -> None:
-    """The page's HTML carries the English texts as written in the catalog (the failure screen
+    """The pages' HTML carries the English texts as written in the catalog (the failure screen
     shows them when the texts cannot be loaded), not an older copy."""
     english = load_web_texts()["en"].texts
-    page = (WEB_DIR / "index.html").read_text()
+    page = "".join(path.read_text() for path in WEB_DIR.glob("*.html"))
     defaults = {key: html.unescape(text) for key, text in DEFAULT_TEXT.findall(page)}
     assert len(defaults) > 40
     assert {key: text for key, text in defaults.items() if english.get(key) != text} == {}
