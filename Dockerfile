@@ -13,6 +13,8 @@ ARG BASE=python:3.11-slim
 # The base's own Python when it has one (the official image); a bare Debian gets Debian's python3
 # (3.11 on bookworm) and CA certificates. Either way it must be 3.11 or newer.
 FROM ${BASE} AS base
+# On every stage, so that a machine building often can prune this image's old build caches.
+LABEL org.opencontainers.image.title=referral-bot
 RUN --mount=type=cache,target=/var/cache/apt \
     --mount=type=cache,target=/var/lib/apt/lists \
     if ! command -v python3 >/dev/null; then \
