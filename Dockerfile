@@ -3,7 +3,7 @@
 #
 #   docker build -t referral-bot .                         # on the official python:3.11-slim
 #   podman build --build-arg BASE=localhost/debian:bookworm --secret id=ca,src=CA.pem ...
-#                                                          # on a bare Debian (how it was built and run here with podman)
+#                                                          # on a bare Debian: how CI builds and runs it (.ci/container)
 #
 # Stop: SIGTERM, and 45 s before SIGKILL (docker/podman run --stop-timeout 45, compose's
 # stop_grace_period, Kubernetes' terminationGracePeriodSeconds): the program gives requests in
