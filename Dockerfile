@@ -3,7 +3,7 @@
 #
 #   docker build -t referral-bot .                         # on the official python:3.11-slim
 #   podman build --build-arg BASE=localhost/debian:bookworm --secret id=ca,src=CA.pem ...
-#                                                          # on a bare Debian (how it was built and run here with podman)
+#                                                          # on a bare Debian: how CI builds and runs it (.ci/container)
 #
 # Stop: SIGTERM, and 45 s before SIGKILL (docker/podman run --stop-timeout 45, compose's
 # stop_grace_period, Kubernetes' terminationGracePeriodSeconds): the program gives requests in
@@ -13,6 +13,8 @@ ARG BASE=python:3.11-slim
 # The base's own Python when it has one (the official image); a bare Debian gets Debian's python3
 # (3.11 on bookworm) and CA certificates. Either way it must be 3.11 or newer.
 FROM ${BASE} AS base
+# On every stage, so that a machine building often can prune this image's old build caches.
+LABEL org.opencontainers.image.title=referral-bot
 RUN --mount=type=cache,target=/var/cache/apt \
     --mount=type=cache,target=/var/lib/apt/lists \
     if ! command -v python3 >/dev/null; then \
