@@ -4,8 +4,9 @@ handled (see `bot.middlewares.language`): the words live in the catalogs, the sh
 Texts are HTML (the bot's default parse mode); values that come from users are escaped here.
 """
 
+import math
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from html import escape
 
 from aiogram.utils.i18n import get_i18n, gettext
@@ -199,17 +200,33 @@ def activation(outcome: InviteOutcome, code: str, inviter_phone: str | None) -> 
 
 
 def referrals(items: Sequence[Referral], total: int, page_number: int, page_size: int) -> str:
+    """A page of referrals; `total` counts the qualified ones, and pending ones on the page say
+    what they wait for (so there may be more pages than the count alone makes)."""
     if not items:
         return _("no-referrals")
-    pages = -(-total // page_size)
+    pages = max(-(-total // page_size), page_number)
     first = (page_number - 1) * page_size + 1
     header = plural("referrals-count", total)
     lines = [f"{header} ({_('referrals-page', page=page_number, pages=number(pages))})", ""]
     lines += [
-        f"{position}. {shown(item.phone)}, {day(item.invited_at)}"
+        f"{position}. {shown(item.phone)}, {day(item.invited_at)}{pending(item)}"
         for position, item in enumerate(items, start=first)
     ]
     return "\n".join(lines)
+
+
+def pending(item: Referral) -> str:
+    """What a pending referral waits for, after its line; nothing for a qualified one."""
+    if item.stage != "pending":
+        return ""
+    if item.due_at is not None:
+        days = max(1, math.ceil((item.due_at - datetime.now(UTC)) / timedelta(days=1)))
+        waiting = plural("referral-days-to-go", days)
+    elif item.waits_for == "in_chats":
+        waiting = _("referral-waits-for-chats")
+    else:
+        waiting = _("referral-waits-for-approval")
+    return f" — ⏳ {waiting}"
 
 
 def profile(phone: str, invite_code: str, inviter_code: str | None, referral_count: int) -> str:
