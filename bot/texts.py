@@ -4,9 +4,8 @@ handled (see `bot.middlewares.language`): the words live in the catalogs, the sh
 Texts are HTML (the bot's default parse mode); values that come from users are escaped here.
 """
 
-import math
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from html import escape
 
 from aiogram.utils.i18n import get_i18n, gettext
@@ -219,9 +218,8 @@ def pending(item: Referral) -> str:
     """What a pending referral waits for, after its line; nothing for a qualified one."""
     if item.stage != "pending":
         return ""
-    if item.due_at is not None:
-        days = max(1, math.ceil((item.due_at - datetime.now(UTC)) / timedelta(days=1)))
-        waiting = plural("referral-days-to-go", days)
+    if item.days_to_go is not None:
+        waiting = plural("referral-days-to-go", item.days_to_go)
     elif item.waits_for == "in_chats":
         waiting = _("referral-waits-for-chats")
     else:

@@ -74,6 +74,13 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
     return moment, key
 
 
+def days_until(moment: datetime | None, now: datetime) -> int | None:
+    """Whole days from `now` to `moment`, a part counting as one (at least 1)."""
+    if moment is None:
+        return None
+    return max(1, -(-(moment - now) // timedelta(days=1)))
+
+
 def _inviter(row: asyncpg.Record, code: str) -> Member:
     """The code's owner, from a row of `activate_invite` that activated (or would)."""
     return Member(
@@ -216,6 +223,7 @@ class Invitations:
         found = found[:limit]
         if before is not None:
             found.reverse()
+        now = self._clock()
         referrals = [
             Referral(
                 row["referral_id"],
@@ -224,6 +232,7 @@ class Invitations:
                 row["referral_stage"],
                 row["referral_waits_for"],
                 row["referral_due_at"],
+                days_until(row["referral_due_at"], now),
             )
             for row in found
         ]

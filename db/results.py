@@ -101,6 +101,7 @@ class Referral:
     stage: str = "qualified"  # or "pending" (reversed ones are not listed)
     waits_for: str | None = None  # for a pending one: "in_chats", "manual" or "external"
     due_at: datetime | None = None  # for a pending one that qualifies by time (in_chats:<N>d)
+    days_to_go: int | None = None  # until due_at, by the service's clock, counting a part as one
 
 
 @dataclass(frozen=True, slots=True)
