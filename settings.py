@@ -6,7 +6,7 @@ import ipaddress
 import re
 import secrets
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 import phonenumbers
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -17,6 +17,29 @@ WEBHOOK_SECRET_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 class SettingsError(Exception):
     """A setting is missing or malformed; the message is one line that names it."""
+
+
+QUALIFY_SHAPE = "must be activation, in_chats, in_chats:<N>d (N 1-365), manual or external"
+QUALIFY_PATTERN = re.compile(r"^(activation|in_chats|manual|external|in_chats:([1-9][0-9]{0,2})d)$")
+
+
+class Qualify(NamedTuple):
+    """QUALIFY: what a referral waits for before it counts (`rule`), and for `in_chats:<N>d`
+    the days (`days`, else 0)."""
+
+    rule: Literal["activation", "in_chats", "manual", "external"]
+    days: int = 0
+
+    @classmethod
+    def parse(cls, value: str) -> Qualify:
+        """Raises ValueError for anything but QUALIFY's shapes."""
+        found = QUALIFY_PATTERN.match(value.strip().lower())
+        if found is None or int(found.group(2) or 0) > 365:
+            raise ValueError(QUALIFY_SHAPE)
+        if found.group(2):
+            return cls("in_chats", int(found.group(2)))
+        rule: Literal["activation", "in_chats", "manual", "external"] = found.group(1)  # type: ignore[assignment]
+        return cls(rule)
 
 
 MILESTONES_SHAPE = "must be positive whole numbers, comma-separated, such as 5,10,25"
@@ -67,6 +90,9 @@ class Settings(BaseSettings):
     events_secret: SecretStr | None = None
     events_include_phones: bool = False
     metrics_token: SecretStr | None = None
+    qualify: Annotated[Qualify, NoDecode] = Qualify("activation")
+    hold_days: int = Field(0, ge=0, le=365)
+    admin_api_token: SecretStr | None = Field(None, min_length=32)
 
     @field_validator("database_url")
     @classmethod
@@ -154,6 +180,11 @@ class Settings(BaseSettings):
             raise ValueError(MILESTONES_SHAPE)
         return tuple(sorted(set(value)))
 
+    @field_validator("qualify", mode="before")
+    @classmethod
+    def _qualify_rule(cls, value: Any) -> Any:
+        return Qualify.parse(value) if isinstance(value, str) else value
+
     @field_validator("log_format", mode="before")
     @classmethod
     def _lower_format(cls, value: Any) -> Any:
@@ -169,7 +200,7 @@ class Settings(BaseSettings):
                 raise ValueError("must be http(s) URLs, comma-separated")
         return value
 
-    @field_validator("events_secret", "metrics_token", mode="before")
+    @field_validator("events_secret", "metrics_token", "admin_api_token", mode="before")
     @classmethod
     def _empty_secret_is_unset(cls, value: Any) -> Any:
         return value or None

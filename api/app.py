@@ -11,7 +11,17 @@ from api.errors import install_error_handlers
 from api.limits import RequestBodyLimit
 from api.messages import RequestLanguage
 from api.openapi import OPENAPI_URL
-from api.routes import admin, health, login, metrics, referrals, sharing, telegram_login, web
+from api.routes import (
+    admin,
+    admin_referrals,
+    health,
+    login,
+    metrics,
+    referrals,
+    sharing,
+    telegram_login,
+    web,
+)
 from api.routes.docs import create_docs_router
 from api.state import AppState, keep_state
 from db.service import ReferralService
@@ -80,6 +90,7 @@ def create_app(
     app.include_router(sharing.router)
     app.include_router(web.router)
     app.include_router(admin.router)
+    app.include_router(admin_referrals.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(create_docs_router(title=TITLE, web_version=state.web_app.assets.version))

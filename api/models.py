@@ -451,3 +451,35 @@ class Leaderboards(BaseModel):
     month: date = Field(description="The first day of the month (UTC) `this_month` counts.")
     this_month: LeaderboardData
     all_time: LeaderboardData
+
+
+class StageRequest(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "paid order #1234"}]})
+
+    reason: Text | None = Field(
+        default=None, max_length=500, description="Why; kept with the referral's change."
+    )
+
+
+class AdminReferral(BaseModel):
+    member_id: int = Field(description="The invitee: a referral is known by its invitee's id.")
+    inviter_id: int | None
+    stage: str = Field(description="`qualified` or `reversed`, after the change.")
+    inviter_referrals: int | None = Field(
+        description="The inviter's count of qualified referrals after the change, if it moved."
+    )
+
+
+class AdminPendingReferral(BaseModel):
+    member_id: int = Field(description="The invitee's id, which the qualify and reverse take.")
+    invite_code: str | None = Field(description="The invitee's code; null once erased.")
+    inviter_id: int
+    inviter_code: str | None
+    waits_for: str = Field(description="`in_chats`, `manual` or `external` (QUALIFY's rule).")
+    activated_at: datetime
+    due_at: datetime | None = Field(description="When it qualifies by time (`in_chats:<N>d`).")
+
+
+class AdminPendingReferrals(BaseModel):
+    referrals: list[AdminPendingReferral]
+    next: int | None = Field(description="Pass as `after` for the next page; null on the last.")

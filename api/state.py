@@ -29,6 +29,7 @@ class AppState:
     default_language: str  # DEFAULT_LANGUAGE, the web app's when nothing else tells
     bot_token: str | None  # None: no bot, so no login inside Telegram
     metrics_token: str | None  # None: /metrics answers anybody
+    admin_api_token: str | None  # ADMIN_API_TOKEN; None: no machine access to /api/admin/
 
     @classmethod
     def create(
@@ -46,6 +47,9 @@ class AppState:
             default_language=settings.default_language,
             bot_token=bot_token.get_secret_value() if bot_token else None,
             metrics_token=metrics_token.get_secret_value() if metrics_token else None,
+            admin_api_token=(
+                settings.admin_api_token.get_secret_value() if settings.admin_api_token else None
+            ),
         )
 
 

@@ -199,17 +199,32 @@ def activation(outcome: InviteOutcome, code: str, inviter_phone: str | None) -> 
 
 
 def referrals(items: Sequence[Referral], total: int, page_number: int, page_size: int) -> str:
+    """A page of referrals; `total` counts the qualified ones, and pending ones on the page say
+    what they wait for (so there may be more pages than the count alone makes)."""
     if not items:
         return _("no-referrals")
-    pages = -(-total // page_size)
+    pages = max(-(-total // page_size), page_number)
     first = (page_number - 1) * page_size + 1
     header = plural("referrals-count", total)
     lines = [f"{header} ({_('referrals-page', page=page_number, pages=number(pages))})", ""]
     lines += [
-        f"{position}. {shown(item.phone)}, {day(item.invited_at)}"
+        f"{position}. {shown(item.phone)}, {day(item.invited_at)}{pending(item)}"
         for position, item in enumerate(items, start=first)
     ]
     return "\n".join(lines)
+
+
+def pending(item: Referral) -> str:
+    """What a pending referral waits for, after its line; nothing for a qualified one."""
+    if item.stage != "pending":
+        return ""
+    if item.days_to_go is not None:
+        waiting = plural("referral-days-to-go", item.days_to_go)
+    elif item.waits_for == "in_chats":
+        waiting = _("referral-waits-for-chats")
+    else:
+        waiting = _("referral-waits-for-approval")
+    return f" — ⏳ {waiting}"
 
 
 def profile(phone: str, invite_code: str, inviter_code: str | None, referral_count: int) -> str:

@@ -12,6 +12,7 @@ from db.codes import clean_invite_code, is_invite_code
 from db.connections import Database
 from db.members import PROFILE_COLUMNS, read_member
 from db.phones import PhoneDisplay
+from db.referrals import Referrals
 from db.results import (
     Activation,
     InvitationOffer,
@@ -29,18 +30,23 @@ log = logging.getLogger(__name__)
 # Statements, in the tables of db/tables.py.
 
 # The invitation rule, in one round trip: its current text is db/sql/activate_invite.sql.
-ACTIVATE_INVITE = "SELECT * FROM activate_invite($1, $2, $3, $4, $5, $6)"
+ACTIVATE_INVITE = "SELECT * FROM activate_invite($1, $2, $3, $4, $5, $6, $7, $8, $9)"
 # The profile and one page of referrals in one round trip: a row per referral (or one row with
-# empty referral columns). Keyset over (invited_at, id), read from ix_members_referrals alone.
+# empty referral columns). Keyset over (invited_at, id), read from ix_members_referrals, with
+# each referral's stage (reversed ones left out).
 _PROFILE_AND_PAGE = f"""
 WITH p AS MATERIALIZED (
     SELECT {PROFILE_COLUMNS} FROM members AS m WHERE m.id = $1 AND m.erased_at IS NULL
 )
-SELECT p.*, r.id AS referral_id, r.phone AS referral_phone, r.invited_at AS referral_invited_at
+SELECT p.*, r.id AS referral_id, r.phone AS referral_phone, r.invited_at AS referral_invited_at,
+       r.stage AS referral_stage, r.waits_for AS referral_waits_for, r.due_at AS referral_due_at
 FROM p LEFT JOIN LATERAL (
-    SELECT id, phone, invited_at FROM members
-    WHERE inviter_id = p.id AND (invited_at, id) {{beyond}} ($2, $3)
-    ORDER BY invited_at {{order}}, id {{order}}
+    SELECT m.id, m.phone, m.invited_at, coalesce(s.stage, 'qualified') AS stage, s.waits_for,
+           s.due_at
+    FROM members AS m LEFT JOIN referrals AS s ON s.invitee_id = m.id
+    WHERE m.inviter_id = p.id AND (m.invited_at, m.id) {{beyond}} ($2, $3)
+      AND s.stage IS DISTINCT FROM 'reversed'
+    ORDER BY m.invited_at {{order}}, m.id {{order}}
     LIMIT $4
 ) AS r ON true
 """
@@ -68,6 +74,13 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
     return moment, key
 
 
+def days_until(moment: datetime | None, now: datetime) -> int | None:
+    """Whole days from `now` to `moment`, a part counting as one (at least 1)."""
+    if moment is None:
+        return None
+    return max(1, -(-(moment - now) // timedelta(days=1)))
+
+
 def _inviter(row: asyncpg.Record, code: str) -> Member:
     """The code's owner, from a row of `activate_invite` that activated (or would)."""
     return Member(
@@ -89,11 +102,13 @@ class Invitations:
         database: Database,
         *,
         milestones: Sequence[int],
+        referrals: Referrals,
         phones: PhoneDisplay,
         clock: Callable[[], datetime],
     ) -> None:
         self._database = database
         self._milestones = milestones
+        self._referrals = referrals
         self._phones = phones
         self._clock = clock
 
@@ -152,14 +167,16 @@ class Invitations:
         self, connection: asyncpg.Connection, member_id: int, code: str
     ) -> asyncpg.Record:
         shaped = code if is_invite_code(code) else None  # a malformed code matches nobody
+        now = self._clock()
         row: asyncpg.Record = await connection.fetchrow(
             ACTIVATE_INVITE,
             member_id,
             shaped,
-            self._clock(),
+            now,
             COUNT_SHARDS,
             SINGLE_ROW_REFERRALS,
             list(self._milestones),
+            *self._referrals.terms(now),
         )
         return row
 
@@ -206,11 +223,16 @@ class Invitations:
         found = found[:limit]
         if before is not None:
             found.reverse()
+        now = self._clock()
         referrals = [
             Referral(
                 row["referral_id"],
                 self._phones.referral(row["referral_phone"]),
                 row["referral_invited_at"],
+                row["referral_stage"],
+                row["referral_waits_for"],
+                row["referral_due_at"],
+                days_until(row["referral_due_at"], now),
             )
             for row in found
         ]

@@ -19,6 +19,7 @@ import asyncpg
 from db.codes import clean_invite_code, is_invite_code
 from db.connections import Database
 from db.phones import mask_phone, normalise_phone
+from db.referrals import reverse_in
 from db.results import (
     BlockChange,
     BlockOutcome,
@@ -338,8 +339,11 @@ class Operators:
     async def _change(
         self, statement: str, done: str, member_id: int, operator: int, reason: str | None
     ) -> BlockChange:
-        async with self._database.connection() as connection:
-            row = await connection.fetchrow(statement, member_id, operator, self._clock(), reason)
+        async with self._database.connection() as connection, connection.transaction():
+            now = self._clock()
+            row = await connection.fetchrow(statement, member_id, operator, now, reason)
+            if row["changed"] and statement is BLOCK:  # their referral, if pending or held, goes
+                await reverse_in(connection, member_id, at=now, reason="blocked", by=operator)
             card = await connection.fetchrow(CARD_BY_ID, member_id) if row["found"] else None
         if not row["found"]:
             log.info("operator %d: member %d to be %s not found", operator, member_id, done)

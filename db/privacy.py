@@ -4,8 +4,11 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
+import asyncpg
+
 from db.connections import Database
 from db.phones import PhoneDisplay
+from db.referrals import reverse_in
 from db.results import MemberData, Referral
 from db.tables import ALL_TIME_BOARD, COUNT_SHARDS, SINGLE_ROW_REFERRALS
 
@@ -15,7 +18,8 @@ log = logging.getLogger(__name__)
 
 # Erasure: the member's row keeps only what makes the referral graph true (its id, who invited it
 # and when); the phone's verification code row goes too, and the member leaves the totals of
-# /stats. One statement, so one transaction.
+# /stats (as one invited too if their referral counts). Run after their referral, if pending or
+# held, is reversed, in the same transaction.
 ERASE_MEMBER = f"""
 WITH erased AS (
     UPDATE members AS m
@@ -52,12 +56,15 @@ WITH erased AS (
     DELETE FROM member_qr_codes WHERE member_id IN (SELECT id FROM erased)
 ), uncounted AS (
     INSERT INTO member_totals AS t (shard, members, invited)
-    SELECT $1 % {COUNT_SHARDS}, -1, -(inviter_id IS NOT NULL)::int FROM erased
+    SELECT $1 % {COUNT_SHARDS}, -1,
+           -(EXISTS (SELECT FROM referrals WHERE invitee_id = $1 AND stage = 'qualified'))::int
+    FROM erased
     ON CONFLICT (shard) DO UPDATE
     SET members = t.members + excluded.members, invited = t.invited + excluded.invited
 )
 SELECT count(*) FROM erased
 """
+MEMBER_PRESENT = "SELECT id FROM members WHERE id = $1 AND erased_at IS NULL FOR UPDATE"
 # The member and every referral in one statement (the referrals as parallel arrays, in order of
 # activation, read from ix_members_referrals).
 MEMBER_DATA = """
@@ -79,7 +86,11 @@ class Privacy:
     """A member's data and its erasure, over the service's connections."""
 
     def __init__(
-        self, database: Database, *, phones: PhoneDisplay, clock: Callable[[], datetime]
+        self,
+        database: Database,
+        *,
+        phones: PhoneDisplay,
+        clock: Callable[[], datetime],
     ) -> None:
         self._database = database
         self._phones = phones
@@ -114,10 +125,18 @@ class Privacy:
 
     async def erase_member(self, member_id: int) -> bool:
         """Erase a member in one transaction: phone, invite code (it stops working), Telegram
-        link and language go; who invited whom stays, anonymised, so nobody's count drops.
-        False if there was nobody to erase."""
-        async with self._database.connection() as connection:
-            erased = bool(await connection.fetchval(ERASE_MEMBER, member_id, self._clock()))
+        link and language go; who invited whom stays, anonymised, so nobody's count drops,
+        except for their own referral while it is pending or held: it is reversed. False if
+        there was nobody to erase."""
+
+        async def erase(connection: asyncpg.Connection) -> bool:
+            if await connection.fetchval(MEMBER_PRESENT, member_id) is None:
+                return False
+            now = self._clock()
+            await reverse_in(connection, member_id, at=now, reason="erased")
+            return bool(await connection.fetchval(ERASE_MEMBER, member_id, now))
+
+        erased = await self._database.retrying(erase)
         if erased:
             log.info("member %d erased their data", member_id)
         return erased

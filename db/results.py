@@ -98,6 +98,10 @@ class Referral:
     member_id: int
     phone: str | None  # masked unless REFERRAL_PHONE_VISIBILITY=full; None: an erased member
     invited_at: datetime
+    stage: str = "qualified"  # or "pending" (reversed ones are not listed)
+    waits_for: str | None = None  # for a pending one: "in_chats", "manual" or "external"
+    due_at: datetime | None = None  # for a pending one that qualifies by time (in_chats:<N>d)
+    days_to_go: int | None = None  # until due_at, by the service's clock, counting a part as one
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,3 +276,39 @@ class MilestoneProgress:
     referrals: int
     reached: int | None  # the largest milestone at or below the count
     next: int | None  # the next milestone; None past the last one
+
+
+class StageOutcome(Enum):
+    """What a referral's stage change did (db/referrals.py)."""
+
+    QUALIFIED = "qualified"
+    REVERSED = "reversed"
+    QUALIFIED_ALREADY = "qualified_already"
+    REVERSED_ALREADY = "reversed_already"
+    FINAL = "final"  # qualified and its hold is over: only an operator reverses it
+    NOT_FOUND = "not_found"  # no referral of that invitee
+
+
+@dataclass(frozen=True, slots=True)
+class StageChange:
+    outcome: StageOutcome
+    inviter_id: int | None = None
+    inviter_referrals: int | None = None  # the inviter's count after a change that moved it
+    milestone: int | None = None  # for QUALIFIED, the milestone the inviter newly reached
+
+
+@dataclass(frozen=True, slots=True)
+class PendingReferral:
+    invitee_id: int
+    invitee_code: str | None  # None: erased
+    inviter_id: int
+    inviter_code: str | None
+    waits_for: str
+    activated_at: datetime
+    due_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class PendingPage:
+    referrals: list[PendingReferral]
+    next_after: int | None  # pass as `after` for the following page

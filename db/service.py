@@ -15,8 +15,11 @@ from db.members import Members
 from db.operators import Operators
 from db.phones import PhoneDisplay
 from db.privacy import Privacy
+from db.referrals import Referrals
 from delivery import CodeDelivery, create_delivery
-from settings import Settings
+from settings import Qualify, Settings
+
+AT_ACTIVATION = Qualify("activation")  # QUALIFY's default
 
 
 def utcnow() -> datetime:
@@ -25,7 +28,8 @@ def utcnow() -> datetime:
 
 class ReferralService:
     """The areas of the service as attributes: `service.members.verify_code(...)`,
-    `service.invitations.activate_invite(...)`, `service.operators.block(...)`, ..."""
+    `service.invitations.activate_invite(...)`, `service.operators.block(...)`,
+    `service.referrals.qualify(...)`, ..."""
 
     def __init__(
         self,
@@ -41,6 +45,8 @@ class ReferralService:
         show_full_phones: bool = False,
         admin_ids: Iterable[int] = (),
         milestones: Iterable[int] = (5, 10, 25, 50, 100),
+        qualify: Qualify = AT_ACTIVATION,
+        hold_days: int = 0,
         clock: Callable[[], datetime] = utcnow,
         invite_code_factory: Callable[[], str] = new_invite_code,
     ) -> None:
@@ -60,8 +66,19 @@ class ReferralService:
             invite_code_factory=invite_code_factory,
         )
         self.growth = Growth(self.database, milestones=milestones, phones=self.phones, clock=clock)
+        self.referrals = Referrals(
+            self.database,
+            qualify=qualify,
+            hold_days=hold_days,
+            milestones=self.growth.milestones,
+            clock=clock,
+        )
         self.invitations = Invitations(
-            self.database, milestones=self.growth.milestones, phones=self.phones, clock=clock
+            self.database,
+            milestones=self.growth.milestones,
+            referrals=self.referrals,
+            phones=self.phones,
+            clock=clock,
         )
         self.privacy = Privacy(self.database, phones=self.phones, clock=clock)
         self.operators = Operators(
@@ -111,4 +128,6 @@ def create_service(connections: Connections, settings: Settings) -> ReferralServ
         show_full_phones=settings.referral_phone_visibility == "full",
         admin_ids=settings.admin_ids,
         milestones=settings.milestones,
+        qualify=settings.qualify,
+        hold_days=settings.hold_days,
     )

@@ -217,6 +217,57 @@ class MemberQrCodeRow(Base):
     file_id: Mapped[str] = mapped_column(Text)
 
 
+class ReferralRow(Base):
+    """A referral (an activation), one per invitee, and its stage (db/referrals.py): pending
+    until its rule (QUALIFY) qualifies it, then qualified, counted and reversible until
+    `hold_until`; or reversed. Each change keeps its time, reason and operator (NULL: the rule
+    or the job)."""
+
+    __tablename__ = "referrals"
+
+    invitee_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
+    )
+    inviter_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("members.id", ondelete="CASCADE")
+    )
+    stage: Mapped[str] = mapped_column(String(10))
+    # What a pending referral waits for: `in_chats`, `manual` or `external` (QUALIFY's rule).
+    waits_for: Mapped[str | None] = mapped_column(String(10))
+    activated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # in_chats:<N>d
+    qualified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    qualified_reason: Mapped[str | None] = mapped_column(Text)
+    qualified_by: Mapped[int | None] = mapped_column(BigInteger)
+    hold_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reversed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reversed_reason: Mapped[str | None] = mapped_column(Text)
+    reversed_by: Mapped[int | None] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        CheckConstraint("stage IN ('pending', 'qualified', 'reversed')", name="known_stage"),
+        CheckConstraint(
+            "stage = 'reversed' OR (stage = 'qualified') = (qualified_at IS NOT NULL)",
+            name="qualified_with_time",
+        ),
+        CheckConstraint(
+            "(stage = 'reversed') = (reversed_at IS NOT NULL)", name="reversed_with_time"
+        ),
+        # The pending ones, for operators (keyset by invitee) and the job (by due time).
+        Index("ix_referrals_pending", "invitee_id", postgresql_where="stage = 'pending'"),
+        Index(
+            "ix_referrals_due",
+            "due_at",
+            postgresql_where="stage = 'pending' AND due_at IS NOT NULL",
+        ),
+        Index(
+            "ix_referrals_held",
+            "hold_until",
+            postgresql_where="stage = 'qualified' AND hold_until IS NOT NULL",
+        ),
+    )
+
+
 class DailyCountRow(Base):
     """Joins and activations per day (UTC), kept by the statements that make them, in
     `COUNT_SHARDS` rows per day so that simultaneous joins do not queue on one row lock."""

@@ -1,8 +1,8 @@
-"""Durable background work: the delivery of outbound events (jobs/events.py) and operators'
-broadcasts (jobs/broadcasts.py). Their state lives in
-PostgreSQL (the outbox, db/events.py), so nothing is lost or done twice when instances restart or
-several run; the program's runtime starts and stops it beside the bot and the HTTP server with
-`background_work`."""
+"""Durable background work: the delivery of outbound events (jobs/events.py), operators'
+broadcasts (jobs/broadcasts.py) and the referral stages' time (jobs/referrals.py). Their state
+lives in PostgreSQL (the outbox, db/events.py), so nothing is lost or done twice when instances
+restart or several run; the program's runtime starts and stops it beside the bot and the HTTP
+server with `background_work`."""
 
 import logging
 from collections.abc import AsyncIterator
@@ -13,6 +13,7 @@ from aiogram import Bot
 from db.service import ReferralService
 from jobs.broadcasts import BroadcastSender
 from jobs.events import EventDelivery
+from jobs.referrals import ReferralStages
 from locales import create_i18n
 from settings import Settings
 
@@ -38,4 +39,6 @@ async def background_work(
             await stack.enter_async_context(delivery.running())
         else:
             log.debug("outbound events are off (EVENTS_URL is not set)")
+        if settings.qualify.days or settings.hold_days:  # something changes with time
+            await stack.enter_async_context(ReferralStages(service.referrals).running())
         yield

@@ -1,10 +1,12 @@
 """The operators' API under /api/admin/: figures, member lookup and card, block and unblock, the
-CSV export. An operator is a member whose linked Telegram account is in ADMIN_IDS, checked on
-every request; to anybody else every path here answers exactly as an unknown path does (404),
+CSV export (the referrals' stages: api/routes/admin_referrals.py). An operator is a member whose
+linked Telegram account is in ADMIN_IDS, checked on every request, or a machine with
+ADMIN_API_TOKEN; to anybody else every path here answers exactly as an unknown path does (404),
 whatever the method, token or body.
 """
 
 import asyncio
+import hmac
 from collections.abc import AsyncIterator
 from http import HTTPStatus
 from typing import Annotated, Any
@@ -14,7 +16,7 @@ from fastapi.responses import Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import ValidationError
 
-from api.deps import TOKEN_SCHEMES, ServiceDep, TokensDep, access_token
+from api.deps import TOKEN_SCHEMES, ServiceDep, StateDep, TokensDep, access_token
 from api.errors import describe_invalid_request
 from api.messages import english, say
 from api.models import (
@@ -43,9 +45,11 @@ NOT_BLOCKED = "api-admin-not-blocked"
 EXPORT_BUSY = "api-admin-export-busy"
 EXPORT_QUEUE = 16  # chunks of COPY (~64 KiB each) waiting for a slow client, at most
 
+MACHINE_OPERATOR = 0  # the operator's id of requests made with ADMIN_API_TOKEN (logs, audit)
+
 NOT_AN_OPERATOR = documented_error(
-    "Not an operator (no token, or a member whose Telegram account is not in ADMIN_IDS): the "
-    "same answer as for a path that does not exist.",
+    "Not an operator (no token, or a member whose Telegram account is not in ADMIN_IDS, and "
+    "not ADMIN_API_TOKEN): the same answer as for a path that does not exist.",
     not_found=english("api-not-found", path="/api/admin/stats/"),
 )
 NO_SUCH_MEMBER = documented_error(
@@ -57,9 +61,16 @@ async def operator_account(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(access_token)],
     tokens: TokensDep,
     service: ServiceDep,
+    state: StateDep,
 ) -> int:
-    """The operator's Telegram id; 404 (as for an unknown path) for anybody else."""
+    """The operator's Telegram id, or MACHINE_OPERATOR for ADMIN_API_TOKEN (compared in
+    constant time); 404 (as for an unknown path) for anybody else."""
     if credentials is not None and credentials.scheme.lower() in TOKEN_SCHEMES:
+        machine = state.admin_api_token
+        if machine is not None and hmac.compare_digest(
+            credentials.credentials.encode(), machine.encode()
+        ):
+            return MACHINE_OPERATOR
         try:
             member_id = tokens.member_id(credentials.credentials)
         except InvalidToken:

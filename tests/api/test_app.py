@@ -80,6 +80,9 @@ async def test_openapi_lists_every_operation(client: httpx.AsyncClient) -> None:
         ("GET", "/api/admin/export.csv", "adminExportMembers"),
         ("GET", "/api/admin/events/", "adminEvents"),
         ("POST", "/api/admin/events/retry/", "adminRetryEvents"),
+        ("GET", "/api/admin/referrals/", "adminPendingReferrals"),
+        ("POST", "/api/admin/referrals/{member_id}/qualify/", "adminQualifyReferral"),
+        ("POST", "/api/admin/referrals/{member_id}/reverse/", "adminReverseReferral"),
     }
     for path, item in document["paths"].items():
         for operation in item.values():

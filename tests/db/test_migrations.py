@@ -58,6 +58,7 @@ async def test_upgrade_to_head_and_back_to_base(empty_database: AsyncEngine) -> 
         "outbox_events",
         "broadcasts",
         "address_requests",
+        "referrals",
     }
     await migrate(empty_database)  # a second start-up finds nothing to do
     await downgrade(empty_database)

@@ -34,6 +34,9 @@ ADMIN_PATHS = [
     ("GET", "/api/admin/export.csv"),
     ("GET", "/api/admin/events/"),
     ("POST", "/api/admin/events/retry/"),
+    ("GET", "/api/admin/referrals/?stage=pending"),
+    ("POST", "/api/admin/referrals/1/qualify/"),
+    ("POST", "/api/admin/referrals/1/reverse/"),
     ("DELETE", "/api/admin/stats/"),  # a wrong method: 404 too, not 405
     ("GET", "/api/admin/members/abc/"),  # a malformed id: 404 too, not 400
 ]
@@ -92,6 +95,9 @@ async def test_the_openapi_document_tags_them_admin(client: httpx.AsyncClient) -
         "/api/admin/export.csv",
         "/api/admin/events/",
         "/api/admin/events/retry/",
+        "/api/admin/referrals/",
+        "/api/admin/referrals/{member_id}/qualify/",
+        "/api/admin/referrals/{member_id}/reverse/",
     }
 
 
