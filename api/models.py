@@ -173,11 +173,15 @@ class ReferralData(BaseModel):
                     "invited": "A3BC9D",
                     "users": ["+7 912 ***-**-89", "+7 903 ***-**-12"],
                     "users_total": 2,
+                    "language": "en",
                     "next": None,
                     "referrals": [
                         {"phone": "+7 912 ***-**-89", "joined_at": "2025-05-14T09:21:07.120000Z"},
                         {"phone": "+7 903 ***-**-12", "joined_at": "2025-05-15T18:02:44.501000Z"},
                     ],
+                    "milestone_reached": None,
+                    "milestone_next": 5,
+                    "operator": False,
                 }
             ]
         }
@@ -209,6 +213,11 @@ class ReferralData(BaseModel):
     milestone_next: int | None = Field(
         default=None,
         description="The next milestone, null past the last one (not in the original API).",
+    )
+    operator: bool = Field(
+        default=False,
+        description="Whether the member is an operator (their linked Telegram account is in "
+        "ADMIN_IDS): the web app shows the way to /api/admin/ only then.",
     )
 
 

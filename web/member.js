@@ -39,7 +39,7 @@ export function setUpMember(webApp, callbacks) {
 }
 
 /** Load and show the member page; `created` tells a new member (their link's code is applied at
- * once) from a returning one (who is asked first). */
+ * once) from a returning one (who is asked first). `{operator}` once shown, else undefined. */
 export async function showMember({ created = false } = {}) {
   drawLoading();
   showScreen('member', { focus: $('member-title') });
@@ -61,6 +61,7 @@ export async function showMember({ created = false } = {}) {
   loadQr();
   loadLeaders();
   await applyPendingInvite(created);
+  return { operator: answer.body.operator };
 }
 
 /** Ends the session when the answer says it is over; true if it did. */

@@ -143,6 +143,7 @@ async def read_referral_data(
         ],
         "milestone_reached": progress.reached,
         "milestone_next": progress.next,
+        "operator": service.operators.is_operator(profile.member.telegram_id),
     }
     return Response(to_json(data), media_type="application/json")
 

@@ -62,6 +62,7 @@ async def test_inviter_invited_and_loner_see_their_own_data(
         ],
         "milestone_reached": None,
         "milestone_next": 5,
+        "operator": False,
     }
     invited_data = await read(client, invited)
     assert invited_data["ref"] == invited.invite_code
