@@ -104,6 +104,7 @@ function showCodeScreen({ phone, sent = null, resendAfter = 0 }) {
   attempt = { phone };
   const input = $('code');
   input.value = '';
+  markCodeDead(false);
   clearFieldError(input, $('code-error'));
   const where = $('code-where');
   const valid = $('code-valid');
@@ -140,6 +141,16 @@ function startResendCountdown(seconds) {
   });
 }
 
+/** A dead code: the field and Log in are disabled, the validity hint goes, and the next code's
+ * countdown (`resendAfter`, the server's Retry-After, when given) says when to ask for it. */
+function markCodeDead(dead, resendAfter = null) {
+  $('code').disabled = dead;
+  $('code-form').querySelector('[type=submit]').disabled = dead;
+  if (!dead) return;
+  clearText($('code-valid'));
+  if (resendAfter !== null) startResendCountdown(resendAfter);
+}
+
 async function submitCode(event) {
   event.preventDefault();
   const input = $('code');
@@ -152,6 +163,7 @@ async function submitCode(event) {
     return;
   }
   const button = event.submitter ?? event.target.querySelector('[type=submit]');
+  let dead = null; // {resendAfter} when the answer says the code is dead
   await whileBusy(button, async () => {
     let answer;
     try {
@@ -170,8 +182,10 @@ async function submitCode(event) {
       showFieldError(input, errorLine, 'web-code-wrong', { count: answer.body.attempts_left });
     } else if (answer.status === 400) {
       showFieldError(input, errorLine, 'web-code-dead');
+      dead = { resendAfter: null };
     } else if (answer.status === 429 && answer.body?.attempts_left === 0) {
       showFieldError(input, errorLine, 'web-code-too-many');
+      dead = { resendAfter: answer.retryAfter };
     } else if (answer.status === 429 && answer.retryAfter) {
       const time = formatDuration(answer.retryAfter);
       showFieldError(input, errorLine, 'web-too-many-requests', { time });
@@ -180,9 +194,16 @@ async function submitCode(event) {
     } else {
       showFieldError(input, errorLine, 'web-server-error');
     }
-    input.select();
-    input.focus();
+    if (!dead) {
+      input.select();
+      input.focus();
+    }
   });
+  // After whileBusy, which enables the button again: a dead code keeps it disabled.
+  if (dead) {
+    markCodeDead(true, dead.resendAfter);
+    $(resendReady ? 'resend' : 'change-phone').focus();
+  }
 }
 
 async function resendCode(event) {

@@ -62,29 +62,36 @@ async def test_login_with_a_wrong_then_the_right_code(
     assert await page.is_visible("#logout")
 
 
-async def test_too_many_wrong_codes_ask_for_a_new_one(open_tab: OpenTab) -> None:
+async def test_too_many_wrong_codes_kill_the_code_and_say_when_a_new_one_can_come(
+    open_tab: OpenTab, clock: Clock
+) -> None:
     tab = await open_tab()
     await tab.open()
+    page = tab.page
     code = await ask_for_code(tab, new_phone())
     wrong = "0000" if code != "0000" else "1111"
     for left in (4, 3, 2, 1):
-        await tab.page.fill("#code", wrong)
-        await tab.page.keyboard.press("Enter")
+        await page.fill("#code", wrong)
+        await page.keyboard.press("Enter")
         await wait_until(
-            tab.page,
-            f"document.getElementById('code-error').textContent.includes('{left} attempt')",
+            page, f"document.getElementById('code-error').textContent.includes('{left} attempt')"
         )
     assert await tab.text("#code-error") == "Wrong code. 1 attempt left."
-    await tab.page.fill("#code", wrong)
-    await tab.page.keyboard.press("Enter")
+    assert await page.is_enabled("#code-form [type=submit]")
+    clock.advance(50)  # the server's cooldown of 60 s has 10 s left: the page says so
+    await page.fill("#code", wrong)
+    await page.keyboard.press("Enter")
     await wait_until(
-        tab.page, "document.getElementById('code-error').textContent.startsWith('Too many')"
+        page, "document.getElementById('code-error').textContent.startsWith('Too many')"
     )
-    await tab.page.fill("#code", code)  # the right code comes too late: the code is dead
-    await tab.page.keyboard.press("Enter")
-    await wait_until(
-        tab.page, "document.getElementById('code-error').textContent.startsWith('Too many wrong')"
+    await page.wait_for_selector("#code:disabled")  # after the request's busy state
+    assert await page.is_disabled("#code-form [type=submit]")
+    assert await tab.text("#code-error") == (
+        "Too many wrong codes: this code no longer works. Ask for a new one."
     )
+    assert await tab.text("#code-valid") == "", "no 'valid for 5 minutes' for a dead code"
+    assert await page.is_disabled("#resend")
+    assert re.fullmatch(r"Available in 0:(10|0\d)", await tab.text("#resend-wait"))
 
 
 async def test_a_phone_in_its_cooldown_may_still_enter_the_code_it_got(open_tab: OpenTab) -> None:
