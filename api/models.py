@@ -280,6 +280,8 @@ class WebAppDescription(BaseModel):
                     "invite_link": "https://t.me/referral_club_bot?start={code}",
                     "code_delivery": "telegram_gateway",
                     "code_length": 4,
+                    "invite_code_alphabet": "ABCDEFGHJKLMNPQRSTUVWXYZ23456789",
+                    "invite_code_length": 6,
                     "languages": ["en", "ru"],
                     "default_language": "en",
                 }
@@ -296,6 +298,8 @@ class WebAppDescription(BaseModel):
         description="Where verification codes go: the login answer, the server log, or Telegram."
     )
     code_length: int = Field(description="Digits in a verification code.")
+    invite_code_alphabet: str = Field(description="The characters an invite code is made of.")
+    invite_code_length: int = Field(description="Characters in an invite code.")
     languages: list[str] = Field(description="Languages of `GET /api/texts/{language}/`.")
     default_language: str = Field(description="The language when nothing else tells.")
 

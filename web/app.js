@@ -3,7 +3,7 @@
 
 import { NetworkError, readWebApp, session, telegramLogin } from './api.js';
 import { chooseLanguage, pickLanguage, setText, useLanguage } from './i18n.js';
-import { keepInvite, pendingInvite, takeInviteFromAddress } from './invite.js';
+import { keepInvite, pendingInvite, takeInviteFromAddress, useInviteShape } from './invite.js';
 import { setUpLogin, showPhoneScreen } from './login.js';
 import { setUpMember, showMember } from './member.js';
 import {
@@ -36,6 +36,7 @@ async function load() {
   const answer = await readWebApp();
   if (answer.status !== 200) throw new Error(`GET /api/web-app/: HTTP ${answer.status}`);
   site = answer.body;
+  useInviteShape(site);
   await (texts ?? useLanguage(pickLanguage({ telegramLanguage: spoken, fallback: site.default_language })));
 }
 
@@ -135,14 +136,14 @@ function wire() {
 }
 
 async function start() {
-  const invite = takeInviteFromAddress();
   try {
     await load();
   } catch (error) {
     console.error(error);
-    showFailure(() => location.reload());
+    showFailure(() => location.reload()); // the address keeps its ?ref= for the reload
     return;
   }
+  const invite = takeInviteFromAddress();
   wire();
   if (telegram) {
     const carried = startParameter(telegram);

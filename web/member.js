@@ -11,7 +11,13 @@ import {
   session,
 } from './api.js';
 import { adoptMemberLanguage, clearText, formatDate, setText, t } from './i18n.js';
-import { cleanInviteCode, forgetInvite, pendingInvite } from './invite.js';
+import {
+  cleanInviteCode,
+  forgetInvite,
+  isInviteCode,
+  mayBecomeInviteCode,
+  pendingInvite,
+} from './invite.js';
 import { $, copyText, say, showScreen, whileBusy } from './ui.js';
 
 const PAGE_SIZE = 20;
@@ -31,6 +37,7 @@ export function setUpMember(webApp, callbacks) {
   $('copy-link').addEventListener('click', () => copy(member.link, 'web-copied-link'));
   $('share').addEventListener('click', share);
   $('invite-form').addEventListener('submit', submitInviteCode);
+  $('invite-code').addEventListener('input', checkInviteCodeShape);
   $('join-confirm-yes').addEventListener('click', acceptPendingInvite);
   $('join-confirm-no').addEventListener('click', declinePendingInvite);
   $('refs-more').addEventListener('click', showMoreReferrals);
@@ -242,14 +249,27 @@ async function share() {
   await copy(member.link, 'web-copied-link');
 }
 
+/** As the person types: a character no code has, or too many, is said at once. */
+function checkInviteCodeShape() {
+  const input = $('invite-code');
+  const result = $('invite-result');
+  if (mayBecomeInviteCode(cleanInviteCode(input.value))) {
+    if (result.dataset.i18n === 'web-invite-malformed') clearText(result);
+    input.removeAttribute('aria-invalid');
+  } else {
+    say(result, 'web-invite-malformed', {}, 'error');
+    input.setAttribute('aria-invalid', 'true');
+  }
+}
+
 async function submitInviteCode(event) {
   event.preventDefault();
   const input = $('invite-code');
   const code = cleanInviteCode(input.value);
   const result = $('invite-result');
   input.removeAttribute('aria-invalid');
-  if (!code) {
-    say(result, 'web-invite-empty', {}, 'error');
+  if (!isInviteCode(code)) {
+    say(result, code ? 'web-invite-malformed' : 'web-invite-empty', {}, 'error');
     input.setAttribute('aria-invalid', 'true');
     input.focus();
     return;

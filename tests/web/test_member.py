@@ -79,6 +79,37 @@ async def test_with_a_bot_the_link_is_its_deep_link(
     assert await tab.text("#invite-link-kind") == "Opens our Telegram bot with your code."
 
 
+NOT_A_CODE = (
+    "Not an invite code: a code is 6 characters, letters A\u2013Z and digits 2\u20139, without "
+    "0, O, 1 and I."
+)
+
+
+async def test_the_form_says_what_a_code_looks_like_as_one_types(open_tab: OpenTab) -> None:
+    tab = await open_tab()
+    await tab.open()
+    await log_in(tab)
+    page = tab.page
+    posted: list[str] = []
+    page.on(
+        "request", lambda request: posted.append(request.url) if request.method == "POST" else None
+    )
+    await page.type("#invite-code", "abc")
+    assert await tab.text("#invite-result") == "", "a code on its way is not wrong yet"
+    await page.click("#invite-form [type=submit]")
+    assert await tab.text("#invite-result") == NOT_A_CODE
+    await page.fill("#invite-code", "")
+    await page.type("#invite-code", "AB")
+    assert await tab.text("#invite-result") == ""
+    await page.type("#invite-code", "O")  # the letter O is never in a code
+    assert await tab.text("#invite-result") == NOT_A_CODE
+    assert await page.get_attribute("#invite-code", "aria-invalid") == "true"
+    await page.fill("#invite-code", "O0O0O0")
+    await page.click("#invite-form [type=submit]")
+    assert await tab.text("#invite-result") == NOT_A_CODE
+    assert posted == [], "a malformed code is not sent"
+
+
 async def test_entering_a_code_tells_each_outcome(
     open_tab: OpenTab, service: ReferralService, clock: Clock
 ) -> None:
@@ -107,7 +138,7 @@ async def test_entering_a_code_tells_each_outcome(
         "Nobody has the code ZZZZZZ. An invite code is 6 characters: letters A\u2013Z and digits "
         "2\u20139, without 0, O, 1 and I."
     )
-    assert (await enter("O0")).startswith("Nobody has the code O0.")
+    assert await enter("O0") == NOT_A_CODE
     assert await enter(below.invite_code) == (
         f"The code {below.invite_code} belongs to someone who joined through you: that would "
         "make a circle."
