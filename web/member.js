@@ -129,10 +129,12 @@ function draw(data) {
   $('screen-member').querySelector('.member-grid').setAttribute('aria-busy', 'false');
 }
 
+/** The code the member joined with, in one line: a live region, so that joining is heard there
+ * and not said twice. */
 function drawInviter() {
   const joined = $('joined-with');
-  if (member.invited) setText(joined, 'web-joined-with', { code: member.invited });
   joined.hidden = !member.invited;
+  if (member.invited) setText(joined, 'web-joined-with', { code: member.invited });
   $('invite-form').hidden = Boolean(member.invited) || !$('join-confirm').hidden;
 }
 
@@ -296,8 +298,8 @@ async function register(code) {
   switch (answer.status) {
     case 200:
       member.invited = answer.body.invited;
+      clearText(result);
       drawInviter();
-      say(result, 'web-invite-done', { code: member.invited });
       break;
     case 409:
       member.invited = answer.body.invited;

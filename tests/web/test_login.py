@@ -128,10 +128,8 @@ async def test_a_ref_link_is_carried_through_login_and_applied(
     assert "ref=" not in tab.page.url, "the code leaves the address, so a reload does not repeat it"
     phone = await log_in(tab)
     await tab.page.wait_for_selector("#joined-with:not([hidden])")
-    assert await tab.text("#invite-result") == (
-        f"Done: you joined with the code {inviter.invite_code}."
-    )
     assert await tab.text("#joined-with") == f"You joined with the code {inviter.invite_code}."
+    assert await tab.text("#invite-result") == "", "the outcome is said once"
     assert await tab.page.is_hidden("#invite-form")
     page = await service.invitations.referrals_page(inviter.id)
     assert [referral.phone for referral in page.referrals] == [service.phones.referral(phone)]

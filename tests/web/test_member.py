@@ -144,11 +144,13 @@ async def test_entering_a_code_tells_each_outcome(
         "make a circle."
     )
     assert await page.get_attribute("#invite-code", "aria-invalid") == "true"
-    assert await enter(f" {other.invite_code.lower()} ") == (
-        f"Done: you joined with the code {other.invite_code}."
-    )
-    assert await page.is_hidden("#invite-form")
+    await page.fill("#invite-code", f" {other.invite_code.lower()} ")
+    await page.click("#invite-form [type=submit]")
+    await page.wait_for_selector("#invite-form", state="hidden")
     assert await tab.text("#joined-with") == f"You joined with the code {other.invite_code}."
+    assert await tab.text("#invite-result") == "", "the outcome is said once"
+    said = await page.locator("#screen-member").inner_text()
+    assert said.count(other.invite_code) == 1, said
 
 
 async def test_a_code_registered_meanwhile_is_told_with_which_code(
