@@ -67,6 +67,18 @@ class WrongCode(ErrorMessage):
     attempts_left: int = Field(description="Wrong codes still allowed before this one is dead.")
 
 
+InviteOutcomeName = Literal[
+    "activated",
+    "own_code",
+    "unknown",
+    "already_activated",
+    "cycle",
+    "member_blocked",
+    "code_suspended",
+    "member_not_found",
+]
+
+
 class InviteRefused(ErrorMessage):
     """An invite code refused because an operator blocked somebody: which of the two."""
 
@@ -218,6 +230,31 @@ class ReferralData(BaseModel):
         default=False,
         description="Whether the member is an operator (their linked Telegram account is in "
         "ADMIN_IDS): the web app shows the way to /api/admin/ only then.",
+    )
+
+
+class InviteCodeCheck(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"code": "A3BC9D", "owner": "+7 912 ***-**-89", "suspended": False, "offer": None},
+                {
+                    "code": "A3BC9D",
+                    "owner": "+7 912 ***-**-89",
+                    "suspended": False,
+                    "offer": "cycle",
+                },
+            ]
+        }
+    )
+
+    code: str = Field(description="The code, as stored (upper case).")
+    owner: str = Field(description="Its owner's phone, masked.")
+    suspended: bool = Field(description="An operator blocked the owner: nobody can join with it.")
+    offer: InviteOutcomeName | None = Field(
+        description="With a member's token: what registering the code would answer now "
+        "(`activated`: it would be registered; else why not), nothing being changed; null "
+        "without a token."
     )
 
 

@@ -1,9 +1,9 @@
 // Logging in with a phone: the phone screen, then the code screen (where the code went, a
 // countdown to the next one, attempts left), then the access token.
 
-import { NetworkError, requestCode, session, verifyCode } from './api.js';
+import { NetworkError, checkInviteCode, requestCode, session, verifyCode } from './api.js';
 import { clearText, formatDuration, setText } from './i18n.js';
-import { pendingInvite } from './invite.js';
+import { forgetInvite, pendingInvite } from './invite.js';
 import { $, clearFieldError, countdown, notify, showFieldError, showScreen, whileBusy } from './ui.js';
 
 const SENT_TO = {
@@ -44,10 +44,30 @@ export function showPhoneScreen({ phone = '', invite = null, focus = true } = {}
   $('have-code').hidden = true;
   const banner = $('ref-banner');
   const code = invite?.code ?? pendingInvite();
-  if (invite?.malformed) setText(banner, 'web-ref-malformed');
-  else if (code) setText(banner, 'web-ref-banner', { code });
-  banner.hidden = !(invite?.malformed || code);
+  banner.hidden = true;
+  if (invite?.malformed) {
+    setText(banner, 'web-ref-malformed');
+    banner.hidden = false;
+  } else if (code) {
+    describeInvite(code);
+  }
   showScreen('phone', { focus: focus ? input : null });
+}
+
+/** The banner about a link's code, once the server said whether it exists: a code nobody has (or
+ * a suspended one) is dropped at once rather than promised. */
+async function describeInvite(code) {
+  const banner = $('ref-banner');
+  const answer = await checkInviteCode(code).catch(() => null);
+  if (answer?.status === 200 && !answer.body.suspended) {
+    setText(banner, 'web-ref-owner', { code, owner: answer.body.owner });
+  } else if (answer?.status === 200 || answer?.status === 404) {
+    forgetInvite();
+    setText(banner, answer.status === 404 ? 'web-ref-unknown' : 'web-ref-suspended', { code });
+  } else {
+    setText(banner, 'web-ref-banner', { code }); // no answer: the code is checked on joining
+  }
+  banner.hidden = false;
 }
 
 function failed(error, input, errorLine) {

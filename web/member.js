@@ -3,6 +3,7 @@
 
 import {
   NetworkError,
+  checkInviteCode,
   deleteMemberData,
   readInviteQr,
   readTop,
@@ -327,6 +328,15 @@ async function register(code) {
   }
 }
 
+// Why a link's code cannot be registered (GET /api/invite/<code>/'s `offer`), as register() says
+// it; the member's own code or an inviter they already have: the link is dropped without a word.
+const OFFER_REFUSED = {
+  unknown: 'web-invite-unknown',
+  cycle: 'web-invite-cycle',
+  code_suspended: 'web-invite-suspended',
+  member_blocked: 'web-invite-blocked',
+};
+
 /** The code a link brought: applied at once for a new member, asked about for a returning member
  * who has no inviter yet (as the bot asks), dropped otherwise. */
 async function applyPendingInvite(created) {
@@ -339,6 +349,14 @@ async function applyPendingInvite(created) {
   if (created) {
     forgetInvite();
     await register(code);
+    return;
+  }
+  // Asked only when joining would work: otherwise the reason is said now, not after "Yes".
+  const check = await checkInviteCode(code).catch(() => null);
+  const refusal = check?.status === 404 ? 'unknown' : check?.body?.offer;
+  if (refusal && refusal !== 'activated') {
+    forgetInvite();
+    if (OFFER_REFUSED[refusal]) say($('invite-result'), OFFER_REFUSED[refusal], { code }, 'error');
     return;
   }
   setText($('join-confirm-text'), 'web-invite-confirm', { code });

@@ -9,12 +9,11 @@ from collections.abc import AsyncIterator
 from http import HTTPStatus
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Security
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response, StreamingResponse
-from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import ValidationError
 
-from api.deps import TOKEN_SCHEMES, ServiceDep, TokensDep, access_token
+from api.deps import MaybeMemberId, ServiceDep
 from api.errors import describe_invalid_request
 from api.messages import english, say
 from api.models import (
@@ -30,7 +29,6 @@ from api.models import (
 from api.openapi import COMMON_ERRORS, documented_error
 from api.replies import answer, refusal
 from api.routing import ADMIN_PREFIX, slash_optional
-from api.tokens import InvalidToken
 from db.results import BlockChange, BlockOutcome, MemberCard
 
 router = APIRouter(prefix=ADMIN_PREFIX, tags=["admin"])
@@ -53,21 +51,12 @@ NO_SUCH_MEMBER = documented_error(
 )
 
 
-async def operator_account(
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(access_token)],
-    tokens: TokensDep,
-    service: ServiceDep,
-) -> int:
+async def operator_account(member_id: MaybeMemberId, service: ServiceDep) -> int:
     """The operator's Telegram id; 404 (as for an unknown path) for anybody else."""
-    if credentials is not None and credentials.scheme.lower() in TOKEN_SCHEMES:
-        try:
-            member_id = tokens.member_id(credentials.credentials)
-        except InvalidToken:
-            pass
-        else:
-            operator = await service.operators.operator_account(member_id)
-            if operator is not None:
-                return operator
+    if member_id is not None:
+        operator = await service.operators.operator_account(member_id)
+        if operator is not None:
+            return operator
     raise HTTPException(404, HTTPStatus.NOT_FOUND.phrase)
 
 

@@ -2,6 +2,7 @@
 
 import re
 
+from db.phones import mask_phone
 from db.service import ReferralService
 from tests.conftest import Clock, join, new_phone
 from tests.web.conftest import OpenTab, Tab, log_in, member_page_loaded, wait_until
@@ -122,8 +123,10 @@ async def test_a_ref_link_is_carried_through_login_and_applied(
     tab = await open_tab()
     await tab.open(f"/?ref={inviter.invite_code.lower()}")
     await tab.screen("phone")
+    await tab.page.wait_for_selector("#ref-banner:not([hidden])")
     assert await tab.text("#ref-banner") == (
-        f"You were invited with the code {inviter.invite_code}: it will be applied once you log in."
+        f"You were invited by {mask_phone(inviter.phone)} with the code {inviter.invite_code}: "
+        "it will be applied once you log in."
     )
     assert "ref=" not in tab.page.url, "the code leaves the address, so a reload does not repeat it"
     phone = await log_in(tab)
@@ -135,6 +138,39 @@ async def test_a_ref_link_is_carried_through_login_and_applied(
     assert [referral.phone for referral in page.referrals] == [service.phones.referral(phone)]
 
 
+async def test_a_ref_link_with_a_code_nobody_has_is_said_at_once_and_dropped(
+    open_tab: OpenTab,
+) -> None:
+    tab = await open_tab()
+    await tab.open("/?ref=ZZZZZZ")
+    await tab.screen("phone")
+    await tab.page.wait_for_selector("#ref-banner:not([hidden])")
+    assert await tab.text("#ref-banner") == (
+        "Nobody has the code ZZZZZZ from the link you opened, so we start without one."
+    )
+    await log_in(tab)
+    assert await tab.page.is_visible("#invite-form"), "nothing was promised, nothing applied"
+    assert await tab.text("#invite-result") == ""
+
+
+async def test_a_returning_member_hears_of_a_circle_before_being_asked(
+    open_tab: OpenTab, service: ReferralService, clock: Clock
+) -> None:
+    member, below = await join(service), await join(service)
+    await service.invitations.activate_invite(below.id, member.invite_code)
+    clock.advance(service.members.resend_cooldown)
+    tab = await open_tab()
+    await tab.open(f"/?ref={below.invite_code}")
+    await log_in(tab, member.phone)
+    await wait_until(tab.page, "document.getElementById('invite-result').textContent !== ''")
+    assert await tab.text("#invite-result") == (
+        f"The code {below.invite_code} belongs to someone who joined through you: that would "
+        "make a circle."
+    )
+    assert await tab.page.is_hidden("#join-confirm"), "no Yes for what cannot work"
+    assert await tab.page.is_visible("#invite-form")
+
+
 async def test_a_returning_member_is_asked_before_a_ref_link_is_applied(
     open_tab: OpenTab, service: ReferralService, clock: Clock
 ) -> None:
@@ -143,6 +179,7 @@ async def test_a_returning_member_is_asked_before_a_ref_link_is_applied(
     tab = await open_tab()
     await tab.open(f"/?ref={inviter.invite_code}")
     await log_in(tab, member.phone)
+    await tab.page.wait_for_selector("#join-confirm:not([hidden])")  # after the code's check
     assert await tab.text("#join-confirm-text") == (
         f"Join with the code {inviter.invite_code} from the link you opened?"
     )
@@ -161,6 +198,7 @@ async def test_a_returning_member_may_decline_a_ref_link(
     tab = await open_tab()
     await tab.open(f"/?ref={inviter.invite_code}")
     await log_in(tab, member.phone)
+    await tab.page.wait_for_selector("#join-confirm:not([hidden])")
     await tab.page.click("#join-confirm-no")
     assert await tab.page.is_visible("#invite-form")
     assert await tab.page.evaluate("document.activeElement.id") == "invite-code"
