@@ -214,17 +214,28 @@ async function loadQr() {
   image.src = qrAddress;
 }
 
+/** Both boards, the member's own row marked; an empty board says so. Read again after the member
+ * joins with a code, whose owner's figure changes. */
 async function loadLeaders() {
   const answer = await readTop().catch(() => null);
   if (answer?.status !== 200) return;
   for (const [board, suffix] of [['this_month', ''], ['all_time', '-all-time']]) {
     const { leaders, place, referrals } = answer.body[board];
-    $(`leaders${suffix}`).replaceChildren(...leaders.map(({ phone, referrals: count }) => {
+    $(`leaders${suffix}`).replaceChildren(...leaders.map((leader) => {
       const item = document.createElement('li');
-      setText(item, 'web-leader', { phone: phone ?? t('web-deleted-member'), count });
+      const own = leader.place === place;
+      const phone = leader.phone ?? t('web-deleted-member');
+      setText(item, own ? 'web-leader-own' : 'web-leader', { phone, count: leader.referrals });
+      if (own) {
+        item.className = 'leader-own';
+        item.setAttribute('aria-current', 'true');
+      }
       return item;
     }));
-    setText($(`place${suffix}`), place ? 'web-place' : 'web-no-place', { place, count: referrals });
+    $(`leaders${suffix}-empty`).hidden = leaders.length > 0;
+    const line = $(`place${suffix}`);
+    if (!leaders.length) clearText(line);
+    else setText(line, place ? 'web-place' : 'web-no-place', { place, count: referrals });
   }
 }
 
@@ -301,6 +312,7 @@ async function register(code) {
       member.invited = answer.body.invited;
       clearText(result);
       drawInviter();
+      loadLeaders();
       break;
     case 409:
       member.invited = answer.body.invited;

@@ -461,14 +461,44 @@ async def test_the_member_page_shows_the_next_milestone_and_the_leaders(
     await wait_until(page, "document.querySelectorAll('#leaders-all-time li').length === 2")
     assert await tab.text("#milestone") == "Next goal: 10 (3 to go)."
     month, all_time = page.locator("#leaders li"), page.locator("#leaders-all-time li")
-    assert await month.all_inner_texts() == [f"{service.phones.referral(member.phone)}: 7"]
+    assert await month.all_inner_texts() == [f"{service.phones.referral(member.phone)}: 7 (you)"]
     assert await all_time.all_inner_texts() == [
         f"{service.phones.referral(leader.phone)}: 8",
-        f"{service.phones.referral(member.phone)}: 7",
+        f"{service.phones.referral(member.phone)}: 7 (you)",
     ]
+    assert await page.locator("#leaders-all-time li[aria-current=true]").count() == 1
     assert await tab.text("#place") == "You: #1, 7 friends."
     assert await tab.text("#place-all-time") == "You: #2, 7 friends."
     await page.click("[data-lang=ru]")
     await wait_until(page, "document.documentElement.lang === 'ru'")
     assert await tab.text("#place-all-time") == "Вы: 2-е место, 7 друзей."
     assert await tab.text("#milestone") == "До следующей цели (10) осталось 3 друга."
+
+
+async def test_empty_boards_say_so_and_joining_refreshes_the_figures(
+    open_tab: OpenTab, service: ReferralService, clock: Clock
+) -> None:
+    tab = await open_tab()
+    await tab.open()
+    await log_in(tab)
+    page = tab.page
+    await page.wait_for_selector("#leaders-empty:not([hidden])")
+    assert await tab.text("#leaders-empty") == "Nobody is on this board yet."
+    assert await tab.text("#leaders-all-time-empty") == "Nobody is on this board yet."
+    assert await tab.text("#place") == "", "no 'You: none yet.' over an empty board"
+
+    inviter = await join(service)
+    await invite(service, clock, inviter, 1)
+    tab = await open_tab()
+    await tab.open()
+    await log_in(tab)
+    page = tab.page
+    shown = f"{service.phones.referral(inviter.phone)}: "
+    await wait_until(page, "document.querySelectorAll('#leaders li').length === 1")
+    assert await page.locator("#leaders li").all_inner_texts() == [shown + "1"]
+    assert await tab.text("#place") == (
+        "You are not on this board yet: each friend who joins with your code counts."
+    )
+    await page.fill("#invite-code", inviter.invite_code)
+    await page.click("#invite-form [type=submit]")
+    await wait_until(page, f"document.getElementById('leaders').textContent === {shown + '2'!r}")
