@@ -7,6 +7,7 @@ All are coroutines: FastAPI runs plain functions in a thread pool."""
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.security.http import HTTPBase
 from fastapi.security.utils import get_authorization_scheme_param
 
@@ -29,6 +30,19 @@ SCHEME_DESCRIPTION = (
 access_token = HTTPBase(
     scheme="bearer", scheme_name="AccessToken", description=SCHEME_DESCRIPTION, auto_error=False
 )
+
+
+async def token_member(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(access_token)],
+    request: Request,
+) -> int | None:
+    """The member id in the request's token if it has a valid one, else None (no 401)."""
+    if credentials is None or credentials.scheme.lower() not in TOKEN_SCHEMES:
+        return None
+    try:
+        return app_state(request).tokens.member_id(credentials.credentials)
+    except InvalidToken:
+        return None
 
 
 async def get_state(request: Request) -> AppState:
@@ -90,4 +104,5 @@ async def count_address_request(request: Request) -> None:
 
 
 MemberId = Annotated[int, Security(member_token)]
+MaybeMemberId = Annotated[int | None, Depends(token_member)]
 AddressCounted = Annotated[None, Depends(count_address_request)]

@@ -67,6 +67,18 @@ class WrongCode(ErrorMessage):
     attempts_left: int = Field(description="Wrong codes still allowed before this one is dead.")
 
 
+InviteOutcomeName = Literal[
+    "activated",
+    "own_code",
+    "unknown",
+    "already_activated",
+    "cycle",
+    "member_blocked",
+    "code_suspended",
+    "member_not_found",
+]
+
+
 class InviteRefused(ErrorMessage):
     """An invite code refused because an operator blocked somebody: which of the two."""
 
@@ -173,11 +185,15 @@ class ReferralData(BaseModel):
                     "invited": "A3BC9D",
                     "users": ["+7 912 ***-**-89", "+7 903 ***-**-12"],
                     "users_total": 2,
+                    "language": "en",
                     "next": None,
                     "referrals": [
                         {"phone": "+7 912 ***-**-89", "joined_at": "2025-05-14T09:21:07.120000Z"},
                         {"phone": "+7 903 ***-**-12", "joined_at": "2025-05-15T18:02:44.501000Z"},
                     ],
+                    "milestone_reached": None,
+                    "milestone_next": 5,
+                    "operator": False,
                 }
             ]
         }
@@ -209,6 +225,36 @@ class ReferralData(BaseModel):
     milestone_next: int | None = Field(
         default=None,
         description="The next milestone, null past the last one (not in the original API).",
+    )
+    operator: bool = Field(
+        default=False,
+        description="Whether the member is an operator (their linked Telegram account is in "
+        "ADMIN_IDS): the web app shows the way to /api/admin/ only then.",
+    )
+
+
+class InviteCodeCheck(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"code": "A3BC9D", "owner": "+7 912 ***-**-89", "suspended": False, "offer": None},
+                {
+                    "code": "A3BC9D",
+                    "owner": "+7 912 ***-**-89",
+                    "suspended": False,
+                    "offer": "cycle",
+                },
+            ]
+        }
+    )
+
+    code: str = Field(description="The code, as stored (upper case).")
+    owner: str = Field(description="Its owner's phone, masked.")
+    suspended: bool = Field(description="An operator blocked the owner: nobody can join with it.")
+    offer: InviteOutcomeName | None = Field(
+        description="With a member's token: what registering the code would answer now "
+        "(`activated`: it would be registered; else why not), nothing being changed; null "
+        "without a token."
     )
 
 
@@ -271,6 +317,8 @@ class WebAppDescription(BaseModel):
                     "invite_link": "https://t.me/referral_club_bot?start={code}",
                     "code_delivery": "telegram_gateway",
                     "code_length": 4,
+                    "invite_code_alphabet": "ABCDEFGHJKLMNPQRSTUVWXYZ23456789",
+                    "invite_code_length": 6,
                     "languages": ["en", "ru"],
                     "default_language": "en",
                 }
@@ -287,6 +335,8 @@ class WebAppDescription(BaseModel):
         description="Where verification codes go: the login answer, the server log, or Telegram."
     )
     code_length: int = Field(description="Digits in a verification code.")
+    invite_code_alphabet: str = Field(description="The characters an invite code is made of.")
+    invite_code_length: int = Field(description="Characters in an invite code.")
     languages: list[str] = Field(description="Languages of `GET /api/texts/{language}/`.")
     default_language: str = Field(description="The language when nothing else tells.")
 

@@ -11,10 +11,11 @@ import asyncpg
 from db.codes import clean_invite_code, is_invite_code
 from db.connections import Database
 from db.members import PROFILE_COLUMNS, read_member
-from db.phones import PhoneDisplay
+from db.phones import PhoneDisplay, mask_phone
 from db.referrals import Referrals
 from db.results import (
     Activation,
+    CodeOwner,
     InvitationOffer,
     InviteOutcome,
     Member,
@@ -31,6 +32,10 @@ log = logging.getLogger(__name__)
 
 # The invitation rule, in one round trip: its current text is db/sql/activate_invite.sql.
 ACTIVATE_INVITE = "SELECT * FROM activate_invite($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+CODE_OWNER = """
+SELECT phone, blocked_at IS NOT NULL AS blocked FROM members
+WHERE invite_code = $1 AND erased_at IS NULL
+"""
 # The profile and one page of referrals in one round trip: a row per referral (or one row with
 # empty referral columns). Keyset over (invited_at, id), read from ix_members_referrals, with
 # each referral's stage (reversed ones left out).
@@ -162,6 +167,18 @@ class Invitations:
             return InvitationOffer(outcome, row["found_code"])
         owner = _inviter(row, code) if outcome is InviteOutcome.ACTIVATED else None
         return InvitationOffer(outcome, code, owner)
+
+    async def code_owner(self, raw_code: str) -> CodeOwner | None:
+        """Whose `raw_code` is, for anybody who opened a link with it (no member needed): the
+        owner's masked phone and whether the code is suspended; None if nobody has it."""
+        code = clean_invite_code(raw_code)
+        if not is_invite_code(code):
+            return None
+        async with self._database.connection() as connection:
+            row = await connection.fetchrow(CODE_OWNER, code)
+        if row is None:
+            return None
+        return CodeOwner(code, mask_phone(row["phone"]), row["blocked"])
 
     async def _activation(
         self, connection: asyncpg.Connection, member_id: int, code: str

@@ -94,6 +94,16 @@ class InvitationOffer:
 
 
 @dataclass(frozen=True, slots=True)
+class CodeOwner:
+    """Whose an invite code is, as anybody may be told: the owner's phone masked, and whether an
+    operator suspended the code."""
+
+    code: str
+    phone: str  # masked, whatever REFERRAL_PHONE_VISIBILITY says
+    suspended: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Referral:
     member_id: int
     phone: str | None  # masked unless REFERRAL_PHONE_VISIBILITY=full; None: an erased member

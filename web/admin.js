@@ -1,8 +1,8 @@
 // The operators' view: the program's figures with a chart drawn in the page, the top inviters,
 // member search, the member card with Block / Unblock, and the CSV download. Shown only to a
-// member the API answers as an operator (GET /api/admin/stats/ is 200; for anybody else every
-// /api/admin/ path is 404, and the page shows nothing of this). app.js loads this module only
-// for an operator, so a member's first load does not carry it.
+// member whose own data says `operator` (GET /api/data/; for anybody else every /api/admin/ path
+// is 404, and the page shows nothing of this). app.js loads this module only for an operator, so
+// a member's first load does not carry it.
 
 import {
   NetworkError,
@@ -38,9 +38,9 @@ export function setUpAdmin(callbacks) {
   });
 }
 
-/** The figures an operator's login just read (null when leaving): shown when the view opens. */
-export function keepStats(answer) {
-  stats = answer;
+/** On leaving (log out, signed out): the figures read are not kept for the next member. */
+export function forgetStats() {
+  stats = null;
 }
 
 /** After a change of language: the figures and the chart in its numbers and dates. */

@@ -89,6 +89,11 @@ export function readReferralData({ cursor = null, limit } = {}) {
   return call('GET', `/api/data/${suffix}`, { authorized: true });
 }
 
+/** Whether an invite code exists and whose it is (masked); with a token, `offer` says what
+ * registering it would answer now. */
+export const checkInviteCode = (code) =>
+  call('GET', `/api/invite/${encodeURIComponent(code)}/`, { authorized: Boolean(session.token) });
+
 export const registerInviteCode = (code) =>
   call('POST', '/api/data/', { json: { ref_code: code }, authorized: true });
 

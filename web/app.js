@@ -1,9 +1,9 @@
 // The page's start: in a browser (phone login) or inside Telegram (its signed initData), then
 // the member page. The screens themselves are login.js and member.js.
 
-import { NetworkError, readAdminStats, readWebApp, session, telegramLogin } from './api.js';
+import { NetworkError, readWebApp, session, telegramLogin } from './api.js';
 import { chooseLanguage, pickLanguage, setText, useLanguage } from './i18n.js';
-import { keepInvite, pendingInvite, takeInviteFromAddress } from './invite.js';
+import { keepInvite, pendingInvite, takeInviteFromAddress, useInviteShape } from './invite.js';
 import { setUpLogin, showPhoneScreen } from './login.js';
 import { setUpMember, showMember } from './member.js';
 import {
@@ -36,40 +36,33 @@ async function load() {
   const answer = await readWebApp();
   if (answer.status !== 200) throw new Error(`GET /api/web-app/: HTTP ${answer.status}`);
   site = answer.body;
+  useInviteShape(site);
   await (texts ?? useLanguage(pickLanguage({ telegramLanguage: spoken, fallback: site.default_language })));
 }
 
 let admin = null; // the operators' view (admin.js), fetched only once an operator has logged in
 
-/** Whether the member is an operator (the figures answer 200; 404 to anybody else): if so, the
- * operators' view is loaded and the way in shown. */
-async function offerAdmin() {
-  let answer;
-  try {
-    answer = await readAdminStats();
-  } catch {
-    return;
-  }
-  const operator = answer.status === 200;
+/** The way into the operators' view, for an operator (`operator` in the member's own data): the
+ * view is loaded then, so that nobody else fetches it or asks an /api/admin/ path. */
+async function offerAdmin(operator) {
   if (operator && !admin) {
     admin = await import('./admin.js');
     admin.setUpAdmin({ back: () => loggedIn({ created: false }) });
   }
-  admin?.keepStats(operator ? answer.body : null);
   $('admin-open').hidden = !operator;
   document.body.dataset.operator = operator ? 'yes' : 'no';
 }
 
 function hideAdmin() {
-  admin?.keepStats(null);
+  admin?.forgetStats();
   $('admin-open').hidden = true;
   delete document.body.dataset.operator;
 }
 
 async function loggedIn({ created }) {
   $('logout').hidden = Boolean(telegram); // inside Telegram the account is Telegram's
-  await showMember({ created });
-  if (document.body.dataset.screen === 'member') await offerAdmin();
+  const shown = await showMember({ created });
+  if (shown) await offerAdmin(shown.operator);
 }
 
 async function signedOut(noticeKey) {
@@ -143,14 +136,14 @@ function wire() {
 }
 
 async function start() {
-  const invite = takeInviteFromAddress();
   try {
     await load();
   } catch (error) {
     console.error(error);
-    showFailure(() => location.reload());
+    showFailure(() => location.reload()); // the address keeps its ?ref= for the reload
     return;
   }
+  const invite = takeInviteFromAddress();
   wire();
   if (telegram) {
     const carried = startParameter(telegram);

@@ -3,13 +3,21 @@
 // link does in the bot.
 
 const PENDING_KEY = 'referral.invite';
-// What an invite code looks like (db/codes.py): 6 of A-Z and 2-9 without O and I.
-const INVITE_CODE = /^[A-HJ-NP-Z2-9]{6}$/;
+let shape = { alphabet: '', length: 0 }; // what an invite code looks like: the server says
 
-/** The form codes are stored in: no surrounding spaces, upper case. */
-export const cleanInviteCode = (raw) => String(raw ?? '').trim().toUpperCase();
+/** Learn the invite codes' alphabet and length from GET /api/web-app/ (db/codes.py has them). */
+export function useInviteShape(site) {
+  shape = { alphabet: site.invite_code_alphabet, length: site.invite_code_length };
+}
 
-export const isInviteCode = (code) => INVITE_CODE.test(code);
+/** The form codes are stored in: no surrounding spaces, upper case, full-width as ASCII. */
+export const cleanInviteCode = (raw) => String(raw ?? '').normalize('NFKC').trim().toUpperCase();
+
+/** Whether a cleaned code could still become an invite code with more typing. */
+export const mayBecomeInviteCode = (code) =>
+  code.length <= shape.length && [...code].every((character) => shape.alphabet.includes(character));
+
+export const isInviteCode = (code) => code.length === shape.length && mayBecomeInviteCode(code);
 
 /** Take `?ref=` off the address (so that a reload or a shared address does not carry it) and keep
  * a well-formed code; `{code}` or `{malformed: true}` for the page to tell, null without one. */

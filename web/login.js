@@ -1,9 +1,9 @@
 // Logging in with a phone: the phone screen, then the code screen (where the code went, a
 // countdown to the next one, attempts left), then the access token.
 
-import { NetworkError, requestCode, session, verifyCode } from './api.js';
+import { NetworkError, checkInviteCode, requestCode, session, verifyCode } from './api.js';
 import { clearText, formatDuration, setText } from './i18n.js';
-import { pendingInvite } from './invite.js';
+import { forgetInvite, pendingInvite } from './invite.js';
 import { $, clearFieldError, countdown, notify, showFieldError, showScreen, whileBusy } from './ui.js';
 
 const SENT_TO = {
@@ -44,10 +44,30 @@ export function showPhoneScreen({ phone = '', invite = null, focus = true } = {}
   $('have-code').hidden = true;
   const banner = $('ref-banner');
   const code = invite?.code ?? pendingInvite();
-  if (invite?.malformed) setText(banner, 'web-ref-malformed');
-  else if (code) setText(banner, 'web-ref-banner', { code });
-  banner.hidden = !(invite?.malformed || code);
+  banner.hidden = true;
+  if (invite?.malformed) {
+    setText(banner, 'web-ref-malformed');
+    banner.hidden = false;
+  } else if (code) {
+    describeInvite(code);
+  }
   showScreen('phone', { focus: focus ? input : null });
+}
+
+/** The banner about a link's code, once the server said whether it exists: a code nobody has (or
+ * a suspended one) is dropped at once rather than promised. */
+async function describeInvite(code) {
+  const banner = $('ref-banner');
+  const answer = await checkInviteCode(code).catch(() => null);
+  if (answer?.status === 200 && !answer.body.suspended) {
+    setText(banner, 'web-ref-owner', { code, owner: answer.body.owner });
+  } else if (answer?.status === 200 || answer?.status === 404) {
+    forgetInvite();
+    setText(banner, answer.status === 404 ? 'web-ref-unknown' : 'web-ref-suspended', { code });
+  } else {
+    setText(banner, 'web-ref-banner', { code }); // no answer: the code is checked on joining
+  }
+  banner.hidden = false;
 }
 
 function failed(error, input, errorLine) {
@@ -104,6 +124,7 @@ function showCodeScreen({ phone, sent = null, resendAfter = 0 }) {
   attempt = { phone };
   const input = $('code');
   input.value = '';
+  markCodeDead(false);
   clearFieldError(input, $('code-error'));
   const where = $('code-where');
   const valid = $('code-valid');
@@ -140,6 +161,16 @@ function startResendCountdown(seconds) {
   });
 }
 
+/** A dead code: the field and Log in are disabled, the validity hint goes, and the next code's
+ * countdown (`resendAfter`, the server's Retry-After, when given) says when to ask for it. */
+function markCodeDead(dead, resendAfter = null) {
+  $('code').disabled = dead;
+  $('code-form').querySelector('[type=submit]').disabled = dead;
+  if (!dead) return;
+  clearText($('code-valid'));
+  if (resendAfter !== null) startResendCountdown(resendAfter);
+}
+
 async function submitCode(event) {
   event.preventDefault();
   const input = $('code');
@@ -152,6 +183,7 @@ async function submitCode(event) {
     return;
   }
   const button = event.submitter ?? event.target.querySelector('[type=submit]');
+  let dead = null; // {resendAfter} when the answer says the code is dead
   await whileBusy(button, async () => {
     let answer;
     try {
@@ -170,8 +202,10 @@ async function submitCode(event) {
       showFieldError(input, errorLine, 'web-code-wrong', { count: answer.body.attempts_left });
     } else if (answer.status === 400) {
       showFieldError(input, errorLine, 'web-code-dead');
+      dead = { resendAfter: null };
     } else if (answer.status === 429 && answer.body?.attempts_left === 0) {
       showFieldError(input, errorLine, 'web-code-too-many');
+      dead = { resendAfter: answer.retryAfter };
     } else if (answer.status === 429 && answer.retryAfter) {
       const time = formatDuration(answer.retryAfter);
       showFieldError(input, errorLine, 'web-too-many-requests', { time });
@@ -180,9 +214,16 @@ async function submitCode(event) {
     } else {
       showFieldError(input, errorLine, 'web-server-error');
     }
-    input.select();
-    input.focus();
+    if (!dead) {
+      input.select();
+      input.focus();
+    }
   });
+  // After whileBusy, which enables the button again: a dead code keeps it disabled.
+  if (dead) {
+    markCodeDead(true, dead.resendAfter);
+    $(resendReady ? 'resend' : 'change-phone').focus();
+  }
 }
 
 async function resendCode(event) {

@@ -3,6 +3,7 @@
 
 import {
   NetworkError,
+  checkInviteCode,
   deleteMemberData,
   readInviteQr,
   readTop,
@@ -11,7 +12,13 @@ import {
   session,
 } from './api.js';
 import { adoptMemberLanguage, clearText, formatDate, setText, t } from './i18n.js';
-import { cleanInviteCode, forgetInvite, pendingInvite } from './invite.js';
+import {
+  cleanInviteCode,
+  forgetInvite,
+  isInviteCode,
+  mayBecomeInviteCode,
+  pendingInvite,
+} from './invite.js';
 import { $, copyText, say, showScreen, whileBusy } from './ui.js';
 
 const PAGE_SIZE = 20;
@@ -31,6 +38,7 @@ export function setUpMember(webApp, callbacks) {
   $('copy-link').addEventListener('click', () => copy(member.link, 'web-copied-link'));
   $('share').addEventListener('click', share);
   $('invite-form').addEventListener('submit', submitInviteCode);
+  $('invite-code').addEventListener('input', checkInviteCodeShape);
   $('join-confirm-yes').addEventListener('click', acceptPendingInvite);
   $('join-confirm-no').addEventListener('click', declinePendingInvite);
   $('refs-more').addEventListener('click', showMoreReferrals);
@@ -39,7 +47,7 @@ export function setUpMember(webApp, callbacks) {
 }
 
 /** Load and show the member page; `created` tells a new member (their link's code is applied at
- * once) from a returning one (who is asked first). */
+ * once) from a returning one (who is asked first). `{operator}` once shown, else undefined. */
 export async function showMember({ created = false } = {}) {
   drawLoading();
   showScreen('member', { focus: $('member-title') });
@@ -61,6 +69,7 @@ export async function showMember({ created = false } = {}) {
   loadQr();
   loadLeaders();
   await applyPendingInvite(created);
+  return { operator: answer.body.operator };
 }
 
 /** Ends the session when the answer says it is over; true if it did. */
@@ -121,10 +130,12 @@ function draw(data) {
   $('screen-member').querySelector('.member-grid').setAttribute('aria-busy', 'false');
 }
 
+/** The code the member joined with, in one line: a live region, so that joining is heard there
+ * and not said twice. */
 function drawInviter() {
   const joined = $('joined-with');
-  if (member.invited) setText(joined, 'web-joined-with', { code: member.invited });
   joined.hidden = !member.invited;
+  if (member.invited) setText(joined, 'web-joined-with', { code: member.invited });
   $('invite-form').hidden = Boolean(member.invited) || !$('join-confirm').hidden;
 }
 
@@ -203,17 +214,28 @@ async function loadQr() {
   image.src = qrAddress;
 }
 
+/** Both boards, the member's own row marked; an empty board says so. Read again after the member
+ * joins with a code, whose owner's figure changes. */
 async function loadLeaders() {
   const answer = await readTop().catch(() => null);
   if (answer?.status !== 200) return;
   for (const [board, suffix] of [['this_month', ''], ['all_time', '-all-time']]) {
     const { leaders, place, referrals } = answer.body[board];
-    $(`leaders${suffix}`).replaceChildren(...leaders.map(({ phone, referrals: count }) => {
+    $(`leaders${suffix}`).replaceChildren(...leaders.map((leader) => {
       const item = document.createElement('li');
-      setText(item, 'web-leader', { phone: phone ?? t('web-deleted-member'), count });
+      const own = leader.place === place;
+      const phone = leader.phone ?? t('web-deleted-member');
+      setText(item, own ? 'web-leader-own' : 'web-leader', { phone, count: leader.referrals });
+      if (own) {
+        item.className = 'leader-own';
+        item.setAttribute('aria-current', 'true');
+      }
       return item;
     }));
-    setText($(`place${suffix}`), place ? 'web-place' : 'web-no-place', { place, count: referrals });
+    $(`leaders${suffix}-empty`).hidden = leaders.length > 0;
+    const line = $(`place${suffix}`);
+    if (!leaders.length) clearText(line);
+    else setText(line, place ? 'web-place' : 'web-no-place', { place, count: referrals });
   }
 }
 
@@ -241,14 +263,27 @@ async function share() {
   await copy(member.link, 'web-copied-link');
 }
 
+/** As the person types: a character no code has, or too many, is said at once. */
+function checkInviteCodeShape() {
+  const input = $('invite-code');
+  const result = $('invite-result');
+  if (mayBecomeInviteCode(cleanInviteCode(input.value))) {
+    if (result.dataset.i18n === 'web-invite-malformed') clearText(result);
+    input.removeAttribute('aria-invalid');
+  } else {
+    say(result, 'web-invite-malformed', {}, 'error');
+    input.setAttribute('aria-invalid', 'true');
+  }
+}
+
 async function submitInviteCode(event) {
   event.preventDefault();
   const input = $('invite-code');
   const code = cleanInviteCode(input.value);
   const result = $('invite-result');
   input.removeAttribute('aria-invalid');
-  if (!code) {
-    say(result, 'web-invite-empty', {}, 'error');
+  if (!isInviteCode(code)) {
+    say(result, code ? 'web-invite-malformed' : 'web-invite-empty', {}, 'error');
     input.setAttribute('aria-invalid', 'true');
     input.focus();
     return;
@@ -275,8 +310,9 @@ async function register(code) {
   switch (answer.status) {
     case 200:
       member.invited = answer.body.invited;
+      clearText(result);
       drawInviter();
-      say(result, 'web-invite-done', { code: member.invited });
+      loadLeaders();
       break;
     case 409:
       member.invited = answer.body.invited;
@@ -304,6 +340,15 @@ async function register(code) {
   }
 }
 
+// Why a link's code cannot be registered (GET /api/invite/<code>/'s `offer`), as register() says
+// it; the member's own code or an inviter they already have: the link is dropped without a word.
+const OFFER_REFUSED = {
+  unknown: 'web-invite-unknown',
+  cycle: 'web-invite-cycle',
+  code_suspended: 'web-invite-suspended',
+  member_blocked: 'web-invite-blocked',
+};
+
 /** The code a link brought: applied at once for a new member, asked about for a returning member
  * who has no inviter yet (as the bot asks), dropped otherwise. */
 async function applyPendingInvite(created) {
@@ -316,6 +361,14 @@ async function applyPendingInvite(created) {
   if (created) {
     forgetInvite();
     await register(code);
+    return;
+  }
+  // Asked only when joining would work: otherwise the reason is said now, not after "Yes".
+  const check = await checkInviteCode(code).catch(() => null);
+  const refusal = check?.status === 404 ? 'unknown' : check?.body?.offer;
+  if (refusal && refusal !== 'activated') {
+    forgetInvite();
+    if (OFFER_REFUSED[refusal]) say($('invite-result'), OFFER_REFUSED[refusal], { code }, 'error');
     return;
   }
   setText($('join-confirm-text'), 'web-invite-confirm', { code });

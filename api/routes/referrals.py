@@ -2,13 +2,22 @@
 
 from typing import Annotated, assert_never
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic_core import to_json
 
-from api.deps import CHALLENGE, NO_CREDENTIALS, MemberId, ServiceDep
+from api.deps import (
+    ADDRESS_LIMIT,
+    CHALLENGE,
+    NO_CREDENTIALS,
+    AddressCounted,
+    MaybeMemberId,
+    MemberId,
+    ServiceDep,
+)
 from api.messages import english, say
 from api.models import (
+    InviteCodeCheck,
     InviteCodeRegistered,
     InviteCodeRequest,
     InviteRefused,
@@ -143,6 +152,7 @@ async def read_referral_data(
         ],
         "milestone_reached": progress.reached,
         "milestone_next": progress.next,
+        "operator": service.operators.is_operator(profile.member.telegram_id),
     }
     return Response(to_json(data), media_type="application/json")
 
@@ -192,6 +202,49 @@ async def register_invite_code(
 ) -> Response:
     """A member registers one code, ever: never their own, never one that would make a cycle."""
     return activation_reply(await service.invitations.activate_invite(member_id, body.ref_code))
+
+
+InviteCode = Annotated[str, Path(description="An invite code, as a link carries it.")]
+
+
+@slash_optional(
+    router,
+    "/invite/{code}",
+    method="GET",
+    operation_id="checkInviteCode",
+    summary="Whether an invite code exists, and whose it is (masked): before logging in with it",
+    response_model=InviteCodeCheck,
+    responses={
+        404: documented_error(
+            "No member has this code (or it is not shaped like one).",
+            unknown_code=english("api-unknown-code", shape=english("invite-code-shape")),
+        ),
+        429: documented_error(
+            "Too many login, verify and check requests from this address in the last hour.",
+            address_limit=english(ADDRESS_LIMIT, seconds=1800),
+        ),
+        **COMMON_ERRORS,
+    },
+)
+async def check_invite_code(
+    code: InviteCode, member_id: MaybeMemberId, service: ServiceDep, _: AddressCounted
+) -> Response:
+    """Public, counted with login and verify per address. With a member's token, `offer` says
+    what registering it would answer now, nothing being changed (a token that does not work is
+    as none)."""
+    owner = await service.invitations.code_owner(code)
+    if owner is None:
+        return refusal(404, say("api-unknown-code", shape=say("invite-code-shape")))
+    offer = None
+    if member_id is not None:
+        offer = (await service.invitations.invitation_offer(member_id, owner.code)).outcome
+    check = InviteCodeCheck(
+        code=owner.code,
+        owner=owner.phone,
+        suspended=owner.suspended,
+        offer=offer.value if offer else None,
+    )
+    return answer(200, check)
 
 
 @slash_optional(

@@ -15,6 +15,7 @@ from api.openapi import COMMON_ERRORS, documented_error
 from api.replies import answer, refusal
 from api.routing import slash_optional
 from api.webapp import LANGUAGES, PAGE_HEADERS, serve
+from db.codes import INVITE_ALPHABET, INVITE_LENGTH
 
 router = APIRouter(prefix="/api", tags=["web app"])
 # The page and its assets, outside the API's document; served after every other route.
@@ -56,6 +57,8 @@ async def describe_web_app(request: Request, state: StateDep) -> Response:
         invite_link=state.invite_links.template(base_url=str(request.base_url)),
         code_delivery=state.code_delivery,
         code_length=state.service.members.code_length,
+        invite_code_alphabet=INVITE_ALPHABET,
+        invite_code_length=INVITE_LENGTH,
         languages=list(LANGUAGES),
         default_language=state.default_language,  # DEFAULT_LANGUAGE
     )

@@ -64,6 +64,7 @@ async def test_openapi_lists_every_operation(client: httpx.AsyncClient) -> None:
         ("POST", "/api/verify/", "verify"),
         ("GET", "/api/data/", "readReferralData"),
         ("POST", "/api/data/", "registerInviteCode"),
+        ("GET", "/api/invite/{code}/", "checkInviteCode"),
         ("DELETE", "/api/data/", "eraseMember"),
         ("GET", "/api/data/export/", "exportMemberData"),
         ("PUT", "/api/data/language/", "chooseLanguage"),

@@ -43,11 +43,15 @@ async def operator_tab(open_tab: OpenTab, service: ReferralService, **options: o
 
 async def test_another_member_sees_no_way_in(open_tab: OpenTab, service: ReferralService) -> None:
     tab = await open_tab()
+    asked: list[str] = []
+    tab.page.on("request", lambda request: asked.append(request.url))
     await tab.open()
     await log_in(tab)
     await tab.page.wait_for_selector("body[data-operator=no]")
     assert await tab.page.is_hidden("#admin-open")
     assert await tab.page.is_hidden("#screen-admin")
+    # Nothing of the operators' view is asked for, so no 404 shows in a member's console.
+    assert not [url for url in asked if "/api/admin/" in url or url.endswith("/admin.js")], asked
 
 
 async def test_figures_chart_and_top_inviters(open_tab: OpenTab, service: ReferralService) -> None:

@@ -2,6 +2,7 @@
 
 import re
 
+from db.phones import mask_phone
 from db.service import ReferralService
 from tests.conftest import Clock, join, new_phone
 from tests.web.conftest import OpenTab, Tab, log_in, member_page_loaded, wait_until
@@ -62,29 +63,36 @@ async def test_login_with_a_wrong_then_the_right_code(
     assert await page.is_visible("#logout")
 
 
-async def test_too_many_wrong_codes_ask_for_a_new_one(open_tab: OpenTab) -> None:
+async def test_too_many_wrong_codes_kill_the_code_and_say_when_a_new_one_can_come(
+    open_tab: OpenTab, clock: Clock
+) -> None:
     tab = await open_tab()
     await tab.open()
+    page = tab.page
     code = await ask_for_code(tab, new_phone())
     wrong = "0000" if code != "0000" else "1111"
     for left in (4, 3, 2, 1):
-        await tab.page.fill("#code", wrong)
-        await tab.page.keyboard.press("Enter")
+        await page.fill("#code", wrong)
+        await page.keyboard.press("Enter")
         await wait_until(
-            tab.page,
-            f"document.getElementById('code-error').textContent.includes('{left} attempt')",
+            page, f"document.getElementById('code-error').textContent.includes('{left} attempt')"
         )
     assert await tab.text("#code-error") == "Wrong code. 1 attempt left."
-    await tab.page.fill("#code", wrong)
-    await tab.page.keyboard.press("Enter")
+    assert await page.is_enabled("#code-form [type=submit]")
+    clock.advance(50)  # the server's cooldown of 60 s has 10 s left: the page says so
+    await page.fill("#code", wrong)
+    await page.keyboard.press("Enter")
     await wait_until(
-        tab.page, "document.getElementById('code-error').textContent.startsWith('Too many')"
+        page, "document.getElementById('code-error').textContent.startsWith('Too many')"
     )
-    await tab.page.fill("#code", code)  # the right code comes too late: the code is dead
-    await tab.page.keyboard.press("Enter")
-    await wait_until(
-        tab.page, "document.getElementById('code-error').textContent.startsWith('Too many wrong')"
+    await page.wait_for_selector("#code:disabled")  # after the request's busy state
+    assert await page.is_disabled("#code-form [type=submit]")
+    assert await tab.text("#code-error") == (
+        "Too many wrong codes: this code no longer works. Ask for a new one."
     )
+    assert await tab.text("#code-valid") == "", "no 'valid for 5 minutes' for a dead code"
+    assert await page.is_disabled("#resend")
+    assert re.fullmatch(r"Available in 0:(10|0\d)", await tab.text("#resend-wait"))
 
 
 async def test_a_phone_in_its_cooldown_may_still_enter_the_code_it_got(open_tab: OpenTab) -> None:
@@ -115,19 +123,52 @@ async def test_a_ref_link_is_carried_through_login_and_applied(
     tab = await open_tab()
     await tab.open(f"/?ref={inviter.invite_code.lower()}")
     await tab.screen("phone")
+    await tab.page.wait_for_selector("#ref-banner:not([hidden])")
     assert await tab.text("#ref-banner") == (
-        f"You were invited with the code {inviter.invite_code}: it will be applied once you log in."
+        f"You were invited by {mask_phone(inviter.phone)} with the code {inviter.invite_code}: "
+        "it will be applied once you log in."
     )
     assert "ref=" not in tab.page.url, "the code leaves the address, so a reload does not repeat it"
     phone = await log_in(tab)
     await tab.page.wait_for_selector("#joined-with:not([hidden])")
-    assert await tab.text("#invite-result") == (
-        f"Done: you joined with the code {inviter.invite_code}."
-    )
     assert await tab.text("#joined-with") == f"You joined with the code {inviter.invite_code}."
+    assert await tab.text("#invite-result") == "", "the outcome is said once"
     assert await tab.page.is_hidden("#invite-form")
     page = await service.invitations.referrals_page(inviter.id)
     assert [referral.phone for referral in page.referrals] == [service.phones.referral(phone)]
+
+
+async def test_a_ref_link_with_a_code_nobody_has_is_said_at_once_and_dropped(
+    open_tab: OpenTab,
+) -> None:
+    tab = await open_tab()
+    await tab.open("/?ref=ZZZZZZ")
+    await tab.screen("phone")
+    await tab.page.wait_for_selector("#ref-banner:not([hidden])")
+    assert await tab.text("#ref-banner") == (
+        "Nobody has the code ZZZZZZ from the link you opened, so we start without one."
+    )
+    await log_in(tab)
+    assert await tab.page.is_visible("#invite-form"), "nothing was promised, nothing applied"
+    assert await tab.text("#invite-result") == ""
+
+
+async def test_a_returning_member_hears_of_a_circle_before_being_asked(
+    open_tab: OpenTab, service: ReferralService, clock: Clock
+) -> None:
+    member, below = await join(service), await join(service)
+    await service.invitations.activate_invite(below.id, member.invite_code)
+    clock.advance(service.members.resend_cooldown)
+    tab = await open_tab()
+    await tab.open(f"/?ref={below.invite_code}")
+    await log_in(tab, member.phone)
+    await wait_until(tab.page, "document.getElementById('invite-result').textContent !== ''")
+    assert await tab.text("#invite-result") == (
+        f"The code {below.invite_code} belongs to someone who joined through you: that would "
+        "make a circle."
+    )
+    assert await tab.page.is_hidden("#join-confirm"), "no Yes for what cannot work"
+    assert await tab.page.is_visible("#invite-form")
 
 
 async def test_a_returning_member_is_asked_before_a_ref_link_is_applied(
@@ -138,6 +179,7 @@ async def test_a_returning_member_is_asked_before_a_ref_link_is_applied(
     tab = await open_tab()
     await tab.open(f"/?ref={inviter.invite_code}")
     await log_in(tab, member.phone)
+    await tab.page.wait_for_selector("#join-confirm:not([hidden])")  # after the code's check
     assert await tab.text("#join-confirm-text") == (
         f"Join with the code {inviter.invite_code} from the link you opened?"
     )
@@ -156,6 +198,7 @@ async def test_a_returning_member_may_decline_a_ref_link(
     tab = await open_tab()
     await tab.open(f"/?ref={inviter.invite_code}")
     await log_in(tab, member.phone)
+    await tab.page.wait_for_selector("#join-confirm:not([hidden])")
     await tab.page.click("#join-confirm-no")
     assert await tab.page.is_visible("#invite-form")
     assert await tab.page.evaluate("document.activeElement.id") == "invite-code"

@@ -79,6 +79,37 @@ async def test_with_a_bot_the_link_is_its_deep_link(
     assert await tab.text("#invite-link-kind") == "Opens our Telegram bot with your code."
 
 
+NOT_A_CODE = (
+    "Not an invite code: a code is 6 characters, letters A\u2013Z and digits 2\u20139, without "
+    "0, O, 1 and I."
+)
+
+
+async def test_the_form_says_what_a_code_looks_like_as_one_types(open_tab: OpenTab) -> None:
+    tab = await open_tab()
+    await tab.open()
+    await log_in(tab)
+    page = tab.page
+    posted: list[str] = []
+    page.on(
+        "request", lambda request: posted.append(request.url) if request.method == "POST" else None
+    )
+    await page.type("#invite-code", "abc")
+    assert await tab.text("#invite-result") == "", "a code on its way is not wrong yet"
+    await page.click("#invite-form [type=submit]")
+    assert await tab.text("#invite-result") == NOT_A_CODE
+    await page.fill("#invite-code", "")
+    await page.type("#invite-code", "AB")
+    assert await tab.text("#invite-result") == ""
+    await page.type("#invite-code", "O")  # the letter O is never in a code
+    assert await tab.text("#invite-result") == NOT_A_CODE
+    assert await page.get_attribute("#invite-code", "aria-invalid") == "true"
+    await page.fill("#invite-code", "O0O0O0")
+    await page.click("#invite-form [type=submit]")
+    assert await tab.text("#invite-result") == NOT_A_CODE
+    assert posted == [], "a malformed code is not sent"
+
+
 async def test_entering_a_code_tells_each_outcome(
     open_tab: OpenTab, service: ReferralService, clock: Clock
 ) -> None:
@@ -107,17 +138,19 @@ async def test_entering_a_code_tells_each_outcome(
         "Nobody has the code ZZZZZZ. An invite code is 6 characters: letters A\u2013Z and digits "
         "2\u20139, without 0, O, 1 and I."
     )
-    assert (await enter("O0")).startswith("Nobody has the code O0.")
+    assert await enter("O0") == NOT_A_CODE
     assert await enter(below.invite_code) == (
         f"The code {below.invite_code} belongs to someone who joined through you: that would "
         "make a circle."
     )
     assert await page.get_attribute("#invite-code", "aria-invalid") == "true"
-    assert await enter(f" {other.invite_code.lower()} ") == (
-        f"Done: you joined with the code {other.invite_code}."
-    )
-    assert await page.is_hidden("#invite-form")
+    await page.fill("#invite-code", f" {other.invite_code.lower()} ")
+    await page.click("#invite-form [type=submit]")
+    await page.wait_for_selector("#invite-form", state="hidden")
     assert await tab.text("#joined-with") == f"You joined with the code {other.invite_code}."
+    assert await tab.text("#invite-result") == "", "the outcome is said once"
+    said = await page.locator("#screen-member").inner_text()
+    assert said.count(other.invite_code) == 1, said
 
 
 async def test_a_code_registered_meanwhile_is_told_with_which_code(
@@ -428,14 +461,44 @@ async def test_the_member_page_shows_the_next_milestone_and_the_leaders(
     await wait_until(page, "document.querySelectorAll('#leaders-all-time li').length === 2")
     assert await tab.text("#milestone") == "Next goal: 10 (3 to go)."
     month, all_time = page.locator("#leaders li"), page.locator("#leaders-all-time li")
-    assert await month.all_inner_texts() == [f"{service.phones.referral(member.phone)}: 7"]
+    assert await month.all_inner_texts() == [f"{service.phones.referral(member.phone)}: 7 (you)"]
     assert await all_time.all_inner_texts() == [
         f"{service.phones.referral(leader.phone)}: 8",
-        f"{service.phones.referral(member.phone)}: 7",
+        f"{service.phones.referral(member.phone)}: 7 (you)",
     ]
+    assert await page.locator("#leaders-all-time li[aria-current=true]").count() == 1
     assert await tab.text("#place") == "You: #1, 7 friends."
     assert await tab.text("#place-all-time") == "You: #2, 7 friends."
     await page.click("[data-lang=ru]")
     await wait_until(page, "document.documentElement.lang === 'ru'")
     assert await tab.text("#place-all-time") == "Вы: 2-е место, 7 друзей."
     assert await tab.text("#milestone") == "До следующей цели (10) осталось 3 друга."
+
+
+async def test_empty_boards_say_so_and_joining_refreshes_the_figures(
+    open_tab: OpenTab, service: ReferralService, clock: Clock
+) -> None:
+    tab = await open_tab()
+    await tab.open()
+    await log_in(tab)
+    page = tab.page
+    await page.wait_for_selector("#leaders-empty:not([hidden])")
+    assert await tab.text("#leaders-empty") == "Nobody is on this board yet."
+    assert await tab.text("#leaders-all-time-empty") == "Nobody is on this board yet."
+    assert await tab.text("#place") == "", "no 'You: none yet.' over an empty board"
+
+    inviter = await join(service)
+    await invite(service, clock, inviter, 1)
+    tab = await open_tab()
+    await tab.open()
+    await log_in(tab)
+    page = tab.page
+    shown = f"{service.phones.referral(inviter.phone)}: "
+    await wait_until(page, "document.querySelectorAll('#leaders li').length === 1")
+    assert await page.locator("#leaders li").all_inner_texts() == [shown + "1"]
+    assert await tab.text("#place") == (
+        "You are not on this board yet: each friend who joins with your code counts."
+    )
+    await page.fill("#invite-code", inviter.invite_code)
+    await page.click("#invite-form [type=submit]")
+    await wait_until(page, f"document.getElementById('leaders').textContent === {shown + '2'!r}")

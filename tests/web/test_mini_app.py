@@ -99,6 +99,7 @@ async def test_an_account_not_linked_is_sent_to_the_bot(
     await tab.page.click("#telegram-retry")
     await member_page_loaded(tab)
     assert await tab.text("#own-code") == member.invite_code
+    await tab.page.wait_for_selector("#join-confirm:not([hidden])")  # after the code's check
     assert await tab.text("#join-confirm-text") == (
         f"Join with the code {inviter.invite_code} from the link you opened?"
     )

@@ -78,6 +78,14 @@ async def test_nobody_else_can_tell_the_admin_paths_exist(
         assert "allow" not in response.headers
 
 
+async def test_the_members_own_data_says_who_is_an_operator(
+    client: httpx.AsyncClient, operator_token: str
+) -> None:
+    operator = await client.get("/api/data/", headers=bearer(operator_token))
+    member = await client.get("/api/data/", headers=bearer(await sign_in(client)))
+    assert (operator.json()["operator"], member.json()["operator"]) == (True, False)
+
+
 async def test_the_openapi_document_tags_them_admin(client: httpx.AsyncClient) -> None:
     document = (await client.get("/api/openapi.json")).json()
     tagged = {

@@ -1,15 +1,19 @@
 """GET and POST /api/data/: the original's cases, the outcomes of Invitations, and paging."""
 
+from pathlib import Path
+
 import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api import create_app
 from api.models import ReferralData, ReferralEntry
 from api.tokens import AccessTokens
+from db.phones import mask_phone
 from db.results import Member
 from db.service import ReferralService
-from tests.api.conftest import SECRET, TTL, bearer
+from tests.api.conftest import SECRET, TTL, api_settings, bearer, http_client
 from tests.conftest import Clock, join
 
 
@@ -62,6 +66,7 @@ async def test_inviter_invited_and_loner_see_their_own_data(
         ],
         "milestone_reached": None,
         "milestone_next": 5,
+        "operator": False,
     }
     invited_data = await read(client, invited)
     assert invited_data["ref"] == invited.invite_code
@@ -284,3 +289,52 @@ async def test_the_answer_is_the_documented_model_field_by_field(
     assert list(body) == list(ReferralData.model_fields)
     assert list(body["referrals"][0]) == list(ReferralEntry.model_fields)
     assert response.content == ReferralData.model_validate(body).model_dump_json().encode()
+
+
+async def test_anybody_may_check_an_invite_code_and_learn_only_its_masked_owner(
+    client: httpx.AsyncClient, service: ReferralService
+) -> None:
+    owner = await join(service)
+    found = await client.get(f"/api/invite/{owner.invite_code.lower()}/")
+    assert found.status_code == 200
+    assert found.json() == {
+        "code": owner.invite_code,
+        "owner": mask_phone(owner.phone),
+        "suspended": False,
+        "offer": None,
+    }
+    for nobody in ("ZZZZZZ", "O0O0O0", "abc"):
+        missing = await client.get(f"/api/invite/{nobody}/")
+        assert missing.status_code == 404
+        assert missing.json()["message"].startswith("No such code exists.")
+    await service.operators.block(owner.id, operator=1)
+    assert (await client.get(f"/api/invite/{owner.invite_code}/")).json()["suspended"] is True
+
+
+async def test_with_a_token_the_check_says_what_registering_would_answer(
+    client: httpx.AsyncClient, service: ReferralService
+) -> None:
+    member, stranger, below = await join(service), await join(service), await join(service)
+    await service.invitations.activate_invite(below.id, member.invite_code)
+
+    async def offer(code: str) -> object:
+        response = await client.get(f"/api/invite/{code}/", headers=token_of(member))
+        return response.json()["offer"]
+
+    assert await offer(below.invite_code) == "cycle"
+    assert await offer(member.invite_code) == "own_code"
+    assert await offer(stranger.invite_code) == "activated"
+    assert (await read(client, member))["invited"] == "", "nothing was registered"
+
+
+async def test_invite_checks_count_with_logins_per_address(
+    service: ReferralService, tmp_path: Path
+) -> None:
+    owner = await join(service)
+    app = create_app(api_settings(tmp_path, api_address_hourly_limit=2), service)
+    async with http_client(app, "198.51.100.9") as greedy:
+        for _ in range(2):
+            assert (await greedy.get(f"/api/invite/{owner.invite_code}/")).status_code == 200
+        refused = await greedy.get(f"/api/invite/{owner.invite_code}/")
+        assert refused.status_code == 429
+        assert "your address" in refused.json()["message"]

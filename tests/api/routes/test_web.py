@@ -10,6 +10,7 @@ import pytest
 
 from api import create_app
 from api.webapp import WEB_DIR, WebAssets
+from db.codes import INVITE_ALPHABET, INVITE_LENGTH
 from db.service import ReferralService
 from tests.api.conftest import api_settings, http_client
 
@@ -173,6 +174,8 @@ async def test_the_page_is_told_how_this_server_works(client: httpx.AsyncClient)
         "invite_link": "http://testserver/?ref={code}",
         "code_delivery": "chat",
         "code_length": 4,
+        "invite_code_alphabet": INVITE_ALPHABET,
+        "invite_code_length": INVITE_LENGTH,
         "languages": ["en", "ru"],
         "default_language": "en",
     }
