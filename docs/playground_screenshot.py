@@ -9,17 +9,13 @@ chat, as her page shows it, with Debian's Chromium: `docs/playground-desktop.png
 """
 
 import asyncio
-import os
 import re
 import shutil
-import signal
-import sys
-import tempfile
 from typing import Any
 
 import httpx
 from playwright.async_api import async_playwright
-from screenshots import DOCS, ROOT, free_port
+from screenshots import DOCS, running_program
 
 SHOT = DOCS / "playground-desktop.png"
 
@@ -61,46 +57,21 @@ async def play(client: httpx.AsyncClient) -> None:
 
 async def main() -> None:
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/"
-    with tempfile.TemporaryDirectory() as data_dir:
-        keep = ("PATH", "HOME", "LANG", "DATABASE_URL")
-        env = {name: os.environ[name] for name in keep if name in os.environ}
-        env |= {
-            "DATA_DIR": data_dir,
-            "WEB_HOST": "127.0.0.1",
-            "WEB_PORT": str(port),
-            "CODE_DELIVERY": "chat",
-            "CODE_CHAT_DELAY": "0",
-        }
-        program = await asyncio.create_subprocess_exec(
-            sys.executable, "main.py", cwd=ROOT, env=env, stderr=asyncio.subprocess.DEVNULL
-        )
-        try:
-            async with httpx.AsyncClient(base_url=url, timeout=30) as client:
-                for _ in range(600):
-                    try:
-                        if (await client.get("/healthz")).status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    await asyncio.sleep(0.1)
-                await play(client)
-            async with async_playwright() as driver:
-                browser = await driver.chromium.launch(executable_path=chromium)
-                try:
-                    context = await browser.new_context(
-                        viewport={"width": 1280, "height": 800}, locale="en-US"
-                    )
-                    page = await context.new_page()
-                    await page.goto(url + "playground/")
-                    await page.wait_for_selector(".pg-in:has-text('joined with your invite code')")
-                    await page.screenshot(path=SHOT)
-                finally:
-                    await browser.close()
-        finally:
-            program.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(program.wait(), 30)
+    async with running_program(CODE_DELIVERY="chat", CODE_CHAT_DELAY="0") as url:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            await play(client)
+        async with async_playwright() as driver:
+            browser = await driver.chromium.launch(executable_path=chromium)
+            try:
+                context = await browser.new_context(
+                    viewport={"width": 1280, "height": 800}, locale="en-US"
+                )
+                page = await context.new_page()
+                await page.goto(url + "playground/")
+                await page.wait_for_selector(".pg-in:has-text('joined with your invite code')")
+                await page.screenshot(path=SHOT)
+            finally:
+                await browser.close()
     print(f"written: {SHOT}")
 
 

@@ -16,6 +16,8 @@ import signal
 import socket
 import sys
 import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -88,24 +90,23 @@ async def shoot(browser: Browser, url: str, phone: str) -> None:
     await mobile.close()
 
 
-async def main() -> None:
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+@asynccontextmanager
+async def running_program(*arguments: str, **settings: str) -> AsyncIterator[str]:
+    """`main.py <arguments>` on a free local port with `settings` (and a throwaway DATA_DIR
+    unless DATABASE_URL is set), once it answers /healthz; its address. SIGTERM at the end."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     with tempfile.TemporaryDirectory() as data_dir:
         keep = ("PATH", "HOME", "LANG", "DATABASE_URL")
         env = {name: os.environ[name] for name in keep if name in os.environ}
-        env |= {
-            "DATA_DIR": data_dir,
-            "WEB_HOST": "127.0.0.1",
-            "WEB_PORT": str(port),
-            "CODE_DELIVERY": "chat",
-            "CODE_CHAT_DELAY": "0",
-            "CODE_RESEND_COOLDOWN": "0",
-            "API_ADDRESS_HOURLY_LIMIT": "1000",
-        }
+        env |= {"DATA_DIR": data_dir, "WEB_HOST": "127.0.0.1", "WEB_PORT": str(port), **settings}
         program = await asyncio.create_subprocess_exec(
-            sys.executable, "main.py", "api", cwd=ROOT, env=env, stderr=asyncio.subprocess.DEVNULL
+            sys.executable,
+            "main.py",
+            *arguments,
+            cwd=ROOT,
+            env=env,
+            stderr=asyncio.subprocess.DEVNULL,
         )
         try:
             async with httpx.AsyncClient(base_url=url, timeout=30) as client:
@@ -116,17 +117,30 @@ async def main() -> None:
                     except httpx.TransportError:
                         pass
                     await asyncio.sleep(0.1)
-                phone = "+7 912 345-67-89"
-                await fill(client, phone)
-            async with async_playwright() as driver:
-                browser = await driver.chromium.launch(executable_path=chromium)
-                try:
-                    await shoot(browser, url, phone)
-                finally:
-                    await browser.close()
+            yield url
         finally:
             program.send_signal(signal.SIGTERM)
             await asyncio.wait_for(program.wait(), 30)
+
+
+async def main() -> None:
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    settings = {
+        "CODE_DELIVERY": "chat",
+        "CODE_CHAT_DELAY": "0",
+        "CODE_RESEND_COOLDOWN": "0",
+        "API_ADDRESS_HOURLY_LIMIT": "1000",
+    }
+    async with running_program("api", **settings) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            phone = "+7 912 345-67-89"
+            await fill(client, phone)
+        async with async_playwright() as driver:
+            browser = await driver.chromium.launch(executable_path=chromium)
+            try:
+                await shoot(browser, url, phone)
+            finally:
+                await browser.close()
     print(f"written: {DOCS / 'web-login-desktop.png'}, {DOCS / 'web-member-phone.png'}")
 
 
